@@ -1,0 +1,86 @@
+use std::process::ExitCode;
+
+use clap::Args;
+use payhooks::event::Provider;
+use payhooks::providers::{SampleIds, stripe};
+use payhooks::secret::{Secret, SecretSet};
+
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// The provider whose event to send (stripe).
+    provider: Provider,
+    /// The event type, e.g. invoice.payment_succeeded; `list` shows them all.
+    event_type: String,
+    /// Where to send it; default: the local server's route for the provider.
+    #[arg(long)]
+    url: Option<String>,
+    /// The signing secret; default: the provider's <PROVIDER>_WEBHOOK_SECRET.
+    #[arg(long)]
+    secret: Option<String>,
+    /// Customer id to put in the event (default: a fresh one).
+    #[arg(long)]
+    customer: Option<String>,
+    /// Subscription id to put in the event (default: a fresh one).
+    #[arg(long)]
+    subscription: Option<String>,
+}
+
+pub async fn run(args: TriggerArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let types: Vec<&str> = match args.provider {
+        Provider::Stripe => stripe::sample_event_types().collect(),
+    };
+    if args.event_type == "list" {
+        for event_type in types {
+            println!("{event_type}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut ids = SampleIds::random("evt");
+    if let Some(customer) = args.customer {
+        ids.customer_id = customer;
+    }
+    if let Some(subscription) = args.subscription {
+        ids.subscription_id = subscription;
+    }
+    let Some(body) = (match args.provider {
+        Provider::Stripe => stripe::sample_event(&args.event_type, &ids),
+    }) else {
+        return Err(format!(
+            "no sample for {} event type {:?}; known: {}",
+            args.provider,
+            args.event_type,
+            types.join(", ")
+        )
+        .into());
+    };
+    let variable = format!("{}_WEBHOOK_SECRET", args.provider.env_prefix());
+    let secret_text = args
+        .secret
+        .or_else(|| std::env::var(&variable).ok())
+        .ok_or_else(|| format!("no signing secret: pass --secret or set {variable} (the local server prints its secret at start)"))?;
+    let secrets = SecretSet::from_comma_separated(&secret_text)?;
+    let signers: Vec<&Secret> = secrets.iter().collect();
+    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let url = args.url.unwrap_or_else(|| {
+        let addr = std::env::var("PAYHOOKS_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+        format!("http://{addr}/webhooks/{}", args.provider)
+    });
+
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header(stripe::SIGNATURE_HEADER, stripe::signature_header(body.as_bytes(), &signers, timestamp))
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| format!("could not reach {url}: {e}"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    println!("{} {} → {status}", args.event_type, ids.event_id);
+    println!("{text}");
+    Ok(if status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,379 @@
+//! The event store on DynamoDB: one item per event under `pk` =
+//! `{provider}#{event_id}`. Every state change is a single conditional write,
+//! so concurrent deliveries and workers are serialized by DynamoDB itself and
+//! no read-then-write race exists (I3, I9).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+};
+use time::OffsetDateTime;
+
+use crate::event::{EventId, EventKey, EventRecord, EventStatus, NewEvent, Provider};
+use crate::ports::event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
+
+pub const PARTITION_KEY: &str = "pk";
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Clone)]
+pub struct DynamoEventStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoEventStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Creates a table shaped like the one in `template.yaml`, for tests and
+    /// local setups; deployed tables come from the template.
+    pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+        client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(PARTITION_KEY)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(StoreError::unavailable)?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(PARTITION_KEY)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(StoreError::unavailable)?,
+            )
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        client
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .enabled(true)
+                    .build()
+                    .map_err(StoreError::unavailable)?,
+            )
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(())
+    }
+
+    fn update(&self, key: &EventKey) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, AttributeValue::S(key.storage_key()))
+            .expression_attribute_names("#status", "status")
+    }
+}
+
+/// Runs a conditional update; `Ok(Err(old item))` when the condition failed.
+async fn conditional(
+    request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+) -> Result<Result<UpdateItemOutput, Option<Item>>, StoreError> {
+    match request
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await
+    {
+        Ok(output) => Ok(Ok(output)),
+        Err(SdkError::ServiceError(service)) => match service.into_err() {
+            UpdateItemError::ConditionalCheckFailedException(failed) => Ok(Err(failed.item)),
+            other => Err(StoreError::unavailable(other)),
+        },
+        Err(other) => Err(StoreError::unavailable(other)),
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn millis(at: OffsetDateTime) -> AttributeValue {
+    n(at.unix_timestamp_nanos() / 1_000_000)
+}
+
+fn status(value: EventStatus) -> AttributeValue {
+    s(value.as_str())
+}
+
+fn to_item(event: &NewEvent) -> Result<Item, StoreError> {
+    let record = EventRecord::from_new(event);
+    let json = serde_json::to_string(&record.event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(HashMap::from([
+        (PARTITION_KEY.to_owned(), s(event.key.storage_key())),
+        ("provider".to_owned(), s(record.provider.as_str())),
+        ("event_id".to_owned(), s(record.event_id.as_str())),
+        ("event_type".to_owned(), s(&record.event_type)),
+        ("status".to_owned(), status(record.status)),
+        ("attempts".to_owned(), n(0)),
+        ("conflicts".to_owned(), n(0)),
+        ("fingerprint".to_owned(), s(&record.fingerprint)),
+        ("received_at".to_owned(), millis(record.received_at)),
+        ("updated_at".to_owned(), millis(record.updated_at)),
+        // DynamoDB's TTL reads epoch seconds.
+        (TTL_ATTRIBUTE.to_owned(), n(record.expires_at.unix_timestamp())),
+        ("event".to_owned(), s(json)),
+    ]))
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("attribute {what} is missing or malformed"))
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn get_time(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    match get_n::<i128>(item, name) {
+        None => Ok(None),
+        Some(ms) => OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
+            .map(Some)
+            .map_err(|_| corrupt(name)),
+    }
+}
+
+fn required<T>(value: Option<T>, name: &str) -> Result<T, StoreError> {
+    value.ok_or_else(|| corrupt(name))
+}
+
+fn from_item(item: &Item) -> Result<EventRecord, StoreError> {
+    let provider: Provider = required(get_s(item, "provider"), "provider")?
+        .parse()
+        .map_err(|_| corrupt("provider"))?;
+    let event_id = EventId::parse(required(get_s(item, "event_id"), "event_id")?)
+        .map_err(|_| corrupt("event_id"))?;
+    let expires_at = OffsetDateTime::from_unix_timestamp(required(get_n(item, TTL_ATTRIBUTE), TTL_ATTRIBUTE)?)
+        .map_err(|_| corrupt(TTL_ATTRIBUTE))?;
+    Ok(EventRecord {
+        provider,
+        event_id,
+        event_type: required(get_s(item, "event_type"), "event_type")?.to_owned(),
+        status: required(get_s(item, "status").and_then(EventStatus::parse), "status")?,
+        attempts: get_n(item, "attempts").unwrap_or(0),
+        fingerprint: required(get_s(item, "fingerprint"), "fingerprint")?.to_owned(),
+        received_at: required(get_time(item, "received_at")?, "received_at")?,
+        enqueued_at: get_time(item, "enqueued_at")?,
+        updated_at: required(get_time(item, "updated_at")?, "updated_at")?,
+        finished_at: get_time(item, "finished_at")?,
+        lease_owner: get_s(item, "lease_owner").map(str::to_owned),
+        lease_until: get_time(item, "lease_until")?,
+        last_error: get_s(item, "last_error").map(str::to_owned),
+        conflicts: get_n(item, "conflicts").unwrap_or(0),
+        expires_at,
+        event: serde_json::from_str(required(get_s(item, "event"), "event")?)
+            .map_err(|_| corrupt("event"))?,
+    })
+}
+
+#[async_trait]
+impl EventStore for DynamoEventStore {
+    async fn claim(&self, event: &NewEvent) -> Result<Claim, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(event)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Created),
+            Err(SdkError::ServiceError(service)) => match service.into_err() {
+                PutItemError::ConditionalCheckFailedException(failed) => {
+                    let item = failed
+                        .item
+                        .ok_or_else(|| StoreError::Corrupt("condition failed without the existing item".into()))?;
+                    Ok(Claim::Existing(Box::new(from_item(&item)?)))
+                }
+                other => Err(StoreError::unavailable(other)),
+            },
+            Err(other) => Err(StoreError::unavailable(other)),
+        }
+    }
+
+    async fn mark_enqueued(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
+        // A worker may already have leased the event (the message can be
+        // received before this call lands); its lease records `enqueued_at`.
+        let request = self
+            .update(key)
+            .update_expression("SET #status = :enqueued, enqueued_at = :at, updated_at = :at")
+            .condition_expression("#status = :received")
+            .expression_attribute_values(":enqueued", status(EventStatus::Enqueued))
+            .expression_attribute_values(":received", status(EventStatus::Received))
+            .expression_attribute_values(":at", millis(at));
+        conditional(request).await.map(|_| ())
+    }
+
+    async fn take_over_enqueue(
+        &self,
+        key: &EventKey,
+        seen_updated_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let request = self
+            .update(key)
+            .update_expression("SET updated_at = :now")
+            .condition_expression("#status = :received AND updated_at = :seen")
+            .expression_attribute_values(":received", status(EventStatus::Received))
+            .expression_attribute_values(":seen", millis(seen_updated_at))
+            .expression_attribute_values(":now", millis(now));
+        Ok(conditional(request).await?.is_ok())
+    }
+
+    async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, AttributeValue::S(key.storage_key()))
+            .update_expression("ADD conflicts :one SET updated_at = :at")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":at", millis(at));
+        conditional(request).await.map(|_| ())
+    }
+
+    async fn get(&self, key: &EventKey) -> Result<Option<EventRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, AttributeValue::S(key.storage_key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        output.item.as_ref().map(from_item).transpose()
+    }
+
+    async fn lease(
+        &self,
+        key: &EventKey,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let request = self
+            .update(key)
+            .update_expression(
+                "SET #status = :processing, lease_owner = :owner, lease_until = :until, \
+                 updated_at = :now, enqueued_at = if_not_exists(enqueued_at, :now) ADD attempts :one",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND (#status IN (:received, :enqueued) \
+                 OR (#status = :processing AND lease_until < :now))",
+            )
+            .expression_attribute_values(":processing", status(EventStatus::Processing))
+            .expression_attribute_values(":received", status(EventStatus::Received))
+            .expression_attribute_values(":enqueued", status(EventStatus::Enqueued))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", millis(until))
+            .expression_attribute_values(":now", millis(now))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew);
+        match conditional(request).await? {
+            Ok(output) => {
+                let item = output
+                    .attributes
+                    .ok_or_else(|| StoreError::Corrupt("lease returned no attributes".into()))?;
+                Ok(LeaseOutcome::Acquired(Box::new(from_item(&item)?)))
+            }
+            Err(None) => Ok(LeaseOutcome::Missing),
+            Err(Some(old)) => {
+                let record = from_item(&old)?;
+                if record.status.is_final() {
+                    Ok(LeaseOutcome::Finished(record.status))
+                } else {
+                    Ok(LeaseOutcome::Held {
+                        until: record.lease_until.unwrap_or(now),
+                    })
+                }
+            }
+        }
+    }
+
+    async fn release(
+        &self,
+        key: &EventKey,
+        owner: &str,
+        now: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let request = self
+            .update(key)
+            .update_expression(
+                "SET #status = :enqueued, last_error = :error, updated_at = :now REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("#status = :processing AND lease_owner = :owner")
+            .expression_attribute_values(":enqueued", status(EventStatus::Enqueued))
+            .expression_attribute_values(":processing", status(EventStatus::Processing))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":error", s(error))
+            .expression_attribute_values(":now", millis(now));
+        conditional(request).await.map(|_| ())
+    }
+
+    async fn finish(
+        &self,
+        key: &EventKey,
+        owner: &str,
+        finish: &Finish,
+        now: OffsetDateTime,
+    ) -> Result<FinishOutcome, StoreError> {
+        let mut request = self
+            .update(key)
+            .condition_expression("#status = :processing AND lease_owner = :owner")
+            .expression_attribute_values(":final", status(finish.status()))
+            .expression_attribute_values(":processing", status(EventStatus::Processing))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":now", millis(now));
+        request = match finish {
+            Finish::Failed { reason } => request
+                .update_expression(
+                    "SET #status = :final, finished_at = :now, updated_at = :now, last_error = :reason \
+                     REMOVE lease_owner, lease_until",
+                )
+                .expression_attribute_values(":reason", s(reason)),
+            Finish::Completed | Finish::Ignored => request.update_expression(
+                "SET #status = :final, finished_at = :now, updated_at = :now REMOVE lease_owner, lease_until",
+            ),
+        };
+        Ok(match conditional(request).await? {
+            Ok(_) => FinishOutcome::Finished,
+            Err(_) => FinishOutcome::LeaseLost,
+        })
+    }
+}

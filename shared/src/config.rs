@@ -1,0 +1,144 @@
+//! Configuration from the environment, and the wiring of the Lambda
+//! functions: clients and secrets are built once per cold start.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::adapters::secrets_manager::SecretsError;
+use crate::adapters::{DynamoEventStore, EmfMetrics, SecretsManagerSource, SqsQueue};
+use crate::clock::SystemClock;
+use crate::event::Provider;
+use crate::ingest::{Ingest, IngestSettings};
+use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
+use crate::providers;
+use crate::secret::SecretSet;
+
+pub const EVENTS_TABLE: &str = "PAYHOOKS_EVENTS_TABLE";
+pub const QUEUE_URL: &str = "PAYHOOKS_QUEUE_URL";
+pub const DLQ_URL: &str = "PAYHOOKS_DLQ_URL";
+pub const TOLERANCE_SECS: &str = "PAYHOOKS_TOLERANCE_SECS";
+pub const EVENT_TTL_DAYS: &str = "PAYHOOKS_EVENT_TTL_DAYS";
+pub const MAX_BODY_BYTES: &str = "PAYHOOKS_MAX_BODY_BYTES";
+pub const LEASE_SECS: &str = "PAYHOOKS_LEASE_SECS";
+pub const BACKOFF_BASE_SECS: &str = "PAYHOOKS_BACKOFF_BASE_SECS";
+pub const BACKOFF_MAX_SECS: &str = "PAYHOOKS_BACKOFF_MAX_SECS";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(String),
+    #[error("environment variable {name} must be {expected}")]
+    Invalid { name: String, expected: &'static str },
+    #[error("neither {0}_WEBHOOK_SECRET_ARN nor {0}_WEBHOOK_SECRET is set")]
+    NoSecret(&'static str),
+    #[error("{0} is set but holds no secret")]
+    EmptySecret(String),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+pub fn required(name: &str) -> Result<String, ConfigError> {
+    var(name).ok_or_else(|| ConfigError::Missing(name.to_owned()))
+}
+
+fn number<T: FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(value) => value.trim().parse().map_err(|_| ConfigError::Invalid {
+            name: name.to_owned(),
+            expected: "a whole number",
+        }),
+    }
+}
+
+/// The Stripe-style signature window, in seconds (default 300).
+pub fn tolerance() -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(number(TOLERANCE_SECS, 300)?))
+}
+
+pub fn ingest_settings() -> Result<IngestSettings, ConfigError> {
+    let defaults = IngestSettings::default();
+    Ok(IngestSettings {
+        max_body_bytes: number(MAX_BODY_BYTES, defaults.max_body_bytes)?,
+        event_ttl: Duration::from_secs(number(EVENT_TTL_DAYS, 30u64)? * 24 * 3600),
+        ..defaults
+    })
+}
+
+pub fn processor_settings() -> Result<ProcessorSettings, ConfigError> {
+    let defaults = ProcessorSettings::default();
+    Ok(ProcessorSettings {
+        lease: Duration::from_secs(number(LEASE_SECS, defaults.lease.as_secs())?),
+        backoff_base: Duration::from_secs(number(BACKOFF_BASE_SECS, defaults.backoff_base.as_secs())?),
+        backoff_max: Duration::from_secs(number(BACKOFF_MAX_SECS, defaults.backoff_max.as_secs())?),
+    })
+}
+
+/// A provider's signing secrets from its environment variable
+/// (`STRIPE_WEBHOOK_SECRET`, comma-separated for several), if set.
+pub fn secrets_from_env(provider: Provider) -> Result<Option<SecretSet>, ConfigError> {
+    let name = format!("{}_WEBHOOK_SECRET", provider.env_prefix());
+    match std::env::var(&name) {
+        Err(_) => Ok(None),
+        Ok(value) => SecretSet::from_comma_separated(&value)
+            .map(Some)
+            .map_err(|_| ConfigError::EmptySecret(name)),
+    }
+}
+
+/// In the cloud: the secret named by `<PROVIDER>_WEBHOOK_SECRET_ARN`, from
+/// Secrets Manager; otherwise the environment variable.
+pub async fn signing_secrets(
+    provider: Provider,
+    sdk: &aws_config::SdkConfig,
+) -> Result<SecretSet, ConfigError> {
+    if let Some(arn) = var(&format!("{}_WEBHOOK_SECRET_ARN", provider.env_prefix())) {
+        let source = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk));
+        return Ok(source.signing_secrets(&arn).await?);
+    }
+    secrets_from_env(provider)?.ok_or(ConfigError::NoSecret(provider.env_prefix()))
+}
+
+/// The SDK configuration: the default chain, so endpoints can be redirected
+/// only through the standard `AWS_ENDPOINT_URL_*` variables.
+pub async fn aws() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// One provider's ingest function, wired to DynamoDB and SQS.
+pub async fn lambda_ingest(provider: Provider) -> Result<Ingest, ConfigError> {
+    let sdk = aws().await;
+    let secrets = signing_secrets(provider, &sdk).await?;
+    let verifier = providers::verifier(provider, secrets, tolerance()?);
+    let store = DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?);
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), required(QUEUE_URL)?);
+    Ok(Ingest::new(
+        vec![verifier],
+        Arc::new(store),
+        Arc::new(queue),
+        Arc::new(EmfMetrics),
+        Arc::new(SystemClock),
+        ingest_settings()?,
+    ))
+}
+
+/// The processor function, wired to DynamoDB and SQS.
+pub async fn lambda_processor() -> Result<Processor, ConfigError> {
+    let sdk = aws().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let store = DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?);
+    Ok(Processor::new(
+        Arc::new(store),
+        Arc::new(SqsQueue::new(sqs.clone(), required(QUEUE_URL)?)),
+        Arc::new(SqsQueue::new(sqs, required(DLQ_URL)?)),
+        Arc::new(RecordOnlyEffects),
+        Arc::new(EmfMetrics),
+        Arc::new(SystemClock),
+        processor_settings()?,
+    ))
+}

@@ -1,0 +1,37 @@
+//! payhooks: payment webhooks on AWS Lambda, processed exactly once.
+//!
+//! A provider's webhook is verified over its raw bytes, normalized onto the
+//! domain's events, recorded once with a conditional put and enqueued; the
+//! processor leases each event, applies its effects and finishes it.
+//!
+//! # Layout
+//!
+//! - [`event`]: the vocabulary: providers, event ids and keys, domain
+//!   events, statuses and the stored record.
+//! - [`providers`]: one module per provider: signature verification and the
+//!   mapping of its event types onto [`event::DomainEvent`].
+//! - [`ports`]: the traits the pipelines talk to (event store, queue,
+//!   effects, metrics); [`clock`] and [`secret`] are small ports of their own.
+//! - [`adapters`]: DynamoDB, SQS, Secrets Manager and CloudWatch EMF for the
+//!   cloud; memory for the local server and tests.
+//! - [`ingest`] and [`process`]: the two pipelines.
+//! - [`edge`]: HTTP and SQS-batch entry points over the pipelines.
+//! - [`config`]: environment variables and the Lambda functions' wiring.
+//! - [`local`]: the local server (every provider route plus the processor,
+//!   in memory).
+//! - [`telemetry`]: logging set-up.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod adapters;
+pub mod clock;
+pub mod config;
+pub mod edge;
+pub mod event;
+pub mod ingest;
+pub mod local;
+pub mod ports;
+pub mod process;
+pub mod providers;
+pub mod secret;
+pub mod telemetry;

@@ -1,0 +1,165 @@
+//! The local server: every provider route and the processor in one process,
+//! on the in-memory adapters. No AWS account needed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, Method, StatusCode};
+use tracing::{info, warn};
+
+use crate::adapters::{MemoryEventStore, MemoryMetrics, MemoryQueue};
+use crate::clock::SystemClock;
+use crate::edge::http::{JsonResponse, webhook};
+use crate::event::{EventId, EventKey, Provider};
+use crate::ingest::{Ingest, IngestSettings};
+use crate::ports::EventStore;
+use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
+use crate::providers;
+use crate::secret::SecretSet;
+
+/// SQS's default redrive setting in `template.yaml`.
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+
+/// Everything the local server runs, shared by its routes and its worker.
+#[derive(Debug, Clone)]
+pub struct LocalApp {
+    pub ingest: Arc<Ingest>,
+    pub processor: Arc<Processor>,
+    pub store: Arc<MemoryEventStore>,
+    pub queue: Arc<MemoryQueue>,
+    pub dead_letters: Arc<MemoryQueue>,
+    pub metrics: Arc<MemoryMetrics>,
+}
+
+impl LocalApp {
+    /// Wires every given provider to one in-memory store and queue.
+    pub fn new(
+        secrets: Vec<(Provider, SecretSet)>,
+        tolerance: Duration,
+        ingest_settings: IngestSettings,
+        processor_settings: ProcessorSettings,
+    ) -> Self {
+        let store = Arc::new(MemoryEventStore::new());
+        let dead_letters = Arc::new(MemoryQueue::new(processor_settings.lease));
+        let queue = Arc::new(
+            MemoryQueue::new(processor_settings.lease)
+                .with_dead_letters(dead_letters.clone(), MAX_RECEIVE_COUNT),
+        );
+        let metrics = Arc::new(MemoryMetrics::new());
+        let clock = Arc::new(SystemClock);
+        let verifiers = secrets
+            .into_iter()
+            .map(|(provider, set)| providers::verifier(provider, set, tolerance))
+            .collect();
+        let ingest = Ingest::new(
+            verifiers,
+            store.clone(),
+            queue.clone(),
+            metrics.clone(),
+            clock.clone(),
+            ingest_settings,
+        );
+        let processor = Processor::new(
+            store.clone(),
+            queue.clone(),
+            dead_letters.clone(),
+            Arc::new(RecordOnlyEffects),
+            metrics.clone(),
+            clock,
+            processor_settings,
+        );
+        Self {
+            ingest: Arc::new(ingest),
+            processor: Arc::new(processor),
+            store,
+            queue,
+            dead_letters,
+            metrics,
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/webhooks/{provider}", axum::routing::any(webhook_route))
+            .route("/events/{provider}/{event_id}", axum::routing::get(event_route))
+            .fallback(|| async { json(JsonResponse::not_found("route")) })
+            .with_state(self.clone())
+    }
+
+    /// Polls the queue and processes what arrives, as Lambda's SQS trigger
+    /// would, until the task is dropped.
+    pub async fn run_worker(&self) {
+        loop {
+            if let Err(error) = self.processor.poll_once(Duration::from_secs(1)).await {
+                warn!(error = %error, "queue receive failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    /// Serves on `addr` with the worker running beside the routes.
+    pub async fn serve(self, addr: SocketAddr) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        info!(addr = %listener.local_addr()?, "payhooks local server listening");
+        let worker = tokio::spawn({
+            let app = self.clone();
+            async move { app.run_worker().await }
+        });
+        let served = axum::serve(listener, self.router())
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await;
+        worker.abort();
+        served
+    }
+}
+
+fn json(response: JsonResponse) -> Response {
+    (response.status, axum::Json(response.body)).into_response()
+}
+
+async fn webhook_route(
+    State(app): State<LocalApp>,
+    method: Method,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let limit = app.ingest.settings().max_body_bytes;
+    // Read one byte past the limit so an oversized body gets the same 413
+    // JSON answer as in the cloud.
+    let Ok(bytes) = axum::body::to_bytes(body, limit.saturating_add(1)).await else {
+        return json(JsonResponse::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {limit} bytes"),
+        ));
+    };
+    json(webhook(&app.ingest, &method, &provider, &headers, &bytes).await)
+}
+
+async fn event_route(
+    State(app): State<LocalApp>,
+    Path((provider, event_id)): Path<(String, String)>,
+) -> Response {
+    let (Ok(provider), Ok(event_id)) = (provider.parse::<Provider>(), EventId::parse(&event_id)) else {
+        return json(JsonResponse::not_found("such event"));
+    };
+    match app.store.get(&EventKey::new(provider, event_id)).await {
+        Ok(Some(record)) => json(JsonResponse::ok(
+            serde_json::to_value(record).unwrap_or_default(),
+        )),
+        Ok(None) => json(JsonResponse::not_found("such event")),
+        Err(error) => json(JsonResponse::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            error,
+        )),
+    }
+}

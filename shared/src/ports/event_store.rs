@@ -1,0 +1,123 @@
+//! The record of every event: claimed once on arrival, leased by one worker
+//! at a time, finished once.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::event::{EventKey, EventRecord, EventStatus, NewEvent};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store was throttled or unreachable: worth retrying.
+    #[error("the event store is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store answered with something the adapter cannot read.
+    #[error("the event store returned a corrupt record: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn unavailable(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Unavailable(Box::new(source))
+    }
+}
+
+/// The result of the conditional put made on arrival.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// First sight: the record was created.
+    Created,
+    /// The key was already there; this is what it held.
+    Existing(Box<EventRecord>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// This worker holds the event until the lease ends.
+    Acquired(Box<EventRecord>),
+    /// Another worker holds an unexpired lease.
+    Held { until: OffsetDateTime },
+    /// Already in a final state: nothing left to do.
+    Finished(EventStatus),
+    /// No record under this key.
+    Missing,
+}
+
+/// How a leased event ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    Completed,
+    Ignored,
+    Failed { reason: String },
+}
+
+impl Finish {
+    pub fn status(&self) -> EventStatus {
+        match self {
+            Finish::Completed => EventStatus::Completed,
+            Finish::Ignored => EventStatus::Ignored,
+            Finish::Failed { .. } => EventStatus::Failed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishOutcome {
+    Finished,
+    /// The lease had passed to another worker; this worker's result is void.
+    LeaseLost,
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync + std::fmt::Debug {
+    /// Writes the record only if the key is absent (a conditional put).
+    async fn claim(&self, event: &NewEvent) -> Result<Claim, StoreError>;
+
+    /// Notes that the event's message was sent. Leaves a record alone that a
+    /// worker already moved on (the queue can be faster than this call).
+    async fn mark_enqueued(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Lets exactly one delivery take over enqueueing an event that was
+    /// recorded but, by `updated_at`, seemingly abandoned between the put and
+    /// the send. True for the one caller that wins.
+    async fn take_over_enqueue(
+        &self,
+        key: &EventKey,
+        seen_updated_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Counts a delivery that reused the key with different content (I10).
+    async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    async fn get(&self, key: &EventKey) -> Result<Option<EventRecord>, StoreError>;
+
+    /// Takes the event for `owner` until `until`, if nobody holds an
+    /// unexpired lease and it is not final. Counts an attempt.
+    async fn lease(
+        &self,
+        key: &EventKey,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<LeaseOutcome, StoreError>;
+
+    /// Gives a lease back after a transient failure so the retry can take it
+    /// at once; a no-op if `owner` no longer holds it.
+    async fn release(
+        &self,
+        key: &EventKey,
+        owner: &str,
+        now: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Moves a leased event to its final state, only while `owner` holds it.
+    async fn finish(
+        &self,
+        key: &EventKey,
+        owner: &str,
+        finish: &Finish,
+        now: OffsetDateTime,
+    ) -> Result<FinishOutcome, StoreError>;
+}

@@ -1,0 +1,13 @@
+//! The pipelines' view of the world: small traits named by role. Adapters in
+//! [`crate::adapters`] implement them for AWS and in memory, and one contract
+//! suite (in `tests/`) holds every adapter to the same semantics.
+
+pub mod effects;
+pub mod event_store;
+pub mod metrics;
+pub mod queue;
+
+pub use effects::{Applied, EffectError, Effects};
+pub use event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
+pub use metrics::Metrics;
+pub use queue::{Delivery, Queue, QueueError};

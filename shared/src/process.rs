@@ -1,0 +1,281 @@
+//! The processor: lease the event, apply its effects, finish it, and tell
+//! the queue what to do with each message. One bad message never fails its
+//! batch (I7): each message gets its own disposition.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tracing::{error, info, warn};
+
+use crate::clock::Clock;
+use crate::event::{EventKey, EventKind, EventRecord, EventStatus};
+use crate::ingest::{parse_message, source_chain};
+use crate::ports::{
+    Applied, Delivery, EffectError, Effects, EventStore, Finish, FinishOutcome, LeaseOutcome, Metrics,
+    Queue, QueueError,
+};
+use crate::ports::event_store::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct ProcessorSettings {
+    /// How long a lease keeps other workers off an event: the queue's
+    /// visibility timeout, so a lease ends when the message reappears.
+    pub lease: Duration,
+    /// First retry delay; doubles with each receive.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for ProcessorSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(180),
+            backoff_base: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(900),
+        }
+    }
+}
+
+impl ProcessorSettings {
+    /// The delay before the next attempt of a message received `receive_count` times.
+    pub fn backoff(&self, receive_count: u32) -> Duration {
+        let exponent = receive_count.saturating_sub(1).min(20);
+        self.backoff_base
+            .saturating_mul(1 << exponent)
+            .min(self.backoff_max)
+    }
+}
+
+/// What becomes of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Processed (or nothing left to do): delete the message.
+    Done,
+    /// Try again after this delay: the message stays, hidden until then.
+    Retry(Duration),
+    /// Can never succeed: sent to the dead-letter queue; delete it here.
+    DeadLettered,
+}
+
+/// The outcome of a batch: the messages that must stay in the queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub processed: usize,
+    pub retry_message_ids: Vec<String>,
+}
+
+/// Effects until the ledger exists: every known kind of event completes,
+/// and kinds with no handler are recorded as ignored (I8).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RecordOnlyEffects;
+
+#[async_trait]
+impl Effects for RecordOnlyEffects {
+    async fn apply(&self, record: &EventRecord) -> Result<Applied, EffectError> {
+        Ok(match record.event.kind {
+            EventKind::Other => Applied::NoHandler,
+            _ => Applied::Done,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Processor {
+    store: Arc<dyn EventStore>,
+    queue: Arc<dyn Queue>,
+    dead_letters: Arc<dyn Queue>,
+    effects: Arc<dyn Effects>,
+    metrics: Arc<dyn Metrics>,
+    clock: Arc<dyn Clock>,
+    settings: ProcessorSettings,
+    worker: String,
+}
+
+impl Processor {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        queue: Arc<dyn Queue>,
+        dead_letters: Arc<dyn Queue>,
+        effects: Arc<dyn Effects>,
+        metrics: Arc<dyn Metrics>,
+        clock: Arc<dyn Clock>,
+        settings: ProcessorSettings,
+    ) -> Self {
+        Self {
+            store,
+            queue,
+            dead_letters,
+            effects,
+            metrics,
+            clock,
+            settings,
+            // Identifies this worker's leases; unique per process.
+            worker: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker
+    }
+
+    /// Processes a batch concurrently, hides each message to retry for its
+    /// backoff, and reports which messages must stay in the queue.
+    pub async fn process_batch(&self, deliveries: &[Delivery]) -> BatchReport {
+        let dispositions =
+            futures::future::join_all(deliveries.iter().map(|d| self.process(d))).await;
+        let mut report = BatchReport::default();
+        for (delivery, disposition) in deliveries.iter().zip(dispositions) {
+            match disposition {
+                Disposition::Done | Disposition::DeadLettered => report.processed += 1,
+                Disposition::Retry(delay) => {
+                    if let Err(error) = self.queue.change_visibility(&delivery.receipt, delay).await {
+                        // The message then reappears after the queue's own
+                        // visibility timeout: later, not lost.
+                        warn!(message_id = %delivery.message_id, error = %error, "could not set the retry delay");
+                    }
+                    report.retry_message_ids.push(delivery.message_id.clone());
+                }
+            }
+        }
+        report
+    }
+
+    /// Receives one batch from the queue, processes it and deletes what is
+    /// done: what Lambda's SQS trigger does, for the local server and tests.
+    pub async fn poll_once(&self, wait: Duration) -> Result<BatchReport, QueueError> {
+        let deliveries = self.queue.receive(10, wait).await?;
+        let report = self.process_batch(&deliveries).await;
+        for delivery in &deliveries {
+            if !report.retry_message_ids.contains(&delivery.message_id) {
+                self.queue.delete(&delivery.receipt).await?;
+            }
+        }
+        Ok(report)
+    }
+
+    pub async fn process(&self, delivery: &Delivery) -> Disposition {
+        let Some(key) = parse_message(&delivery.body) else {
+            error!(message_id = %delivery.message_id, "message is not an event key; sending it to the dead-letter queue");
+            self.metrics.count("unknown", "failed");
+            return self.dead_letter(delivery, "unknown").await;
+        };
+        match self.lease_and_apply(&key, delivery).await {
+            Ok(disposition) => disposition,
+            Err(error) => {
+                let delay = self.settings.backoff(delivery.receive_count);
+                warn!(provider = %key.provider, event_id = %key.event_id, error = %error, cause = %source_chain(&error),
+                    retry_in_secs = delay.as_secs(), "event store unavailable; will retry");
+                self.metrics.count(key.provider.as_str(), "retried");
+                Disposition::Retry(delay)
+            }
+        }
+    }
+
+    async fn lease_and_apply(&self, key: &EventKey, delivery: &Delivery) -> Result<Disposition, StoreError> {
+        let provider = key.provider.as_str();
+        let now = self.clock.now();
+        let until = now + self.settings.lease;
+        let record = match self.store.lease(key, &self.worker, now, until).await? {
+            LeaseOutcome::Acquired(record) => record,
+            LeaseOutcome::Finished(EventStatus::Failed) => {
+                // Failed before, but the dead-letter send may not have
+                // happened: send it (again) rather than risk losing it.
+                return Ok(self.dead_letter(delivery, provider).await);
+            }
+            LeaseOutcome::Finished(status) => {
+                info!(provider, event_id = %key.event_id, %status, "message for an event already finished; deleting it");
+                self.metrics.count(provider, "duplicate_message");
+                return Ok(Disposition::Done);
+            }
+            LeaseOutcome::Held { until } => {
+                let wait: Duration = (until - now).try_into().unwrap_or_default();
+                info!(provider, event_id = %key.event_id, "event leased by another worker; will look again after its lease");
+                return Ok(Disposition::Retry(wait + Duration::from_secs(1)));
+            }
+            LeaseOutcome::Missing => {
+                error!(provider, event_id = %key.event_id, "no record for this event; sending the message to the dead-letter queue");
+                self.metrics.count(provider, "failed");
+                return Ok(self.dead_letter(delivery, provider).await);
+            }
+        };
+        info!(provider, event_id = %key.event_id, event_type = %record.event_type, attempt = record.attempts, status = "processing", "event leased");
+
+        let finish = match self.effects.apply(&record).await {
+            Ok(Applied::Done) => Finish::Completed,
+            Ok(Applied::NoHandler) => Finish::Ignored,
+            Err(EffectError::Permanent(reason)) => Finish::Failed { reason },
+            Err(error @ EffectError::Transient(_)) => {
+                let delay = self.settings.backoff(delivery.receive_count);
+                let message = format!("{error}: {}", source_chain(&error));
+                warn!(provider, event_id = %key.event_id, error = %message, retry_in_secs = delay.as_secs(), "effects failed; will retry");
+                self.metrics.count(provider, "retried");
+                self.store.release(key, &self.worker, self.clock.now(), &message).await?;
+                return Ok(Disposition::Retry(delay));
+            }
+        };
+        let status = finish.status();
+        match self.store.finish(key, &self.worker, &finish, self.clock.now()).await? {
+            FinishOutcome::LeaseLost => {
+                warn!(provider, event_id = %key.event_id, "lease expired and was taken over; the other worker finishes the event");
+                Ok(Disposition::Done)
+            }
+            FinishOutcome::Finished => {
+                self.metrics.count(provider, status_metric(status));
+                match &finish {
+                    Finish::Failed { reason } => {
+                        error!(provider, event_id = %key.event_id, %status, reason = %reason, "event failed permanently; sending it to the dead-letter queue");
+                        Ok(self.dead_letter(delivery, provider).await)
+                    }
+                    _ => {
+                        info!(provider, event_id = %key.event_id, event_type = %record.event_type, %status, "event finished");
+                        Ok(Disposition::Done)
+                    }
+                }
+            }
+        }
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, provider: &str) -> Disposition {
+        match self.dead_letters.send(&delivery.body).await {
+            Ok(_) => {
+                self.metrics.count(provider, "dead_lettered");
+                Disposition::DeadLettered
+            }
+            Err(error) => {
+                // Keep the message: the queue's redrive moves it to the
+                // dead-letter queue after its last receive.
+                warn!(message_id = %delivery.message_id, error = %error, "could not send to the dead-letter queue; will retry");
+                Disposition::Retry(self.settings.backoff(delivery.receive_count))
+            }
+        }
+    }
+}
+
+fn status_metric(status: EventStatus) -> &'static str {
+    match status {
+        EventStatus::Completed => "processed",
+        EventStatus::Ignored => "ignored",
+        EventStatus::Failed => "failed",
+        _ => "unexpected_status",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_per_receive_up_to_the_cap() {
+        let settings = ProcessorSettings {
+            lease: Duration::from_secs(180),
+            backoff_base: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(60),
+        };
+        let delays: Vec<u64> = (1..=5).map(|n| settings.backoff(n).as_secs()).collect();
+        assert_eq!(delays, [10, 20, 40, 60, 60]);
+        assert_eq!(settings.backoff(0).as_secs(), 10);
+        assert_eq!(settings.backoff(u32::MAX).as_secs(), 60);
+    }
+}

@@ -1,0 +1,94 @@
+//! The contract suites, run against the memory adapters and the emulators.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use payhooks::adapters::MemoryEventStore;
+use payhooks::ports::EventStore;
+use payhooks_tests::Backend;
+use payhooks_tests::backend::MAX_RECEIVE_COUNT;
+use payhooks_tests::contract::{event_store, queue};
+
+macro_rules! event_store_contract {
+    ($($name:ident),* $(,)?) => {
+        mod event_store_on_memory {
+            use super::*;
+            $(#[tokio::test]
+            async fn $name() {
+                event_store::$name(Arc::new(MemoryEventStore::new()) as Arc<dyn EventStore>).await;
+            })*
+        }
+        mod event_store_on_dynamodb_local {
+            use super::*;
+            $(#[tokio::test]
+            async fn $name() {
+                let Some(backend) = Backend::emulators(Duration::from_secs(30)).await else { return };
+                event_store::$name(backend.store).await;
+            })*
+        }
+    };
+}
+
+event_store_contract!(
+    a_claim_creates_the_record_once_and_then_returns_it,
+    concurrent_claims_create_exactly_one_record,
+    marking_enqueued_moves_only_a_received_record,
+    a_lease_keeps_other_workers_off_until_it_expires,
+    concurrent_leases_are_granted_to_exactly_one_worker,
+    a_finished_event_cannot_be_leased_again,
+    a_released_lease_can_be_taken_at_once,
+    leasing_an_unknown_event_reports_it_missing,
+    only_one_delivery_takes_over_an_abandoned_event,
+    conflicts_are_counted_on_the_record,
+);
+
+macro_rules! queue_contract {
+    ($($name:ident),* $(,)?) => {
+        mod queue_on_memory {
+            use super::*;
+            $(#[tokio::test]
+            async fn $name() {
+                let backend = Backend::memory(Duration::from_secs(30));
+                queue::$name(backend.queue.as_ref()).await;
+            })*
+        }
+        mod queue_on_moto_sqs {
+            use super::*;
+            $(#[tokio::test]
+            async fn $name() {
+                let Some(backend) = Backend::emulators(Duration::from_secs(30)).await else { return };
+                queue::$name(backend.queue.as_ref()).await;
+            })*
+        }
+    };
+}
+
+queue_contract!(
+    a_sent_message_is_received_with_its_body_and_a_receive_count,
+    a_received_message_stays_hidden_until_deleted,
+    a_zero_visibility_change_redelivers_and_counts_the_receive,
+    a_visibility_delay_hides_the_message_until_it_ends,
+    a_batch_holds_up_to_ten_messages,
+);
+
+#[tokio::test]
+async fn the_memory_queue_dead_letters_after_max_receives() {
+    let backend = Backend::memory(Duration::from_secs(30));
+    queue::a_message_received_too_often_moves_to_the_dead_letter_queue(
+        backend.queue.as_ref(),
+        backend.dead_letters.as_ref(),
+        MAX_RECEIVE_COUNT,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn moto_sqs_dead_letters_after_max_receives() {
+    let Some(backend) = Backend::emulators(Duration::from_secs(30)).await else { return };
+    queue::a_message_received_too_often_moves_to_the_dead_letter_queue(
+        backend.queue.as_ref(),
+        backend.dead_letters.as_ref(),
+        MAX_RECEIVE_COUNT,
+    )
+    .await;
+}

@@ -1,0 +1,94 @@
+//! Every provider has everything a provider needs: a function crate, a route
+//! in `template.yaml`, and a route on the local server. And the local
+//! server's event route answers as documented.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use payhooks::event::Provider;
+use payhooks::ingest::IngestSettings;
+use payhooks::local::LocalApp;
+use payhooks::process::ProcessorSettings;
+use payhooks::secret::SecretSet;
+use payhooks_tests::requests::{SECRET, stripe_event, stripe_headers};
+use tower::ServiceExt;
+
+fn repo_file(path: &str) -> String {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    std::fs::read_to_string(format!("{root}/{path}")).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn local_app() -> LocalApp {
+    let secrets = Provider::ALL
+        .iter()
+        .map(|p| (*p, SecretSet::from_comma_separated(SECRET).expect("secret")))
+        .collect();
+    LocalApp::new(secrets, Duration::from_secs(300), IngestSettings::default(), ProcessorSettings::default())
+}
+
+async fn call(app: &LocalApp, request: Request<Body>) -> (StatusCode, serde_json::Value) {
+    let response = app.router().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+    (status, serde_json::from_slice(&bytes).expect("a JSON body"))
+}
+
+#[test]
+fn every_provider_has_a_function_crate_and_a_template_route() {
+    let template = repo_file("template.yaml");
+    let workspace = repo_file("Cargo.toml");
+    for provider in Provider::ALL {
+        let manifest = repo_file(&format!("functions/{provider}/Cargo.toml"));
+        assert!(manifest.contains(&format!("name = \"ingest-{provider}\"")), "{provider}: binary ingest-{provider}");
+        assert!(workspace.contains(&format!("\"functions/{provider}\"")), "{provider}: a workspace member");
+        assert!(template.contains(&format!("BinaryName: ingest-{provider}")), "{provider}: a function in template.yaml");
+        assert!(template.contains(&format!("Path: /webhooks/{provider}")), "{provider}: a route in template.yaml");
+    }
+}
+
+#[tokio::test]
+async fn every_provider_has_a_local_route() {
+    let app = local_app();
+    for provider in Provider::ALL {
+        let request = Request::post(format!("/webhooks/{provider}")).body(Body::from("{}")).expect("request");
+        let (status, body) = call(&app, request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{provider}: {body}");
+        assert_eq!(body["error"], "missing_signature");
+    }
+    let (status, body) = call(&app, Request::post("/webhooks/nobody").body(Body::empty()).expect("request")).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_provider")));
+    let (status, _) = call(&app, Request::get("/elsewhere").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_local_server_shows_an_events_record_and_404_for_an_unknown_one() {
+    let app = local_app();
+    let (ids, body) = stripe_event("invoice.payment_succeeded");
+    let headers = stripe_headers(&body, SECRET, time::OffsetDateTime::now_utc().unix_timestamp());
+    let mut request = Request::post("/webhooks/stripe").body(Body::from(body)).expect("request");
+    *request.headers_mut() = headers;
+    let (status, answer) = call(&app, request).await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("accepted")));
+
+    app.processor.poll_once(Duration::from_secs(1)).await.expect("poll");
+    let uri = format!("/events/stripe/{}", ids.event_id);
+    let (status, record) = call(&app, Request::get(uri).body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(record["status"], "completed");
+    assert_eq!(record["attempts"], 1);
+    assert_eq!(record["event_type"], "invoice.payment_succeeded");
+    assert!(record["received_at"].is_string() && record["finished_at"].is_string(), "{record}");
+
+    let (status, body) = call(&app, Request::get("/events/stripe/evt_unknown").body(Body::empty()).expect("request")).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_the_same_413_locally() {
+    let app = local_app();
+    let big = vec![b' '; IngestSettings::default().max_body_bytes + 10];
+    let (status, body) = call(&app, Request::post("/webhooks/stripe").body(Body::from(big)).expect("request")).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+}

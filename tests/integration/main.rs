@@ -1,0 +1,13 @@
+//! One test binary: the contract suites against every adapter, ingest and
+//! processing behaviour, the Lambda edges end to end, and the cross-checks
+//! with Stripe's own SDK. Tests that need the AWS emulators or the SDK skip
+//! themselves when run without `scripts/test.sh`, which makes them required.
+
+mod contract;
+mod end_to_end;
+mod ingest;
+mod layout;
+mod logs;
+mod processor;
+mod stripe_sdk;
+mod support;

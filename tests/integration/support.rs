@@ -1,0 +1,88 @@
+//! Wiring of the pipelines over a backend, for the tests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use payhooks::adapters::MemoryMetrics;
+use payhooks::clock::{Clock, ManualClock};
+use payhooks::event::Provider;
+use payhooks::ingest::{Ingest, IngestSettings};
+use payhooks::ports::{Effects, EventStore, Queue};
+use payhooks::process::{Processor, ProcessorSettings, RecordOnlyEffects};
+use payhooks::providers;
+use payhooks::secret::SecretSet;
+use payhooks_tests::Backend;
+use payhooks_tests::requests::SECRET;
+use time::OffsetDateTime;
+
+pub const VISIBILITY: Duration = Duration::from_secs(30);
+
+pub fn now() -> OffsetDateTime {
+    payhooks::clock::whole_millis(OffsetDateTime::now_utc())
+}
+
+/// The pipelines over one backend, sharing a manual clock and metrics.
+#[derive(Debug)]
+pub struct Rig {
+    pub backend: Backend,
+    pub clock: Arc<ManualClock>,
+    pub metrics: Arc<MemoryMetrics>,
+    pub ingest: Ingest,
+    pub processor: Processor,
+}
+
+impl Rig {
+    pub fn new(backend: Backend) -> Self {
+        let queue = backend.queue.clone();
+        let store = backend.store.clone();
+        Self::with(backend, store, queue, Arc::new(RecordOnlyEffects), IngestSettings::default())
+    }
+
+    pub fn with(
+        backend: Backend,
+        store: Arc<dyn EventStore>,
+        queue: Arc<dyn Queue>,
+        effects: Arc<dyn Effects>,
+        settings: IngestSettings,
+    ) -> Self {
+        let clock = Arc::new(ManualClock::at(now()));
+        let metrics = Arc::new(MemoryMetrics::new());
+        let verifier = providers::verifier(
+            Provider::Stripe,
+            SecretSet::from_comma_separated(SECRET).expect("secret"),
+            Duration::from_secs(300),
+        );
+        let ingest = Ingest::new(
+            vec![verifier],
+            store.clone(),
+            queue.clone(),
+            metrics.clone(),
+            clock.clone(),
+            settings,
+        );
+        let processor = Processor::new(
+            store,
+            backend.queue.clone(),
+            backend.dead_letters.clone(),
+            effects,
+            metrics.clone(),
+            clock.clone(),
+            ProcessorSettings {
+                lease: VISIBILITY,
+                backoff_base: Duration::from_secs(2),
+                backoff_max: Duration::from_secs(10),
+            },
+        );
+        Self {
+            backend,
+            clock,
+            metrics,
+            ingest,
+            processor,
+        }
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,143 @@
+//! A place to run a test: the in-memory adapters, or the AWS emulators that
+//! `scripts/test.sh` starts. The SDK reaches the emulators only through
+//! `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SQS`, so the production
+//! client set-up (`payhooks::config::aws`) is what runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::Select;
+use payhooks::adapters::{DynamoEventStore, MemoryEventStore, MemoryQueue, SqsQueue};
+use payhooks::ports::{EventStore, Queue};
+use tokio::sync::OnceCell;
+
+/// Set by the test script: a missing emulator is then a failure, not a skip.
+pub const REQUIRE_EMULATORS: &str = "PAYHOOKS_REQUIRE_EMULATORS";
+
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+
+#[derive(Debug, Clone)]
+pub enum Records {
+    Memory(Arc<MemoryEventStore>),
+    Dynamo {
+        client: aws_sdk_dynamodb::Client,
+        table: String,
+    },
+}
+
+/// One test's store, queue and dead-letter queue.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub name: &'static str,
+    pub store: Arc<dyn EventStore>,
+    pub queue: Arc<dyn Queue>,
+    pub dead_letters: Arc<dyn Queue>,
+    records: Records,
+}
+
+static SDK: OnceCell<Option<aws_config::SdkConfig>> = OnceCell::const_new();
+
+fn emulators_configured() -> bool {
+    std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some()
+        && std::env::var_os("AWS_ENDPOINT_URL_SQS").is_some()
+}
+
+/// The SDK configuration for the emulators, or `None` (after saying so)
+/// when they are not configured and not required.
+pub async fn emulator_sdk() -> Option<aws_config::SdkConfig> {
+    SDK.get_or_init(|| async {
+        if !emulators_configured() {
+            assert!(
+                std::env::var_os(REQUIRE_EMULATORS).is_none(),
+                "{REQUIRE_EMULATORS} is set but AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS are not"
+            );
+            eprintln!("emulators not configured: skipping (run scripts/test.sh for the full suite)");
+            return None;
+        }
+        Some(payhooks::config::aws().await)
+    })
+    .await
+    .clone()
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+impl Backend {
+    /// Memory adapters, with a queue whose visibility timeout is `visibility`.
+    pub fn memory(visibility: Duration) -> Self {
+        let store = Arc::new(MemoryEventStore::new());
+        let dead_letters = Arc::new(MemoryQueue::new(visibility));
+        let queue = Arc::new(MemoryQueue::new(visibility).with_dead_letters(dead_letters.clone(), MAX_RECEIVE_COUNT));
+        Self {
+            name: "memory",
+            store: store.clone(),
+            queue,
+            dead_letters,
+            records: Records::Memory(store),
+        }
+    }
+
+    /// A fresh table, queue and dead-letter queue on the emulators.
+    pub async fn emulators(visibility: Duration) -> Option<Self> {
+        let sdk = emulator_sdk().await?;
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let table = unique("events");
+        DynamoEventStore::create_table(&dynamo, &table)
+            .await
+            .expect("create a table on DynamoDB Local");
+        let dlq_url = SqsQueue::create(&sqs, &unique("dlq"), visibility, None)
+            .await
+            .expect("create a dead-letter queue on moto");
+        let queue_url = SqsQueue::create(&sqs, &unique("events"), visibility, Some((&dlq_url, MAX_RECEIVE_COUNT)))
+            .await
+            .expect("create a queue on moto");
+        Some(Self {
+            name: "emulators",
+            store: Arc::new(DynamoEventStore::new(dynamo.clone(), table.clone())),
+            queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url)),
+            dead_letters: Arc::new(SqsQueue::new(sqs, dlq_url)),
+            records: Records::Dynamo { client: dynamo, table },
+        })
+    }
+
+    /// Both backends where available: memory always, emulators when configured.
+    pub async fn all(visibility: Duration) -> Vec<Self> {
+        let mut all = vec![Self::memory(visibility)];
+        all.extend(Self::emulators(visibility).await);
+        all
+    }
+
+    /// How many event records exist.
+    pub async fn record_count(&self) -> usize {
+        match &self.records {
+            Records::Memory(store) => store.all().len(),
+            Records::Dynamo { client, table } => client
+                .scan()
+                .table_name(table)
+                .select(Select::Count)
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("scan the table")
+                .count as usize,
+        }
+    }
+
+    /// Receives and deletes every message now visible; returns their bodies.
+    pub async fn drain(queue: &dyn Queue) -> Vec<String> {
+        let mut bodies = Vec::new();
+        loop {
+            let batch = queue.receive(10, Duration::ZERO).await.expect("receive");
+            if batch.is_empty() {
+                return bodies;
+            }
+            for delivery in batch {
+                queue.delete(&delivery.receipt).await.expect("delete");
+                bodies.push(delivery.body);
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! What every [`EventStore`] must do.
+
+use std::sync::Arc;
+
+use payhooks::event::{DomainEvent, EventId, EventKey, EventKind, EventStatus, NewEvent, Provider};
+use payhooks::ports::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome};
+use time::OffsetDateTime;
+
+fn t(seconds: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000 + seconds).expect("valid time")
+}
+
+fn key() -> EventKey {
+    EventKey::new(
+        Provider::Stripe,
+        EventId::parse(&format!("evt_contract_{}", uuid::Uuid::new_v4().simple())).expect("valid id"),
+    )
+}
+
+fn new_event(key: &EventKey, fingerprint: &str) -> NewEvent {
+    NewEvent {
+        key: key.clone(),
+        fingerprint: fingerprint.to_owned(),
+        event: DomainEvent {
+            kind: EventKind::Renewal,
+            event_type: "invoice.paid".into(),
+            occurred_at: t(-60),
+            account: Some("acct-1".into()),
+            customer: Some("cus_1".into()),
+            subscription: Some("sub_1".into()),
+            plan: Some("price_1".into()),
+            period: None,
+            amount_minor: Some(2000),
+            currency: Some("usd".into()),
+            refund_id: None,
+        },
+        received_at: t(0),
+        expires_at: t(30 * 24 * 3600),
+    }
+}
+
+pub async fn a_claim_creates_the_record_once_and_then_returns_it(store: Arc<dyn EventStore>) {
+    let key = key();
+    let event = new_event(&key, "fp-1");
+    assert_eq!(store.claim(&event).await.expect("claim"), Claim::Created);
+    let Claim::Existing(existing) = store.claim(&new_event(&key, "fp-2")).await.expect("claim") else {
+        panic!("a second claim must find the first record");
+    };
+    assert_eq!(existing.fingerprint, "fp-1", "the first write wins");
+    assert_eq!(existing.status, EventStatus::Received);
+    assert_eq!(existing.enqueued_at, None);
+    assert_eq!(existing.attempts, 0);
+    assert_eq!(existing.expires_at, t(30 * 24 * 3600));
+    assert_eq!(existing.event, event.event, "the normalized event round-trips");
+    assert_eq!(store.get(&key).await.expect("get").as_ref(), Some(existing.as_ref()));
+}
+
+pub async fn concurrent_claims_create_exactly_one_record(store: Arc<dyn EventStore>) {
+    let key = key();
+    let claims = futures::future::join_all((0..20).map(|i| {
+        let store = store.clone();
+        let event = new_event(&key, &format!("fp-{i}"));
+        async move { store.claim(&event).await.expect("claim") }
+    }))
+    .await;
+    let created = claims.iter().filter(|c| **c == Claim::Created).count();
+    assert_eq!(created, 1, "exactly one of 20 concurrent claims creates the record");
+}
+
+pub async fn marking_enqueued_moves_only_a_received_record(store: Arc<dyn EventStore>) {
+    let key = key();
+    store.claim(&new_event(&key, "fp")).await.expect("claim");
+    store.mark_enqueued(&key, t(1)).await.expect("mark");
+    let record = store.get(&key).await.expect("get").expect("record");
+    assert_eq!(record.status, EventStatus::Enqueued);
+    assert_eq!(record.enqueued_at, Some(t(1)));
+
+    // A worker got there first: marking must not undo its lease.
+    let raced = self::key();
+    store.claim(&new_event(&raced, "fp")).await.expect("claim");
+    assert!(matches!(store.lease(&raced, "w1", t(1), t(31)).await.expect("lease"), LeaseOutcome::Acquired(_)));
+    store.mark_enqueued(&raced, t(2)).await.expect("mark");
+    let record = store.get(&raced).await.expect("get").expect("record");
+    assert_eq!(record.status, EventStatus::Processing);
+    assert_eq!(record.enqueued_at, Some(t(1)), "the lease records when it was first seen enqueued");
+
+    // Marking an unknown key is harmless.
+    store.mark_enqueued(&self::key(), t(3)).await.expect("mark unknown");
+}
+
+pub async fn a_lease_keeps_other_workers_off_until_it_expires(store: Arc<dyn EventStore>) {
+    let key = key();
+    store.claim(&new_event(&key, "fp")).await.expect("claim");
+    let LeaseOutcome::Acquired(record) = store.lease(&key, "w1", t(10), t(40)).await.expect("lease") else {
+        panic!("the first lease is granted");
+    };
+    assert_eq!(record.status, EventStatus::Processing);
+    assert_eq!(record.attempts, 1);
+    assert_eq!(record.lease_owner.as_deref(), Some("w1"));
+    assert_eq!(record.lease_until, Some(t(40)));
+
+    assert_eq!(
+        store.lease(&key, "w2", t(20), t(50)).await.expect("lease"),
+        LeaseOutcome::Held { until: t(40) }
+    );
+    let LeaseOutcome::Acquired(taken) = store.lease(&key, "w2", t(41), t(71)).await.expect("lease") else {
+        panic!("an expired lease can be taken over");
+    };
+    assert_eq!(taken.attempts, 2);
+    assert_eq!(taken.lease_owner.as_deref(), Some("w2"));
+
+    assert_eq!(
+        store.finish(&key, "w1", &Finish::Completed, t(42)).await.expect("finish"),
+        FinishOutcome::LeaseLost,
+        "the worker whose lease expired cannot finish the event"
+    );
+    assert_eq!(
+        store.finish(&key, "w2", &Finish::Completed, t(43)).await.expect("finish"),
+        FinishOutcome::Finished
+    );
+    let record = store.get(&key).await.expect("get").expect("record");
+    assert_eq!(record.status, EventStatus::Completed);
+    assert_eq!(record.finished_at, Some(t(43)));
+    assert_eq!(record.lease_owner, None);
+    assert_eq!(record.lease_until, None);
+}
+
+pub async fn concurrent_leases_are_granted_to_exactly_one_worker(store: Arc<dyn EventStore>) {
+    let key = key();
+    store.claim(&new_event(&key, "fp")).await.expect("claim");
+    let outcomes = futures::future::join_all((0..10).map(|i| {
+        let store = store.clone();
+        let key = key.clone();
+        async move { store.lease(&key, &format!("w{i}"), t(5), t(35)).await.expect("lease") }
+    }))
+    .await;
+    let granted = outcomes.iter().filter(|o| matches!(o, LeaseOutcome::Acquired(_))).count();
+    assert_eq!(granted, 1);
+    assert!(outcomes.iter().all(|o| matches!(o, LeaseOutcome::Acquired(_) | LeaseOutcome::Held { .. })));
+}
+
+pub async fn a_finished_event_cannot_be_leased_again(store: Arc<dyn EventStore>) {
+    for (finish, status) in [
+        (Finish::Completed, EventStatus::Completed),
+        (Finish::Ignored, EventStatus::Ignored),
+        (Finish::Failed { reason: "unknown plan".into() }, EventStatus::Failed),
+    ] {
+        let key = key();
+        store.claim(&new_event(&key, "fp")).await.expect("claim");
+        store.lease(&key, "w1", t(1), t(31)).await.expect("lease");
+        assert_eq!(store.finish(&key, "w1", &finish, t(2)).await.expect("finish"), FinishOutcome::Finished);
+        assert_eq!(
+            store.lease(&key, "w2", t(100), t(130)).await.expect("lease"),
+            LeaseOutcome::Finished(status)
+        );
+        let record = store.get(&key).await.expect("get").expect("record");
+        assert_eq!(record.status, status);
+        if let Finish::Failed { reason } = &finish {
+            assert_eq!(record.last_error.as_ref(), Some(reason));
+        }
+        assert_eq!(
+            store.finish(&key, "w1", &Finish::Completed, t(3)).await.expect("finish"),
+            FinishOutcome::LeaseLost,
+            "a final state is final"
+        );
+    }
+}
+
+pub async fn a_released_lease_can_be_taken_at_once(store: Arc<dyn EventStore>) {
+    let key = key();
+    store.claim(&new_event(&key, "fp")).await.expect("claim");
+    store.lease(&key, "w1", t(1), t(31)).await.expect("lease");
+    store.release(&key, "w2", t(2), "not mine").await.expect("release by a non-owner");
+    assert!(matches!(store.lease(&key, "w3", t(3), t(33)).await.expect("lease"), LeaseOutcome::Held { .. }));
+
+    store.release(&key, "w1", t(4), "downstream timed out").await.expect("release");
+    let record = store.get(&key).await.expect("get").expect("record");
+    assert_eq!(record.status, EventStatus::Enqueued);
+    assert_eq!(record.last_error.as_deref(), Some("downstream timed out"));
+    assert_eq!(record.lease_owner, None);
+    let LeaseOutcome::Acquired(again) = store.lease(&key, "w3", t(5), t(35)).await.expect("lease") else {
+        panic!("a released event can be leased");
+    };
+    assert_eq!(again.attempts, 2);
+}
+
+pub async fn leasing_an_unknown_event_reports_it_missing(store: Arc<dyn EventStore>) {
+    assert_eq!(store.lease(&key(), "w1", t(1), t(31)).await.expect("lease"), LeaseOutcome::Missing);
+    assert_eq!(store.get(&key()).await.expect("get"), None);
+}
+
+pub async fn only_one_delivery_takes_over_an_abandoned_event(store: Arc<dyn EventStore>) {
+    let key = key();
+    store.claim(&new_event(&key, "fp")).await.expect("claim");
+    let seen = store.get(&key).await.expect("get").expect("record").updated_at;
+    let winners = futures::future::join_all((0..10).map(|i| {
+        let store = store.clone();
+        let key = key.clone();
+        async move { store.take_over_enqueue(&key, seen, t(100 + i)).await.expect("take over") }
+    }))
+    .await;
+    assert_eq!(winners.iter().filter(|w| **w).count(), 1);
+
+    // Not once it is enqueued.
+    let enqueued = self::key();
+    store.claim(&new_event(&enqueued, "fp")).await.expect("claim");
+    store.mark_enqueued(&enqueued, t(1)).await.expect("mark");
+    let seen = store.get(&enqueued).await.expect("get").expect("record").updated_at;
+    assert!(!store.take_over_enqueue(&enqueued, seen, t(100)).await.expect("take over"));
+}
+
+pub async fn conflicts_are_counted_on_the_record(store: Arc<dyn EventStore>) {
+    let key = key();
+    store.claim(&new_event(&key, "fp")).await.expect("claim");
+    store.record_conflict(&key, t(5)).await.expect("conflict");
+    store.record_conflict(&key, t(6)).await.expect("conflict");
+    let record = store.get(&key).await.expect("get").expect("record");
+    assert_eq!(record.conflicts, 2);
+    assert_eq!(record.fingerprint, "fp", "a conflict never overwrites the recorded event");
+    assert_eq!(record.status, EventStatus::Received);
+}
+
