@@ -5,21 +5,25 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use payhooks::providers::{SampleIds, stripe};
+use payhooks::providers::stripe;
 use payhooks::secret::{Secret, SecretSet};
 use time::OffsetDateTime;
 
-/// An invoice event padded (inside its metadata) to exactly `size` bytes.
+/// A renewal invoice event of exactly `size` bytes: the fields payhooks
+/// reads, padded with a description the size of a real invoice's lines.
 fn event_of_size(size: usize) -> Vec<u8> {
-    let ids = SampleIds::random("evt");
-    let base = stripe::sample_event("invoice.paid", &ids).expect("sample");
-    let marker = "\"metadata\": {";
-    let at = base.find(marker).expect("a metadata object") + marker.len();
-    let filler = "\"padding\": \"\", ";
-    let pad = size.saturating_sub(base.len() + filler.len());
-    let body = format!("{}\"padding\": \"{}\", {}", &base[..at], "x".repeat(pad), &base[at..]);
-    assert!(body.len() == size || base.len() > size, "{} vs {size}", body.len());
-    body.into_bytes()
+    let head = concat!(
+        r#"{"id":"evt_bench_0001","object":"event","api_version":"2025-03-31.basil","created":1764000000,"#,
+        r#""type":"invoice.paid","livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"#,
+        r#""data":{"object":{"id":"in_bench_0001","object":"invoice","customer":"cus_bench_0001","currency":"usd","#,
+        r#""amount_paid":2000,"billing_reason":"subscription_cycle","parent":{"type":"subscription_details","#,
+        r#""subscription_details":{"subscription":"sub_bench_0001","metadata":{"account_id":"acct-bench-0001"}}},"#,
+        r#""lines":{"object":"list","data":[{"id":"il_bench_0001","period":{"start":1764000000,"end":1766592000},"#,
+        r#""pricing":{"price_details":{"price":"price_bench_pro"}}}]},"description":""#
+    );
+    let tail = r#""}}}"#;
+    let pad = size.checked_sub(head.len() + tail.len()).expect("size above the fixed fields");
+    format!("{head}{}{tail}", "x".repeat(pad)).into_bytes()
 }
 
 fn verify_and_parse(c: &mut Criterion) {

@@ -11,7 +11,7 @@ use payhooks::event::{EventId, EventKey, EventStatus, Provider};
 use payhooks::ingest::{IngestSettings, message_body};
 use payhooks::process::RecordOnlyEffects;
 use payhooks_tests::Backend;
-use payhooks_tests::faults::{FailingClaims, FailingSends};
+use payhooks_tests::faults::{InstrumentedQueue, InstrumentedStore};
 use payhooks_tests::requests::{SECRET, stripe_event, stripe_headers};
 use serde_json::json;
 
@@ -99,7 +99,8 @@ fn quick_settings() -> IngestSettings {
 async fn a_failed_send_answers_5xx_and_the_retry_enqueues_the_event_once() {
     for backend in Backend::all(VISIBILITY).await {
         let store = backend.store.clone();
-        let queue = Arc::new(FailingSends::new(backend.queue.clone(), 1));
+        let queue = Arc::new(InstrumentedQueue::new(backend.queue.clone()));
+        queue.calls.fail("send", 1);
         let rig = Rig::with(backend, store, queue, Arc::new(RecordOnlyEffects), quick_settings());
         let (ids, body) = stripe_event("invoice.paid");
 
@@ -130,7 +131,8 @@ async fn a_crash_between_put_and_send_is_healed_by_the_next_delivery() {
     for backend in Backend::all(VISIBILITY).await {
         let store = backend.store.clone();
         // The put lands, then the function dies: no answer, no send, no mark.
-        let dead_queue = Arc::new(FailingSends::new(backend.queue.clone(), u32::MAX));
+        let dead_queue = Arc::new(InstrumentedQueue::new(backend.queue.clone()));
+        dead_queue.calls.fail("send", u32::MAX);
         let crashed = Rig::with(backend.clone(), store.clone(), dead_queue, Arc::new(RecordOnlyEffects), quick_settings());
         let (ids, body) = stripe_event("checkout.session.completed");
         assert_eq!(post(&crashed, &signed(&crashed, &body), &body).await.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -148,7 +150,8 @@ async fn a_crash_between_put_and_send_is_healed_by_the_next_delivery() {
 #[tokio::test]
 async fn a_failed_put_answers_5xx_and_leaves_nothing_behind() {
     for backend in Backend::all(VISIBILITY).await {
-        let store = Arc::new(FailingClaims(backend.store.clone()));
+        let store = Arc::new(InstrumentedStore::new(backend.store.clone()));
+        store.calls.fail("claim", 1);
         let queue = backend.queue.clone();
         let rig = Rig::with(backend, store, queue, Arc::new(RecordOnlyEffects), IngestSettings::default());
         let (_, body) = stripe_event("invoice.paid");
@@ -288,5 +291,25 @@ async fn any_of_several_active_secrets_verifies_during_a_rotation() {
         let (_, body) = stripe_event("invoice.paid");
         let response = webhook(&ingest, &Method::POST, "stripe", &stripe_headers(&body, secret, now), &body).await;
         assert_eq!(response.body["status"], "accepted", "{secret}");
+    }
+}
+
+#[tokio::test]
+async fn aws_calls_per_webhook_stay_at_their_floor() {
+    for backend in Backend::all(VISIBILITY).await {
+        let store = Arc::new(InstrumentedStore::new(backend.store.clone()));
+        let queue = Arc::new(InstrumentedQueue::new(backend.queue.clone()));
+        let rig = Rig::with(backend, store.clone(), queue.clone(), Arc::new(RecordOnlyEffects), IngestSettings::default());
+        let (_, body) = stripe_event("invoice.paid");
+
+        assert_eq!(post(&rig, &signed(&rig, &body), &body).await.body["status"], "accepted");
+        let accepted = (store.calls.count("claim"), queue.calls.count("send"), store.calls.count("mark_enqueued"));
+        assert_eq!(accepted, (1, 1, 1), "{}: put, send, mark", rig.backend.name);
+        assert_eq!(store.calls.total() + queue.calls.total(), 3);
+
+        store.calls.reset();
+        queue.calls.reset();
+        assert_eq!(post(&rig, &signed(&rig, &body), &body).await.body["status"], "duplicate");
+        assert_eq!(store.calls.total() + queue.calls.total(), 1, "a duplicate costs one conditional put");
     }
 }

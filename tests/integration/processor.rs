@@ -195,3 +195,21 @@ async fn an_expired_lease_is_taken_over_and_the_event_completes_once() {
         assert_eq!(rig.metrics.get("stripe", "duplicate_message"), 1);
     }
 }
+
+#[tokio::test]
+async fn processing_an_event_costs_one_lease_and_one_finish() {
+    use payhooks::process::RecordOnlyEffects;
+    use payhooks_tests::faults::InstrumentedStore;
+    for backend in Backend::all(VISIBILITY).await {
+        let store = Arc::new(InstrumentedStore::new(backend.store.clone()));
+        let queue = backend.queue.clone();
+        let rig = Rig::with(backend, store.clone(), queue, Arc::new(RecordOnlyEffects), IngestSettings::default());
+        deliver_sample(&rig, "invoice.paid").await;
+        store.calls.reset();
+        let deliveries = rig.backend.queue.receive(10, Duration::from_secs(1)).await.expect("receive");
+        let report = rig.processor.process_batch(&deliveries).await;
+        assert_eq!(report.processed, 1, "{}", rig.backend.name);
+        assert_eq!((store.calls.count("lease"), store.calls.count("finish")), (1, 1));
+        assert_eq!(store.calls.total(), 2);
+    }
+}

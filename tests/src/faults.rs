@@ -1,8 +1,10 @@
-//! Adapters that fail on purpose, wrapping real ones: to show that a failed
-//! put or send answers 5xx and strands nothing.
+//! Adapters that wrap real ones, count every call by operation, and fail
+//! chosen calls on purpose: to show that a failed put or send answers 5xx and
+//! strands nothing, and to count the AWS calls each path makes.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,74 +19,136 @@ use time::OffsetDateTime;
 #[error("injected failure")]
 pub struct Injected;
 
-/// A queue whose next `failing_sends` sends fail before reaching the queue.
-#[derive(Debug)]
-pub struct FailingSends {
-    pub inner: Arc<dyn Queue>,
-    pub failing_sends: AtomicU32,
+/// Calls made, by operation name, and failures still to inject.
+#[derive(Debug, Default)]
+pub struct Calls {
+    made: Mutex<BTreeMap<&'static str, u32>>,
+    failures: Mutex<BTreeMap<&'static str, u32>>,
 }
 
-impl FailingSends {
-    pub fn new(inner: Arc<dyn Queue>, failing_sends: u32) -> Self {
-        Self {
-            inner,
-            failing_sends: AtomicU32::new(failing_sends),
+impl Calls {
+    /// Makes the next `times` calls of `operation` fail before they happen.
+    pub fn fail(&self, operation: &'static str, times: u32) {
+        self.failures.lock().expect("lock").insert(operation, times);
+    }
+
+    pub fn count(&self, operation: &str) -> u32 {
+        self.made.lock().expect("lock").get(operation).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u32 {
+        self.made.lock().expect("lock").values().sum()
+    }
+
+    pub fn reset(&self) {
+        self.made.lock().expect("lock").clear();
+    }
+
+    /// Counts a call; `Err` if it is one to fail.
+    fn call(&self, operation: &'static str) -> Result<(), Injected> {
+        *self.made.lock().expect("lock").entry(operation).or_default() += 1;
+        let mut failures = self.failures.lock().expect("lock");
+        match failures.get_mut(operation) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                Err(Injected)
+            }
+            _ => Ok(()),
         }
     }
 }
 
-#[async_trait]
-impl Queue for FailingSends {
-    async fn send(&self, body: &str) -> Result<String, QueueError> {
-        if self
-            .failing_sends
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(QueueError::unavailable(Injected));
+#[derive(Debug)]
+pub struct InstrumentedStore {
+    pub inner: Arc<dyn EventStore>,
+    pub calls: Arc<Calls>,
+}
+
+impl InstrumentedStore {
+    pub fn new(inner: Arc<dyn EventStore>) -> Self {
+        Self {
+            inner,
+            calls: Arc::default(),
         }
+    }
+
+    fn call(&self, operation: &'static str) -> Result<(), StoreError> {
+        self.calls.call(operation).map_err(StoreError::unavailable)
+    }
+}
+
+#[async_trait]
+impl EventStore for InstrumentedStore {
+    async fn claim(&self, event: &NewEvent) -> Result<Claim, StoreError> {
+        self.call("claim")?;
+        self.inner.claim(event).await
+    }
+    async fn mark_enqueued(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.call("mark_enqueued")?;
+        self.inner.mark_enqueued(key, at).await
+    }
+    async fn take_over_enqueue(&self, key: &EventKey, seen: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.call("take_over_enqueue")?;
+        self.inner.take_over_enqueue(key, seen, now).await
+    }
+    async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.call("record_conflict")?;
+        self.inner.record_conflict(key, at).await
+    }
+    async fn get(&self, key: &EventKey) -> Result<Option<EventRecord>, StoreError> {
+        self.call("get")?;
+        self.inner.get(key).await
+    }
+    async fn lease(&self, key: &EventKey, owner: &str, now: OffsetDateTime, until: OffsetDateTime) -> Result<LeaseOutcome, StoreError> {
+        self.call("lease")?;
+        self.inner.lease(key, owner, now, until).await
+    }
+    async fn release(&self, key: &EventKey, owner: &str, now: OffsetDateTime, error: &str) -> Result<(), StoreError> {
+        self.call("release")?;
+        self.inner.release(key, owner, now, error).await
+    }
+    async fn finish(&self, key: &EventKey, owner: &str, finish: &Finish, now: OffsetDateTime) -> Result<FinishOutcome, StoreError> {
+        self.call("finish")?;
+        self.inner.finish(key, owner, finish, now).await
+    }
+}
+
+#[derive(Debug)]
+pub struct InstrumentedQueue {
+    pub inner: Arc<dyn Queue>,
+    pub calls: Arc<Calls>,
+}
+
+impl InstrumentedQueue {
+    pub fn new(inner: Arc<dyn Queue>) -> Self {
+        Self {
+            inner,
+            calls: Arc::default(),
+        }
+    }
+
+    fn call(&self, operation: &'static str) -> Result<(), QueueError> {
+        self.calls.call(operation).map_err(QueueError::unavailable)
+    }
+}
+
+#[async_trait]
+impl Queue for InstrumentedQueue {
+    async fn send(&self, body: &str) -> Result<String, QueueError> {
+        self.call("send")?;
         self.inner.send(body).await
     }
     async fn receive(&self, max: u32, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
+        self.call("receive")?;
         self.inner.receive(max, wait).await
     }
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+        self.call("delete")?;
         self.inner.delete(receipt).await
     }
     async fn change_visibility(&self, receipt: &str, hide_for: Duration) -> Result<(), QueueError> {
+        self.call("change_visibility")?;
         self.inner.change_visibility(receipt, hide_for).await
-    }
-}
-
-/// A store whose claims fail (the put never lands).
-#[derive(Debug)]
-pub struct FailingClaims(pub Arc<dyn EventStore>);
-
-#[async_trait]
-impl EventStore for FailingClaims {
-    async fn claim(&self, _event: &NewEvent) -> Result<Claim, StoreError> {
-        Err(StoreError::unavailable(Injected))
-    }
-    async fn mark_enqueued(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.0.mark_enqueued(key, at).await
-    }
-    async fn take_over_enqueue(&self, key: &EventKey, seen: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
-        self.0.take_over_enqueue(key, seen, now).await
-    }
-    async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.0.record_conflict(key, at).await
-    }
-    async fn get(&self, key: &EventKey) -> Result<Option<EventRecord>, StoreError> {
-        self.0.get(key).await
-    }
-    async fn lease(&self, key: &EventKey, owner: &str, now: OffsetDateTime, until: OffsetDateTime) -> Result<LeaseOutcome, StoreError> {
-        self.0.lease(key, owner, now, until).await
-    }
-    async fn release(&self, key: &EventKey, owner: &str, now: OffsetDateTime, error: &str) -> Result<(), StoreError> {
-        self.0.release(key, owner, now, error).await
-    }
-    async fn finish(&self, key: &EventKey, owner: &str, finish: &Finish, now: OffsetDateTime) -> Result<FinishOutcome, StoreError> {
-        self.0.finish(key, owner, finish, now).await
     }
 }
 
