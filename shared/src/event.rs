@@ -209,6 +209,15 @@ pub enum EventStatus {
 }
 
 impl EventStatus {
+    pub const ALL: [EventStatus; 6] = [
+        EventStatus::Received,
+        EventStatus::Enqueued,
+        EventStatus::Processing,
+        EventStatus::Completed,
+        EventStatus::Ignored,
+        EventStatus::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventStatus::Received => "received",
@@ -221,16 +230,7 @@ impl EventStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            EventStatus::Received,
-            EventStatus::Enqueued,
-            EventStatus::Processing,
-            EventStatus::Completed,
-            EventStatus::Ignored,
-            EventStatus::Failed,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == s)
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
     }
 
     pub fn is_final(self) -> bool {
@@ -345,14 +345,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_through_their_names() {
-        for status in [
-            EventStatus::Received,
-            EventStatus::Enqueued,
-            EventStatus::Processing,
-            EventStatus::Completed,
-            EventStatus::Ignored,
-            EventStatus::Failed,
-        ] {
+        for status in EventStatus::ALL {
             assert_eq!(EventStatus::parse(status.as_str()), Some(status));
         }
     }
