@@ -2,8 +2,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use payhooks::event::Provider;
-use payhooks::providers::{SampleIds, stripe};
-use payhooks::secret::{Secret, SecretSet};
+use payhooks::providers;
 
 #[derive(Debug, Args)]
 pub struct TriggerArgs {
@@ -26,57 +25,52 @@ pub struct TriggerArgs {
 }
 
 pub async fn run(args: TriggerArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let types: Vec<&str> = match args.provider {
-        Provider::Stripe => stripe::sample_event_types().collect(),
-    };
+    let provider = args.provider;
+    let types = providers::sample_event_types(provider);
     if args.event_type == "list" {
         for event_type in types {
             println!("{event_type}");
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut ids = SampleIds::random("evt");
+    let mut ids = providers::sample_ids(provider);
     if let Some(customer) = args.customer {
         ids.customer_id = customer;
     }
     if let Some(subscription) = args.subscription {
         ids.subscription_id = subscription;
     }
-    let Some(body) = (match args.provider {
-        Provider::Stripe => stripe::sample_event(&args.event_type, &ids),
-    }) else {
-        return Err(format!(
-            "no sample for {} event type {:?}; known: {}",
-            args.provider,
+    let body = providers::sample_event(provider, &args.event_type, &ids).ok_or_else(|| {
+        format!(
+            "no sample for {provider} event type {:?}; known: {}",
             args.event_type,
             types.join(", ")
         )
-        .into());
-    };
-    let variable = format!("{}_WEBHOOK_SECRET", args.provider.env_prefix());
-    let secret_text = args
-        .secret
-        .or_else(|| std::env::var(&variable).ok())
-        .ok_or_else(|| format!("no signing secret: pass --secret or set {variable} (the local server prints its secret at start)"))?;
-    let secrets = SecretSet::from_comma_separated(&secret_text)?;
-    let signers: Vec<&Secret> = secrets.iter().collect();
-    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-    let url = args.url.unwrap_or_else(|| {
+    })?;
+    let variable = format!("{}_WEBHOOK_SECRET", provider.env_prefix());
+    let secret = args.secret.or_else(|| std::env::var(&variable).ok()).ok_or_else(|| {
+        format!("no signing secret: pass --secret or set {variable} (the local server prints its secret at start)")
+    })?;
+    let signed = providers::sign_sample(provider, body.as_bytes(), &secret, time::OffsetDateTime::now_utc())?;
+    let mut url = args.url.unwrap_or_else(|| {
         let addr = std::env::var("PAYHOOKS_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
-        format!("http://{addr}/webhooks/{}", args.provider)
+        format!("http://{addr}/webhooks/{provider}")
     });
+    if let Some(token) = &signed.path_token {
+        url = format!("{}/{token}", url.trim_end_matches('/'));
+    }
 
     let response = reqwest::Client::new()
         .post(&url)
         .header("content-type", "application/json")
-        .header(stripe::SIGNATURE_HEADER, stripe::signature_header(body.as_bytes(), &signers, timestamp))
+        .headers(signed.headers)
         .body(body)
         .send()
         .await
         .map_err(|e| format!("could not reach {url}: {e}"))?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
-    println!("{} {} → {status}", args.event_type, ids.event_id);
+    println!("{provider} {} {} → {status}", args.event_type, ids.event_id);
     println!("{text}");
     Ok(if status.is_success() {
         ExitCode::SUCCESS

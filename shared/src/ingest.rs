@@ -6,14 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use crate::ports::{Claim, EventStore, Metrics, Queue, QueueError, StoreError};
-use crate::providers::{Rejection, Verifier};
+use crate::providers::{Inbound, Rejection, Verifier};
 
 #[derive(Debug, Clone)]
 pub struct IngestSettings {
@@ -138,15 +137,10 @@ impl Ingest {
         &self.settings
     }
 
-    pub async fn ingest(
-        &self,
-        provider: Provider,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<IngestOutcome, IngestError> {
+    pub async fn ingest(&self, provider: Provider, inbound: &Inbound<'_>) -> Result<IngestOutcome, IngestError> {
         let label = provider.as_str();
         self.metrics.count(label, "received");
-        let result = self.ingest_verified(provider, headers, body).await;
+        let result = self.ingest_verified(provider, inbound).await;
         match &result {
             Ok(outcome) => self.metrics.count(label, outcome.as_str()),
             Err(IngestError::Rejected(rejection)) => {
@@ -154,7 +148,7 @@ impl Ingest {
                 self.metrics.count(label, "rejected");
             }
             Err(IngestError::PayloadTooLarge { limit }) => {
-                warn!(provider = label, size = body.len(), limit, "webhook rejected: body too large");
+                warn!(provider = label, size = inbound.body.len(), limit, "webhook rejected: body too large");
                 self.metrics.count(label, "rejected");
             }
             Err(error @ (IngestError::Store(_) | IngestError::Queue(_))) => {
@@ -171,20 +165,15 @@ impl Ingest {
         result
     }
 
-    async fn ingest_verified(
-        &self,
-        provider: Provider,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<IngestOutcome, IngestError> {
-        if body.len() > self.settings.max_body_bytes {
+    async fn ingest_verified(&self, provider: Provider, inbound: &Inbound<'_>) -> Result<IngestOutcome, IngestError> {
+        if inbound.body.len() > self.settings.max_body_bytes {
             return Err(IngestError::PayloadTooLarge {
                 limit: self.settings.max_body_bytes,
             });
         }
         let verifier = self.verifiers.get(&provider).ok_or(IngestError::UnknownProvider)?;
         let now = self.clock.now();
-        let verified = verifier.verify(headers, body, now).await?;
+        let verified = verifier.verify(inbound, now).await?;
         let new = NewEvent {
             key: EventKey::new(provider, verified.event_id),
             fingerprint: verified.fingerprint,

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, Method, StatusCode};
+use http::StatusCode;
 use tracing::{info, warn};
 
 use crate::adapters::{MemoryEventStore, MemoryMetrics, MemoryQueue};
@@ -19,7 +18,7 @@ use crate::event::{EventId, EventKey, Provider};
 use crate::ingest::{Ingest, IngestSettings};
 use crate::ports::EventStore;
 use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
-use crate::providers;
+use crate::providers::{self, Inbound};
 use crate::secret::SecretSet;
 
 /// SQS's default redrive setting in `template.yaml`.
@@ -86,6 +85,7 @@ impl LocalApp {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/webhooks/{provider}", axum::routing::any(webhook_route))
+            .route("/webhooks/{provider}/{token}", axum::routing::any(webhook_with_token_route))
             .route("/events/{provider}/{event_id}", axum::routing::get(event_route))
             .fallback(|| async { json(JsonResponse::not_found("route")) })
             .with_state(self.clone())
@@ -110,7 +110,10 @@ impl LocalApp {
             let app = self.clone();
             async move { app.run_worker().await }
         });
-        let served = axum::serve(listener, self.router())
+        let served = axum::serve(
+            listener,
+            self.router().into_make_service_with_connect_info::<SocketAddr>(),
+        )
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })
@@ -126,11 +129,26 @@ fn json(response: JsonResponse) -> Response {
 
 async fn webhook_route(
     State(app): State<LocalApp>,
-    method: Method,
     Path(provider): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Response {
+    serve_webhook(&app, &provider, None, request).await
+}
+
+async fn webhook_with_token_route(
+    State(app): State<LocalApp>,
+    Path((provider, token)): Path<(String, String)>,
+    request: axum::extract::Request,
+) -> Response {
+    serve_webhook(&app, &provider, Some(&token), request).await
+}
+
+async fn serve_webhook(app: &LocalApp, provider: &str, token: Option<&str>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let source_ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
     let limit = app.ingest.settings().max_body_bytes;
     // Read one byte past the limit so an oversized body gets the same 413
     // JSON answer as in the cloud.
@@ -141,7 +159,13 @@ async fn webhook_route(
             format!("the body is larger than {limit} bytes"),
         ));
     };
-    json(webhook(&app.ingest, &method, &provider, &headers, &bytes).await)
+    let inbound = Inbound {
+        headers: &parts.headers,
+        body: &bytes,
+        source_ip,
+        path_token: token,
+    };
+    json(webhook(&app.ingest, &parts.method, provider, &inbound).await)
 }
 
 async fn event_route(

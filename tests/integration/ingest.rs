@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use payhooks::providers::Inbound;
 use payhooks::edge::http::{JsonResponse, webhook};
 use payhooks::event::{EventId, EventKey, EventStatus, Provider};
 use payhooks::ingest::{IngestSettings, message_body};
@@ -18,7 +19,7 @@ use serde_json::json;
 use crate::support::{Rig, VISIBILITY};
 
 async fn post(rig: &Rig, headers: &HeaderMap, body: &[u8]) -> JsonResponse {
-    webhook(&rig.ingest, &Method::POST, "stripe", headers, body).await
+    webhook(&rig.ingest, &Method::POST, "stripe", &Inbound::new(headers, body)).await
 }
 
 fn signed(rig: &Rig, body: &[u8]) -> HeaderMap {
@@ -243,7 +244,7 @@ async fn bad_input_is_answered_with_its_reason_and_writes_nothing() {
     for backend in Backend::all(VISIBILITY).await {
         let rig = Rig::new(backend);
         for input in bad_inputs(&rig) {
-            let response = webhook(&rig.ingest, &input.method, input.provider, &input.headers, &input.body).await;
+            let response = webhook(&rig.ingest, &input.method, input.provider, &Inbound::new(&input.headers, &input.body)).await;
             assert_eq!(response.status, input.status, "{}: {}", input.name, response.body);
             assert_eq!(response.body["error"], input.code, "{}", input.name);
             let message = response.body["message"].as_str().expect("a message");
@@ -289,7 +290,7 @@ async fn any_of_several_active_secrets_verifies_during_a_rotation() {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     for secret in ["whsec_test_old_one", "whsec_test_new_one"] {
         let (_, body) = stripe_event("invoice.paid");
-        let response = webhook(&ingest, &Method::POST, "stripe", &stripe_headers(&body, secret, now), &body).await;
+        let response = webhook(&ingest, &Method::POST, "stripe", &Inbound::new(&stripe_headers(&body, secret, now), &body)).await;
         assert_eq!(response.body["status"], "accepted", "{secret}");
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::Method;
+use payhooks::providers::Inbound;
 use payhooks::edge::http::webhook;
 use payhooks_tests::Backend;
 use payhooks_tests::requests::{SECRET, stripe_event, stripe_headers};
@@ -48,11 +49,11 @@ async fn the_logs_of_a_full_request_hold_neither_the_secret_nor_the_payload() {
     let rig = Rig::new(Backend::memory(VISIBILITY));
     let (ids, body) = stripe_event("checkout.session.completed");
     let headers = stripe_headers(&body, SECRET, rig.now().unix_timestamp());
-    let response = webhook(&rig.ingest, &Method::POST, "stripe", &headers, &body).await;
+    let response = webhook(&rig.ingest, &Method::POST, "stripe", &Inbound::new(&headers, &body)).await;
     assert_eq!(response.body["status"], "accepted");
     rig.processor.poll_once(Duration::from_secs(1)).await.expect("poll");
     let rejected = stripe_headers(&body, "whsec_test_wrong_secret", rig.now().unix_timestamp());
-    webhook(&rig.ingest, &Method::POST, "stripe", &rejected, &body).await;
+    webhook(&rig.ingest, &Method::POST, "stripe", &Inbound::new(&rejected, &body)).await;
 
     let logs = captured.text();
     for state in ["\"received\"", "\"enqueued\"", "\"processing\"", "completed", "invalid_signature"] {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use http::Method;
+use payhooks::providers::Inbound;
 use payhooks::edge::http::webhook;
 use payhooks::event::{EventId, EventKey, EventStatus, Provider};
 use payhooks::ingest::{IngestSettings, message_body};
@@ -24,7 +25,7 @@ fn key(id: &str) -> EventKey {
 
 async fn deliver(rig: &Rig, body: &[u8]) {
     let headers = stripe_headers(body, SECRET, rig.now().unix_timestamp());
-    let response = webhook(&rig.ingest, &Method::POST, "stripe", &headers, body).await;
+    let response = webhook(&rig.ingest, &Method::POST, "stripe", &Inbound::new(&headers, body)).await;
     assert_eq!(response.body["status"], "accepted", "{}", response.body);
 }
 

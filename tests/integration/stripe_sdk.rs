@@ -6,6 +6,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use payhooks::providers::Inbound;
 use payhooks::edge::http::webhook;
 use payhooks::providers::stripe;
 use payhooks::secret::Secret;
@@ -71,24 +72,25 @@ async fn headers_from_stripes_library_are_accepted_and_tampering_is_refused() {
     let mut changed = body.clone();
     let at = changed.iter().position(|b| *b == b'2').expect("a digit to change");
     changed[at] = b'3';
-    let response = webhook(&rig.ingest, &Method::POST, "stripe", &header(&official), &changed).await;
+    let response = webhook(&rig.ingest, &Method::POST, "stripe", &Inbound::new(&header(&official), &changed)).await;
     assert_eq!((response.status, response.body["error"].clone()), (StatusCode::UNAUTHORIZED, json!("invalid_signature")));
 
     // A changed timestamp, signature kept.
     let shifted = official.replacen(&format!("t={now}"), &format!("t={}", now + 1), 1);
-    let response = webhook(&rig.ingest, &Method::POST, "stripe", &header(&shifted), &body).await;
+    let response = webhook(&rig.ingest, &Method::POST, "stripe", &Inbound::new(&header(&shifted), &body)).await;
     assert_eq!((response.status, response.body["error"].clone()), (StatusCode::UNAUTHORIZED, json!("invalid_signature")));
 
     // Another secret.
     let other = stripe_node(json!({"op": "sign", "payload": payload, "secret": "whsec_test_another_endpoint", "timestamp": now}))
         .expect("node");
-    let response = webhook(&rig.ingest, &Method::POST, "stripe", &header(other["header"].as_str().expect("header")), &body).await;
+    let other = header(other["header"].as_str().expect("header"));
+    let response = webhook(&rig.ingest, &Method::POST, "stripe", &Inbound::new(&other, &body)).await;
     assert_eq!((response.status, response.body["error"].clone()), (StatusCode::UNAUTHORIZED, json!("invalid_signature")));
 
     assert_eq!(rig.backend.record_count().await, 0, "nothing written for a refused request");
 
     // The untouched request is accepted.
-    let response = webhook(&rig.ingest, &Method::POST, "stripe", &header(&official), &body).await;
+    let response = webhook(&rig.ingest, &Method::POST, "stripe", &Inbound::new(&header(&official), &body)).await;
     assert_eq!(response.body, json!({"status": "accepted"}));
 }
 

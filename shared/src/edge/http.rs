@@ -2,11 +2,12 @@
 //! JSON body. Error bodies are `{"error": code, "message": text}` and never
 //! quote the payload or a secret.
 
-use http::{HeaderMap, Method, StatusCode};
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::event::Provider;
 use crate::ingest::{Ingest, IngestError};
+use crate::providers::Inbound;
 
 /// A status and a JSON body, independent of the HTTP library serving it.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,15 +36,9 @@ impl JsonResponse {
     }
 }
 
-/// Handles `POST /webhooks/{provider}` with the raw body as received
-/// (already base64-decoded when API Gateway encoded it).
-pub async fn webhook(
-    ingest: &Ingest,
-    method: &Method,
-    provider: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> JsonResponse {
+/// Handles `POST /webhooks/{provider}[/{token}]` with the raw body as
+/// received (already base64-decoded when API Gateway encoded it).
+pub async fn webhook(ingest: &Ingest, method: &Method, provider: &str, inbound: &Inbound<'_>) -> JsonResponse {
     let Ok(provider) = provider.parse::<Provider>() else {
         return JsonResponse::error(StatusCode::NOT_FOUND, "unknown_provider", "no webhook route for this provider");
     };
@@ -54,7 +49,7 @@ pub async fn webhook(
             "webhooks are delivered with POST",
         );
     }
-    match ingest.ingest(provider, headers, body).await {
+    match ingest.ingest(provider, inbound).await {
         Ok(outcome) => JsonResponse::ok(json!({"status": outcome.as_str()})),
         Err(error) => error_response(&error),
     }
@@ -89,16 +84,25 @@ pub async fn lambda(
     provider: Provider,
     request: lambda_http::Request,
 ) -> Result<lambda_http::Response<lambda_http::Body>, std::convert::Infallible> {
-    // lambda_http hands the body over as received, base64-decoded when API
-    // Gateway set `isBase64Encoded`: exactly the bytes the provider signed.
-    let response = webhook(
-        ingest,
-        request.method(),
-        provider.as_str(),
-        request.headers(),
-        request.body().as_ref(),
-    )
-    .await;
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+
+    let source_ip = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => {
+            context.http.source_ip.as_deref().and_then(|ip| ip.parse().ok())
+        }
+        _ => None,
+    };
+    let path_parameters = request.path_parameters();
+    let inbound = Inbound {
+        headers: request.headers(),
+        // lambda_http hands the body over as received, base64-decoded when
+        // API Gateway set `isBase64Encoded`: exactly the bytes the provider signed.
+        body: request.body().as_ref(),
+        source_ip,
+        path_token: path_parameters.first("token"),
+    };
+    let response = webhook(ingest, request.method(), provider.as_str(), &inbound).await;
     Ok(to_lambda(response))
 }
 

@@ -4,11 +4,49 @@
 
 pub mod stripe;
 
+use std::net::IpAddr;
+
 use async_trait::async_trait;
 use http::HeaderMap;
 use time::OffsetDateTime;
 
 use crate::event::{DomainEvent, EventId, InvalidEventId, Provider};
+
+/// A webhook request as a verifier sees it.
+#[derive(Clone, Copy)]
+pub struct Inbound<'a> {
+    pub headers: &'a HeaderMap,
+    /// The body exactly as received (base64-decoded when API Gateway encoded it).
+    pub body: &'a [u8],
+    /// The caller's address as API Gateway saw it.
+    pub source_ip: Option<IpAddr>,
+    /// The secret last segment of a callback URL (`/webhooks/{provider}/{token}`),
+    /// for providers that sign nothing.
+    pub path_token: Option<&'a str>,
+}
+
+impl<'a> Inbound<'a> {
+    /// Just headers and body: what a signed provider needs.
+    pub fn new(headers: &'a HeaderMap, body: &'a [u8]) -> Self {
+        Self {
+            headers,
+            body,
+            source_ip: None,
+            path_token: None,
+        }
+    }
+}
+
+/// Never prints the body or the token: a stray `{:?}` must not leak them.
+impl std::fmt::Debug for Inbound<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbound")
+            .field("body_len", &self.body.len())
+            .field("source_ip", &self.source_ip)
+            .field("path_token", &self.path_token.map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
 
 /// An event whose signature checked out, parsed and normalized.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,14 +145,73 @@ impl Rejection {
 pub trait Verifier: Send + Sync + std::fmt::Debug {
     fn provider(&self) -> Provider;
 
-    /// Checks the request's signature over exactly `body` (I2), then parses
-    /// and normalizes the event.
-    async fn verify(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: OffsetDateTime,
-    ) -> Result<VerifiedEvent, Rejection>;
+    /// Checks the request's signature over exactly its body (I2), then
+    /// parses and normalizes the event.
+    async fn verify(&self, inbound: &Inbound<'_>, now: OffsetDateTime) -> Result<VerifiedEvent, Rejection>;
+}
+
+/// A sample, signed as its provider would send it.
+#[derive(Debug, Clone, Default)]
+pub struct SignedRequest {
+    pub headers: HeaderMap,
+    /// For providers that sign nothing: the secret path segment to append
+    /// to `/webhooks/{provider}/`.
+    pub path_token: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("no signing secret given")]
+    NoSecret,
+    #[error("the signing secret is not usable: {0}")]
+    Unusable(String),
+}
+
+/// The event types `provider` has samples of.
+pub fn sample_event_types(provider: Provider) -> Vec<&'static str> {
+    match provider {
+        Provider::Stripe => stripe::sample_event_types().collect(),
+    }
+}
+
+/// Fresh sample ids in `provider`'s shapes.
+pub fn sample_ids(provider: Provider) -> SampleIds {
+    match provider {
+        Provider::Stripe => SampleIds::random("evt"),
+    }
+}
+
+/// A sample event of `provider` and `event_type` with `ids` filled in.
+pub fn sample_event(provider: Provider, event_type: &str, ids: &SampleIds) -> Option<String> {
+    match provider {
+        Provider::Stripe => stripe::sample_event(event_type, ids),
+    }
+}
+
+/// Signs `body` as `provider` would with `secret` (comma-separated for
+/// several, where the provider sends several signatures) at `now`.
+pub fn sign_sample(
+    provider: Provider,
+    body: &[u8],
+    secret: &str,
+    now: OffsetDateTime,
+) -> Result<SignedRequest, SignError> {
+    let secrets = crate::secret::SecretSet::from_comma_separated(secret).map_err(|_| SignError::NoSecret)?;
+    match provider {
+        Provider::Stripe => {
+            let signers: Vec<_> = secrets.iter().collect();
+            let mut headers = HeaderMap::new();
+            let value = stripe::signature_header(body, &signers, now.unix_timestamp());
+            headers.insert(
+                stripe::SIGNATURE_HEADER,
+                value.parse().map_err(|_| SignError::Unusable("not printable ASCII".into()))?,
+            );
+            Ok(SignedRequest {
+                headers,
+                path_token: None,
+            })
+        }
+    }
 }
 
 /// The verifier of `provider`, over its active secrets.

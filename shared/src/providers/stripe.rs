@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 use time::OffsetDateTime;
 
-use super::{Rejection, SampleIds, VerifiedEvent, Verifier};
+use super::{Inbound, Rejection, SampleIds, VerifiedEvent, Verifier};
 use crate::event::{DomainEvent, EventId, EventKind, Period, Provider};
 use crate::secret::{Secret, SecretSet};
 
@@ -47,15 +47,10 @@ impl Verifier for StripeVerifier {
         Provider::Stripe
     }
 
-    async fn verify(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: OffsetDateTime,
-    ) -> Result<VerifiedEvent, Rejection> {
-        let header = single_header(headers)?;
-        verify_signature(header, body, &self.secrets, now, self.tolerance)?;
-        parse_event(body)
+    async fn verify(&self, inbound: &Inbound<'_>, now: OffsetDateTime) -> Result<VerifiedEvent, Rejection> {
+        let header = single_header(inbound.headers)?;
+        verify_signature(header, inbound.body, &self.secrets, now, self.tolerance)?;
+        parse_event(inbound.body)
     }
 }
 
