@@ -41,7 +41,7 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
     }
     let app = LocalApp::new(
         secrets,
-        config::tolerance()?,
+        &config::verifier_settings()?,
         config::ingest_settings()?,
         ProcessorSettings {
             lease: Duration::from_secs(30),

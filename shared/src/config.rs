@@ -1,6 +1,7 @@
 //! Configuration from the environment, and the wiring of the Lambda
 //! functions: clients and secrets are built once per cold start.
 
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use crate::clock::SystemClock;
 use crate::event::Provider;
 use crate::ingest::{Ingest, IngestSettings};
 use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
-use crate::providers;
+use crate::providers::{self, VerifierSettings};
 use crate::secret::SecretSet;
 
 pub const EVENTS_TABLE: &str = "PAYHOOKS_EVENTS_TABLE";
@@ -23,6 +24,7 @@ pub const MAX_BODY_BYTES: &str = "PAYHOOKS_MAX_BODY_BYTES";
 pub const LEASE_SECS: &str = "PAYHOOKS_LEASE_SECS";
 pub const BACKOFF_BASE_SECS: &str = "PAYHOOKS_BACKOFF_BASE_SECS";
 pub const BACKOFF_MAX_SECS: &str = "PAYHOOKS_BACKOFF_MAX_SECS";
+pub const PAYSTACK_SOURCE_IPS: &str = "PAYSTACK_SOURCE_IPS";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -59,6 +61,34 @@ fn number<T: FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
 /// The Stripe-style signature window, in seconds (default 300).
 pub fn tolerance() -> Result<Duration, ConfigError> {
     Ok(Duration::from_secs(number(TOLERANCE_SECS, 300)?))
+}
+
+/// `PAYSTACK_SOURCE_IPS`: `published` for Paystack's documented addresses,
+/// or a comma-separated list; unset or empty accepts any address.
+pub fn paystack_sources() -> Result<Option<Vec<IpAddr>>, ConfigError> {
+    let Some(value) = var(PAYSTACK_SOURCE_IPS) else {
+        return Ok(None);
+    };
+    let list: Vec<&str> = if value.trim() == "published" {
+        providers::paystack::PUBLISHED_SOURCE_IPS.to_vec()
+    } else {
+        value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
+    };
+    list.iter()
+        .map(|ip| ip.parse())
+        .collect::<Result<Vec<IpAddr>, _>>()
+        .map(Some)
+        .map_err(|_| ConfigError::Invalid {
+            name: PAYSTACK_SOURCE_IPS.to_owned(),
+            expected: "`published` or a comma-separated list of IP addresses",
+        })
+}
+
+pub fn verifier_settings() -> Result<VerifierSettings, ConfigError> {
+    Ok(VerifierSettings {
+        tolerance: tolerance()?,
+        paystack_sources: paystack_sources()?,
+    })
 }
 
 pub fn ingest_settings() -> Result<IngestSettings, ConfigError> {
@@ -114,7 +144,7 @@ pub async fn aws() -> aws_config::SdkConfig {
 pub async fn lambda_ingest(provider: Provider) -> Result<Ingest, ConfigError> {
     let sdk = aws().await;
     let secrets = signing_secrets(provider, &sdk).await?;
-    let verifier = providers::verifier(provider, secrets, tolerance()?);
+    let verifier = providers::verifier(provider, secrets, &verifier_settings()?);
     let store = DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?);
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), required(QUEUE_URL)?);
     Ok(Ingest::new(

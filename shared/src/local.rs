@@ -18,7 +18,7 @@ use crate::event::{EventId, EventKey, Provider};
 use crate::ingest::{Ingest, IngestSettings};
 use crate::ports::EventStore;
 use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
-use crate::providers::{self, Inbound};
+use crate::providers::{self, Inbound, VerifierSettings};
 use crate::secret::SecretSet;
 
 /// SQS's default redrive setting in `template.yaml`.
@@ -39,7 +39,7 @@ impl LocalApp {
     /// Wires every given provider to one in-memory store and queue.
     pub fn new(
         secrets: Vec<(Provider, SecretSet)>,
-        tolerance: Duration,
+        verifier_settings: &VerifierSettings,
         ingest_settings: IngestSettings,
         processor_settings: ProcessorSettings,
     ) -> Self {
@@ -53,7 +53,7 @@ impl LocalApp {
         let clock = Arc::new(SystemClock);
         let verifiers = secrets
             .into_iter()
-            .map(|(provider, set)| providers::verifier(provider, set, tolerance))
+            .map(|(provider, set)| providers::verifier(provider, set, verifier_settings))
             .collect();
         let ingest = Ingest::new(
             verifiers,

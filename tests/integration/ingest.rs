@@ -277,7 +277,7 @@ async fn any_of_several_active_secrets_verifies_during_a_rotation() {
     let verifier = payhooks::providers::verifier(
         Provider::Stripe,
         SecretSet::from_comma_separated("whsec_test_old_one,whsec_test_new_one").expect("secrets"),
-        Duration::from_secs(300),
+        &payhooks::providers::VerifierSettings::default(),
     );
     let ingest = Ingest::new(
         vec![verifier],

@@ -10,6 +10,7 @@ use payhooks::event::Provider;
 use payhooks::ingest::IngestSettings;
 use payhooks::local::LocalApp;
 use payhooks::process::ProcessorSettings;
+use payhooks::providers::VerifierSettings;
 use payhooks::secret::SecretSet;
 use payhooks_tests::requests::{SECRET, stripe_event, stripe_headers};
 use tower::ServiceExt;
@@ -24,7 +25,7 @@ fn local_app() -> LocalApp {
         .iter()
         .map(|p| (*p, SecretSet::from_comma_separated(SECRET).expect("secret")))
         .collect();
-    LocalApp::new(secrets, Duration::from_secs(300), IngestSettings::default(), ProcessorSettings::default())
+    LocalApp::new(secrets, &VerifierSettings::default(), IngestSettings::default(), ProcessorSettings::default())
 }
 
 async fn call(app: &LocalApp, request: Request<Body>) -> (StatusCode, serde_json::Value) {

@@ -9,5 +9,6 @@ mod ingest;
 mod layout;
 mod logs;
 mod processor;
+mod providers;
 mod stripe_sdk;
 mod support;

@@ -9,7 +9,7 @@ use payhooks::event::Provider;
 use payhooks::ingest::{Ingest, IngestSettings};
 use payhooks::ports::{Effects, EventStore, Queue};
 use payhooks::process::{Processor, ProcessorSettings, RecordOnlyEffects};
-use payhooks::providers;
+use payhooks::providers::{self, VerifierSettings};
 use payhooks::secret::SecretSet;
 use payhooks_tests::Backend;
 use payhooks_tests::requests::SECRET;
@@ -50,7 +50,7 @@ impl Rig {
         let verifier = providers::verifier(
             Provider::Stripe,
             SecretSet::from_comma_separated(SECRET).expect("secret"),
-            Duration::from_secs(300),
+            &VerifierSettings::default(),
         );
         let ingest = Ingest::new(
             vec![verifier],

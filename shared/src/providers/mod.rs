@@ -2,6 +2,8 @@
 //! types map onto the domain's events. Adding a provider adds a module here,
 //! a variant to [`Provider`], a function crate and a route; nothing else.
 
+mod json;
+pub mod paystack;
 pub mod stripe;
 
 use std::net::IpAddr;
@@ -55,6 +57,36 @@ pub struct VerifiedEvent {
     /// Identifies the event's content, stable across the provider's retries.
     pub fingerprint: String,
     pub event: DomainEvent,
+}
+
+/// The one value of a signature header, refusing a missing, repeated or
+/// non-ASCII header.
+pub(crate) fn single_header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, Rejection> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next().ok_or(Rejection::MissingSignature { header: name })?;
+    if values.next().is_some() {
+        return Err(Rejection::MalformedSignature {
+            header: name,
+            reason: "the header appears more than once",
+        });
+    }
+    first.to_str().map_err(|_| Rejection::MalformedSignature {
+        header: name,
+        reason: "the header is not printable ASCII",
+    })
+}
+
+/// A stable event id for providers that send none, from the parts that make
+/// an occurrence unique (event type, the object's id, its status). The same
+/// delivery retried has the same parts, so the same id. Parts that could not
+/// form a key (spaces, control characters, too long) are hashed instead.
+pub fn derived_event_id(parts: &[&str]) -> EventId {
+    let joined = parts.join(":");
+    EventId::parse(&joined).unwrap_or_else(|_| {
+        use sha2::{Digest, Sha256};
+        let digest = hex::encode(Sha256::digest(joined.as_bytes()));
+        EventId::parse(&format!("sha256:{digest}")).expect("a hex digest is a valid id")
+    })
 }
 
 /// Ids to fill into a sample event: fresh per call so each sample is a new
@@ -112,6 +144,8 @@ pub enum Rejection {
     InvalidPayload { reason: &'static str },
     #[error("the event has no usable id: {0}")]
     InvalidEventId(#[from] InvalidEventId),
+    #[error("requests from this address are not accepted for this provider")]
+    SourceNotAllowed,
 }
 
 impl Rejection {
@@ -123,6 +157,7 @@ impl Rejection {
             | Rejection::InvalidPayload { .. }
             | Rejection::InvalidEventId(_) => 400,
             Rejection::SignatureMismatch | Rejection::TimestampOutOfTolerance { .. } => 401,
+            Rejection::SourceNotAllowed => 403,
         }
     }
 
@@ -135,6 +170,7 @@ impl Rejection {
             Rejection::TimestampOutOfTolerance { .. } => "timestamp_out_of_tolerance",
             Rejection::InvalidPayload { .. } => "invalid_payload",
             Rejection::InvalidEventId(_) => "invalid_event_id",
+            Rejection::SourceNotAllowed => "source_not_allowed",
         }
     }
 }
@@ -171,6 +207,7 @@ pub enum SignError {
 pub fn sample_event_types(provider: Provider) -> Vec<&'static str> {
     match provider {
         Provider::Stripe => stripe::sample_event_types().collect(),
+        Provider::Paystack => paystack::sample_event_types().collect(),
     }
 }
 
@@ -178,6 +215,7 @@ pub fn sample_event_types(provider: Provider) -> Vec<&'static str> {
 pub fn sample_ids(provider: Provider) -> SampleIds {
     match provider {
         Provider::Stripe => SampleIds::random("evt"),
+        Provider::Paystack => paystack::sample_ids(),
     }
 }
 
@@ -185,6 +223,7 @@ pub fn sample_ids(provider: Provider) -> SampleIds {
 pub fn sample_event(provider: Provider, event_type: &str, ids: &SampleIds) -> Option<String> {
     match provider {
         Provider::Stripe => stripe::sample_event(event_type, ids),
+        Provider::Paystack => paystack::sample_event(event_type, ids),
     }
 }
 
@@ -197,19 +236,40 @@ pub fn sign_sample(
     now: OffsetDateTime,
 ) -> Result<SignedRequest, SignError> {
     let secrets = crate::secret::SecretSet::from_comma_separated(secret).map_err(|_| SignError::NoSecret)?;
+    let header = |name: &'static str, value: String| -> Result<SignedRequest, SignError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            name,
+            value.parse().map_err(|_| SignError::Unusable("not printable ASCII".into()))?,
+        );
+        Ok(SignedRequest {
+            headers,
+            path_token: None,
+        })
+    };
     match provider {
         Provider::Stripe => {
             let signers: Vec<_> = secrets.iter().collect();
-            let mut headers = HeaderMap::new();
-            let value = stripe::signature_header(body, &signers, now.unix_timestamp());
-            headers.insert(
-                stripe::SIGNATURE_HEADER,
-                value.parse().map_err(|_| SignError::Unusable("not printable ASCII".into()))?,
-            );
-            Ok(SignedRequest {
-                headers,
-                path_token: None,
-            })
+            header(stripe::SIGNATURE_HEADER, stripe::signature_header(body, &signers, now.unix_timestamp()))
+        }
+        Provider::Paystack => header(paystack::SIGNATURE_HEADER, paystack::signature(body, secrets.primary())),
+    }
+}
+
+/// What verifiers need besides their secrets.
+#[derive(Debug, Clone)]
+pub struct VerifierSettings {
+    /// Largest distance of a signed timestamp from now, either way.
+    pub tolerance: std::time::Duration,
+    /// Paystack: accept only these source addresses; `None` accepts any.
+    pub paystack_sources: Option<Vec<IpAddr>>,
+}
+
+impl Default for VerifierSettings {
+    fn default() -> Self {
+        Self {
+            tolerance: stripe::DEFAULT_TOLERANCE,
+            paystack_sources: None,
         }
     }
 }
@@ -218,9 +278,13 @@ pub fn sign_sample(
 pub fn verifier(
     provider: Provider,
     secrets: crate::secret::SecretSet,
-    tolerance: std::time::Duration,
+    settings: &VerifierSettings,
 ) -> std::sync::Arc<dyn Verifier> {
     match provider {
-        Provider::Stripe => std::sync::Arc::new(stripe::StripeVerifier::new(secrets, tolerance)),
+        Provider::Stripe => std::sync::Arc::new(stripe::StripeVerifier::new(secrets, settings.tolerance)),
+        Provider::Paystack => std::sync::Arc::new(paystack::PaystackVerifier::new(
+            secrets,
+            settings.paystack_sources.clone(),
+        )),
     }
 }

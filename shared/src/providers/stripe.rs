@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hmac::{Hmac, KeyInit, Mac};
-use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -19,6 +18,7 @@ use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 use time::OffsetDateTime;
 
+use super::json::{id_at, int_at, str_at};
 use super::{Inbound, Rejection, SampleIds, VerifiedEvent, Verifier};
 use crate::event::{DomainEvent, EventId, EventKind, Period, Provider};
 use crate::secret::{Secret, SecretSet};
@@ -48,23 +48,10 @@ impl Verifier for StripeVerifier {
     }
 
     async fn verify(&self, inbound: &Inbound<'_>, now: OffsetDateTime) -> Result<VerifiedEvent, Rejection> {
-        let header = single_header(inbound.headers)?;
+        let header = super::single_header(inbound.headers, SIGNATURE_HEADER)?;
         verify_signature(header, inbound.body, &self.secrets, now, self.tolerance)?;
         parse_event(inbound.body)
     }
-}
-
-fn single_header(headers: &HeaderMap) -> Result<&str, Rejection> {
-    let mut values = headers.get_all(SIGNATURE_HEADER).iter();
-    let first = values.next().ok_or(Rejection::MissingSignature {
-        header: SIGNATURE_HEADER,
-    })?;
-    if values.next().is_some() {
-        return Err(malformed("the header appears more than once"));
-    }
-    first
-        .to_str()
-        .map_err(|_| malformed("the header is not printable ASCII"))
 }
 
 fn malformed(reason: &'static str) -> Rejection {
@@ -351,34 +338,6 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value) -> Doma
     }
     event.account = explicit_account.or(customer);
     event
-}
-
-fn at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v Value> {
-    path.iter().try_fold(value, |v, key| match v {
-        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
-        _ => v.get(key),
-    })
-}
-
-fn str_at(value: &Value, path: &[&str]) -> Option<String> {
-    at(value, path)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-/// Stripe fields that reference another object hold its id, or the object
-/// itself when the endpoint expands it.
-fn id_at(value: &Value, path: &[&str]) -> Option<String> {
-    let v = at(value, path)?;
-    v.as_str()
-        .or_else(|| v.get("id").and_then(Value::as_str))
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-fn int_at(value: &Value, path: &[&str]) -> Option<i64> {
-    at(value, path).and_then(Value::as_i64)
 }
 
 fn period_at(value: &Value, start: &[&str], end: &[&str]) -> Option<Period> {

@@ -1,0 +1,104 @@
+//! Every provider's samples, signed as the provider would sign them, go
+//! through the local server's routes: accepted once, duplicates answered as
+//! such, processed to a final state; tampered copies refused with nothing
+//! written. A new provider is covered by this file without touching it.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use http::{Request, StatusCode};
+use payhooks::event::{EventStatus, Provider};
+use payhooks::ingest::IngestSettings;
+use payhooks::local::LocalApp;
+use payhooks::process::ProcessorSettings;
+use payhooks::providers::{self, SignedRequest, VerifierSettings};
+use payhooks::secret::SecretSet;
+use payhooks_tests::requests::SECRET;
+use tower::ServiceExt;
+
+fn local_app() -> LocalApp {
+    let secrets = Provider::ALL
+        .iter()
+        .map(|p| (*p, SecretSet::from_comma_separated(SECRET).expect("secret")))
+        .collect();
+    LocalApp::new(secrets, &VerifierSettings::default(), IngestSettings::default(), ProcessorSettings::default())
+}
+
+fn request(provider: Provider, signed: &SignedRequest, body: Vec<u8>) -> Request<Body> {
+    let uri = match &signed.path_token {
+        Some(token) => format!("/webhooks/{provider}/{token}"),
+        None => format!("/webhooks/{provider}"),
+    };
+    let mut request = Request::post(uri).body(Body::from(body)).expect("request");
+    request.headers_mut().extend(signed.headers.clone());
+    request
+}
+
+async fn send(app: &LocalApp, request: Request<Body>) -> (StatusCode, serde_json::Value) {
+    let response = app.router().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+    (status, serde_json::from_slice(&bytes).expect("JSON"))
+}
+
+#[tokio::test]
+async fn every_sample_of_every_provider_is_accepted_once_and_processed() {
+    let app = local_app();
+    let mut sent = 0;
+    for &provider in Provider::ALL {
+        let types = providers::sample_event_types(provider);
+        assert!(types.len() >= 5, "{provider}: samples for a purchase, renewal, refund, cancellation and failed payment");
+        for event_type in types {
+            let ids = providers::sample_ids(provider);
+            let body = providers::sample_event(provider, event_type, &ids).expect("sample").into_bytes();
+            let now = time::OffsetDateTime::now_utc();
+            let signed = providers::sign_sample(provider, &body, SECRET, now).expect("signed");
+            let (status, answer) = send(&app, request(provider, &signed, body.clone())).await;
+            assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("accepted")), "{provider} {event_type}: {answer}");
+            let (_, again) = send(&app, request(provider, &signed, body)).await;
+            assert_eq!(again["status"], "duplicate", "{provider} {event_type}");
+            sent += 1;
+        }
+    }
+    while app.processor.poll_once(Duration::from_millis(100)).await.expect("poll").processed > 0 {}
+    let records = app.store.all();
+    assert_eq!(records.len(), sent);
+    for record in records {
+        assert!(
+            matches!(record.status, EventStatus::Completed | EventStatus::Ignored),
+            "{}/{} {}: {}",
+            record.provider,
+            record.event_id,
+            record.event_type,
+            record.status
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_tampered_or_unsigned_sample_of_every_provider_is_refused_and_writes_nothing() {
+    let app = local_app();
+    for &provider in Provider::ALL {
+        let event_type = providers::sample_event_types(provider)[0];
+        let ids = providers::sample_ids(provider);
+        let body = providers::sample_event(provider, event_type, &ids).expect("sample").into_bytes();
+        let now = time::OffsetDateTime::now_utc();
+
+        let signed = providers::sign_sample(provider, &body, SECRET, now).expect("signed");
+        let mut tampered = body.clone();
+        let at = tampered.iter().rposition(|b| b.is_ascii_digit()).expect("a digit");
+        tampered[at] = if tampered[at] == b'9' { b'8' } else { tampered[at] + 1 };
+        let (status, answer) = send(&app, request(provider, &signed, tampered)).await;
+        assert!(status.is_client_error(), "{provider}: a changed byte answered {status} {answer}");
+
+        let other = providers::sign_sample(provider, &body, "another_secret_for_tests", now).expect("signed");
+        let (status, answer) = send(&app, request(provider, &other, body.clone())).await;
+        assert!(status.is_client_error(), "{provider}: another secret answered {status} {answer}");
+
+        let (status, answer) = send(&app, request(provider, &SignedRequest::default(), body)).await;
+        assert!(status.is_client_error(), "{provider}: no signature answered {status} {answer}");
+        assert!(answer["error"].is_string() && answer["message"].is_string(), "{provider}: {answer}");
+    }
+    assert!(app.store.all().is_empty(), "nothing recorded for refused requests");
+    assert_eq!(app.queue.depth(), 0, "nothing enqueued");
+}
