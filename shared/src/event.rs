@@ -13,15 +13,17 @@ use time::OffsetDateTime;
 pub enum Provider {
     Stripe,
     Paystack,
+    Flutterwave,
 }
 
 impl Provider {
-    pub const ALL: &'static [Provider] = &[Provider::Stripe, Provider::Paystack];
+    pub const ALL: &'static [Provider] = &[Provider::Stripe, Provider::Paystack, Provider::Flutterwave];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Stripe => "stripe",
             Provider::Paystack => "paystack",
+            Provider::Flutterwave => "flutterwave",
         }
     }
 
@@ -30,6 +32,7 @@ impl Provider {
         match self {
             Provider::Stripe => "STRIPE",
             Provider::Paystack => "PAYSTACK",
+            Provider::Flutterwave => "FLUTTERWAVE",
         }
     }
 }

@@ -116,7 +116,7 @@ async fn a_retryable_message_is_reported_as_a_batch_item_failure() {
         key: key.clone(),
         fingerprint: "fp".into(),
         event: payhooks::providers::stripe::parse_event(
-            payhooks::providers::stripe::sample_event("invoice.paid", &payhooks::providers::SampleIds::random("evt"))
+            payhooks::providers::stripe::SAMPLES.event("invoice.paid", &payhooks::providers::SampleIds::random("evt"))
                 .expect("sample")
                 .as_bytes(),
         )

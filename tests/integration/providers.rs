@@ -84,12 +84,14 @@ async fn a_tampered_or_unsigned_sample_of_every_provider_is_refused_and_writes_n
         let body = providers::sample_event(provider, event_type, &ids).expect("sample").into_bytes();
         let now = time::OffsetDateTime::now_utc();
 
-        let signed = providers::sign_sample(provider, &body, SECRET, now).expect("signed");
-        let mut tampered = body.clone();
-        let at = tampered.iter().rposition(|b| b.is_ascii_digit()).expect("a digit");
-        tampered[at] = if tampered[at] == b'9' { b'8' } else { tampered[at] + 1 };
-        let (status, answer) = send(&app, request(provider, &signed, tampered)).await;
-        assert!(status.is_client_error(), "{provider}: a changed byte answered {status} {answer}");
+        if providers::signs_body(provider) {
+            let signed = providers::sign_sample(provider, &body, SECRET, now).expect("signed");
+            let mut tampered = body.clone();
+            let at = tampered.iter().rposition(|b| b.is_ascii_digit()).expect("a digit");
+            tampered[at] = if tampered[at] == b'9' { b'8' } else { tampered[at] + 1 };
+            let (status, answer) = send(&app, request(provider, &signed, tampered)).await;
+            assert!(status.is_client_error(), "{provider}: a changed byte answered {status} {answer}");
+        }
 
         let other = providers::sign_sample(provider, &body, "another_secret_for_tests", now).expect("signed");
         let (status, answer) = send(&app, request(provider, &other, body.clone())).await;

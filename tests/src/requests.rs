@@ -10,7 +10,7 @@ pub const SECRET: &str = "whsec_test_only_not_a_real_secret";
 /// A sample Stripe event of `event_type` with fresh ids.
 pub fn stripe_event(event_type: &str) -> (SampleIds, Vec<u8>) {
     let ids = SampleIds::random("evt");
-    let body = stripe::sample_event(event_type, &ids).expect("a sample of this type");
+    let body = stripe::SAMPLES.event(event_type, &ids).expect("a sample of this type");
     (ids, body.into_bytes())
 }
 

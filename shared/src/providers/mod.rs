@@ -2,6 +2,7 @@
 //! types map onto the domain's events. Adding a provider adds a module here,
 //! a variant to [`Provider`], a function crate and a route; nothing else.
 
+pub mod flutterwave;
 mod json;
 pub mod paystack;
 pub mod stripe;
@@ -87,6 +88,23 @@ pub fn derived_event_id(parts: &[&str]) -> EventId {
         let digest = hex::encode(Sha256::digest(joined.as_bytes()));
         EventId::parse(&format!("sha256:{digest}")).expect("a hex digest is a valid id")
     })
+}
+
+/// A provider's realistic sample events, by name, with `{{event_id}}`,
+/// `{{customer_id}}` and `{{subscription_id}}` placeholders: for the
+/// `trigger` command and the tests.
+#[derive(Debug, Clone, Copy)]
+pub struct Samples(pub &'static [(&'static str, &'static str)]);
+
+impl Samples {
+    pub fn types(&self) -> impl Iterator<Item = &'static str> {
+        self.0.iter().map(|(name, _)| *name)
+    }
+
+    /// The sample `name` with `ids` filled in.
+    pub fn event(&self, name: &str, ids: &SampleIds) -> Option<String> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, template)| ids.fill(template))
+    }
 }
 
 /// Ids to fill into a sample event: fresh per call so each sample is a new
@@ -206,8 +224,9 @@ pub enum SignError {
 /// The event types `provider` has samples of.
 pub fn sample_event_types(provider: Provider) -> Vec<&'static str> {
     match provider {
-        Provider::Stripe => stripe::sample_event_types().collect(),
-        Provider::Paystack => paystack::sample_event_types().collect(),
+        Provider::Stripe => stripe::SAMPLES.types().collect(),
+        Provider::Paystack => paystack::SAMPLES.types().collect(),
+        Provider::Flutterwave => flutterwave::SAMPLES.types().collect(),
     }
 }
 
@@ -216,14 +235,16 @@ pub fn sample_ids(provider: Provider) -> SampleIds {
     match provider {
         Provider::Stripe => SampleIds::random("evt"),
         Provider::Paystack => paystack::sample_ids(),
+        Provider::Flutterwave => flutterwave::sample_ids(),
     }
 }
 
 /// A sample event of `provider` and `event_type` with `ids` filled in.
 pub fn sample_event(provider: Provider, event_type: &str, ids: &SampleIds) -> Option<String> {
     match provider {
-        Provider::Stripe => stripe::sample_event(event_type, ids),
-        Provider::Paystack => paystack::sample_event(event_type, ids),
+        Provider::Stripe => stripe::SAMPLES.event(event_type, ids),
+        Provider::Paystack => paystack::SAMPLES.event(event_type, ids),
+        Provider::Flutterwave => flutterwave::SAMPLES.event(event_type, ids),
     }
 }
 
@@ -253,7 +274,19 @@ pub fn sign_sample(
             header(stripe::SIGNATURE_HEADER, stripe::signature_header(body, &signers, now.unix_timestamp()))
         }
         Provider::Paystack => header(paystack::SIGNATURE_HEADER, paystack::signature(body, secrets.primary())),
+        Provider::Flutterwave => {
+            let (name, value) = flutterwave::sample_header(body, secrets.primary());
+            header(name, value)
+        }
     }
+}
+
+/// Whether `provider`'s scheme covers the body. Flutterwave's `verif-hash`
+/// is the shared secret itself, sent with every request: anyone who sees one
+/// request can send any body, which is why Flutterwave's charges must be
+/// confirmed with its API before value is given.
+pub fn signs_body(provider: Provider) -> bool {
+    !matches!(provider, Provider::Flutterwave)
 }
 
 /// What verifiers need besides their secrets.
@@ -286,5 +319,6 @@ pub fn verifier(
             secrets,
             settings.paystack_sources.clone(),
         )),
+        Provider::Flutterwave => std::sync::Arc::new(flutterwave::FlutterwaveVerifier::new(secrets)),
     }
 }

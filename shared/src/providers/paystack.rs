@@ -19,7 +19,7 @@ use subtle::{Choice, ConstantTimeEq};
 use time::OffsetDateTime;
 
 use super::json::{at, str_at, text_at, time_at};
-use super::{Inbound, Rejection, SampleIds, VerifiedEvent, Verifier, derived_event_id};
+use super::{Inbound, Rejection, SampleIds, Samples, VerifiedEvent, Verifier, derived_event_id};
 use crate::event::{DomainEvent, EventKind, Period, Provider};
 use crate::secret::{Secret, SecretSet};
 
@@ -195,22 +195,16 @@ fn normalize(event_type: String, d: &Value, received_at: OffsetDateTime) -> Doma
     }
 }
 
-const SAMPLES: &[(&str, &str)] = &[
+pub const SAMPLES: Samples = Samples(&[
     ("charge.success", include_str!("../../samples/paystack/charge.success.json")),
     ("subscription.create", include_str!("../../samples/paystack/subscription.create.json")),
     ("invoice.update", include_str!("../../samples/paystack/invoice.update.json")),
     ("invoice.payment_failed", include_str!("../../samples/paystack/invoice.payment_failed.json")),
     ("refund.processed", include_str!("../../samples/paystack/refund.processed.json")),
     ("subscription.not_renew", include_str!("../../samples/paystack/subscription.not_renew.json")),
-];
+]);
 
-pub fn sample_event_types() -> impl Iterator<Item = &'static str> {
-    SAMPLES.iter().map(|(t, _)| *t)
-}
 
-pub fn sample_event(event_type: &str, ids: &SampleIds) -> Option<String> {
-    SAMPLES.iter().find(|(t, _)| *t == event_type).map(|(_, s)| ids.fill(s))
-}
 
 /// Ids in Paystack's shapes; the event id stands in for the reference or
 /// code that Paystack's key is derived from.
@@ -289,7 +283,7 @@ mod tests {
     #[test]
     fn the_derived_id_is_stable_across_retries_and_changes_with_the_status() {
         let ids = sample_ids();
-        let body = sample_event("invoice.update", &ids).unwrap();
+        let body = SAMPLES.event("invoice.update", &ids).unwrap();
         let first = parse_event(body.as_bytes(), now()).unwrap();
         let again = parse_event(body.as_bytes(), now() + time::Duration::hours(1)).unwrap();
         assert_eq!(first.event_id, again.event_id);
@@ -310,17 +304,17 @@ mod tests {
             ("refund.processed", EventKind::Refund),
             ("subscription.not_renew", EventKind::Cancellation),
         ] {
-            let body = sample_event(event_type, &ids).unwrap();
+            let body = SAMPLES.event(event_type, &ids).unwrap();
             let event = parse_event(body.as_bytes(), now()).unwrap().event;
             assert_eq!(event.kind, kind, "{event_type}");
             assert_eq!(event.customer.as_deref(), Some(ids.customer_id.as_str()), "{event_type}");
         }
-        let renewal = parse_event(sample_event("invoice.update", &ids).unwrap().as_bytes(), now()).unwrap().event;
+        let renewal = parse_event(SAMPLES.event("invoice.update", &ids).unwrap().as_bytes(), now()).unwrap().event;
         assert_eq!(renewal.subscription.as_deref(), Some(ids.subscription_id.as_str()));
         assert_eq!(renewal.account.as_deref(), Some("acct-demo-001"));
         assert_eq!((renewal.amount_minor, renewal.currency.as_deref()), (Some(500_000), Some("NGN")));
         assert!(renewal.period.is_some());
-        let refund = parse_event(sample_event("refund.processed", &ids).unwrap().as_bytes(), now()).unwrap().event;
+        let refund = parse_event(SAMPLES.event("refund.processed", &ids).unwrap().as_bytes(), now()).unwrap().event;
         assert_eq!(refund.amount_minor, Some(125_000), "a string amount is read");
         assert_eq!(refund.refund_id.as_deref(), Some(ids.event_id.as_str()));
         assert_eq!(refund.occurred_at, now(), "no time in the event: when it was received");

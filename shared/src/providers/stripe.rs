@@ -19,7 +19,7 @@ use subtle::{Choice, ConstantTimeEq};
 use time::OffsetDateTime;
 
 use super::json::{id_at, int_at, str_at};
-use super::{Inbound, Rejection, SampleIds, VerifiedEvent, Verifier};
+use super::{Inbound, Rejection, Samples, VerifiedEvent, Verifier};
 use crate::event::{DomainEvent, EventId, EventKind, Period, Provider};
 use crate::secret::{Secret, SecretSet};
 
@@ -167,7 +167,7 @@ pub fn signature_header(body: &[u8], secrets: &[&Secret], timestamp: i64) -> Str
 /// Realistic events (API version 2025-03-31.basil) for the `trigger`
 /// command and tests, with `{{event_id}}`, `{{customer_id}}` and
 /// `{{subscription_id}}` placeholders.
-const SAMPLES: &[(&str, &str)] = &[
+pub const SAMPLES: Samples = Samples(&[
     ("invoice.payment_succeeded", include_str!("../../samples/stripe/invoice.payment_succeeded.json")),
     ("invoice.paid", include_str!("../../samples/stripe/invoice.paid.json")),
     ("invoice.payment_failed", include_str!("../../samples/stripe/invoice.payment_failed.json")),
@@ -176,19 +176,9 @@ const SAMPLES: &[(&str, &str)] = &[
     ("customer.subscription.deleted", include_str!("../../samples/stripe/customer.subscription.deleted.json")),
     ("checkout.session.completed", include_str!("../../samples/stripe/checkout.session.completed.json")),
     ("charge.refunded", include_str!("../../samples/stripe/charge.refunded.json")),
-];
+]);
 
-pub fn sample_event_types() -> impl Iterator<Item = &'static str> {
-    SAMPLES.iter().map(|(event_type, _)| *event_type)
-}
 
-/// A sample event of `event_type` with the given ids filled in.
-pub fn sample_event(event_type: &str, ids: &SampleIds) -> Option<String> {
-    SAMPLES
-        .iter()
-        .find(|(t, _)| *t == event_type)
-        .map(|(_, template)| ids.fill(template))
-}
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
@@ -349,6 +339,7 @@ fn period_at(value: &Value, start: &[&str], end: &[&str]) -> Option<Period> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::SampleIds;
 
     /// stripe-dotnet's `EventUtilityTest` vector (the body includes its
     /// trailing newline).
@@ -560,9 +551,9 @@ mod tests {
             ("checkout.session.completed", EventKind::Purchase),
             ("charge.refunded", EventKind::Refund),
         ];
-        assert_eq!(sample_event_types().count(), expected.len());
+        assert_eq!(SAMPLES.types().count(), expected.len());
         for (event_type, kind) in expected {
-            let body = sample_event(event_type, &ids).unwrap();
+            let body = SAMPLES.event(event_type, &ids).unwrap();
             assert!(!body.contains("{{"), "{event_type} keeps a placeholder");
             let verified = parse_event(body.as_bytes()).unwrap();
             assert_eq!(verified.event_id.as_str(), ids.event_id);
@@ -575,7 +566,7 @@ mod tests {
     #[test]
     fn a_renewal_carries_its_subscription_period_amount_and_account() {
         let ids = SampleIds::random("evt");
-        let body = sample_event("invoice.payment_succeeded", &ids).unwrap();
+        let body = SAMPLES.event("invoice.payment_succeeded", &ids).unwrap();
         let event = parse_event(body.as_bytes()).unwrap().event;
         assert_eq!(event.subscription.as_deref(), Some(ids.subscription_id.as_str()));
         assert_eq!(event.account.as_deref(), Some("acct-demo-001"));
