@@ -7,6 +7,7 @@ use payhooks::config;
 use payhooks::event::Provider;
 use payhooks::local::LocalApp;
 use payhooks::process::ProcessorSettings;
+use payhooks::providers;
 use payhooks::secret::SecretSet;
 
 #[derive(Debug, Args)]
@@ -22,19 +23,25 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
     let mut banner = Vec::new();
     for &provider in Provider::ALL {
         let variable = format!("{}_WEBHOOK_SECRET", provider.env_prefix());
+        let route = format!("http://{}/webhooks/{provider}", args.addr);
         let set = match config::secrets_from_env(provider)? {
             Some(set) => {
-                banner.push(format!("  POST http://{}/webhooks/{provider}   secret from {variable}", args.addr));
+                banner.push(format!("  POST {route}{}   secret from {variable}", token_hint(provider)));
                 set
             }
             None => {
                 // A fresh secret per start: nothing to leak, nothing to reuse.
-                let generated = format!("whsec_dev_{}", uuid::Uuid::new_v4().simple());
+                let generated = format!("{}_dev_{}", provider.as_str(), uuid::Uuid::new_v4().simple());
+                let set = SecretSet::from_comma_separated(&generated)?;
+                let signed = providers::sign_sample(provider, b"{}", &generated, time::OffsetDateTime::now_utc())?;
+                let route = match signed.path_token {
+                    Some(token) => format!("{route}/{token}"),
+                    None => route,
+                };
                 banner.push(format!(
-                    "  POST http://{}/webhooks/{provider}   development secret: {generated}\n    (set {variable} to choose one; send with: cargo run --bin payhooks -- trigger {provider} <event-type> --secret {generated})",
-                    args.addr
+                    "  POST {route}   development secret: {generated}\n    (set {variable} to choose one; send with: cargo run --bin payhooks -- trigger {provider} <event-type> --secret {generated})"
                 ));
-                SecretSet::from_comma_separated(&generated)?
+                set
             }
         };
         secrets.push((provider, set));
@@ -56,4 +63,12 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
     println!("  GET  http://{}/events/{{provider}}/{{event_id}}   an event's record", args.addr);
     app.serve(args.addr).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Providers whose secret is a token at the end of the callback URL.
+fn token_hint(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Killbill => "/<token>",
+        _ => "",
+    }
 }

@@ -14,16 +14,23 @@ pub enum Provider {
     Stripe,
     Paystack,
     Flutterwave,
+    Killbill,
 }
 
 impl Provider {
-    pub const ALL: &'static [Provider] = &[Provider::Stripe, Provider::Paystack, Provider::Flutterwave];
+    pub const ALL: &'static [Provider] = &[
+        Provider::Stripe,
+        Provider::Paystack,
+        Provider::Flutterwave,
+        Provider::Killbill,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Stripe => "stripe",
             Provider::Paystack => "paystack",
             Provider::Flutterwave => "flutterwave",
+            Provider::Killbill => "killbill",
         }
     }
 
@@ -33,6 +40,7 @@ impl Provider {
             Provider::Stripe => "STRIPE",
             Provider::Paystack => "PAYSTACK",
             Provider::Flutterwave => "FLUTTERWAVE",
+            Provider::Killbill => "KILLBILL",
         }
     }
 }

@@ -54,8 +54,12 @@ async fn every_provider_has_a_local_route() {
     for provider in Provider::ALL {
         let request = Request::post(format!("/webhooks/{provider}")).body(Body::from("{}")).expect("request");
         let (status, body) = call(&app, request).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{provider}: {body}");
-        assert_eq!(body["error"], "missing_signature");
+        // Routed (not 404) and refused for its missing signature or token.
+        assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED, "{provider}: {status} {body}");
+        assert!(
+            ["missing_signature", "missing_token"].contains(&body["error"].as_str().unwrap_or_default()),
+            "{provider}: {body}"
+        );
     }
     let (status, body) = call(&app, Request::post("/webhooks/nobody").body(Body::empty()).expect("request")).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_provider")));

@@ -104,3 +104,33 @@ async fn a_tampered_or_unsigned_sample_of_every_provider_is_refused_and_writes_n
     assert!(app.store.all().is_empty(), "nothing recorded for refused requests");
     assert_eq!(app.queue.depth(), 0, "nothing enqueued");
 }
+
+#[tokio::test]
+async fn a_kill_bill_token_anywhere_but_the_path_or_one_character_off_is_refused() {
+    let app = local_app();
+    let ids = providers::sample_ids(Provider::Killbill);
+    let body = providers::sample_event(Provider::Killbill, "INVOICE_PAYMENT_SUCCESS", &ids).expect("sample");
+    let send_to = |uri: String, header: Option<(&'static str, &'static str)>| {
+        let mut request = Request::post(uri).body(Body::from(body.clone())).expect("request");
+        if let Some((name, value)) = header {
+            request.headers_mut().insert(name, http::HeaderValue::from_static(value));
+        }
+        request
+    };
+    let mut off_by_one = SECRET.to_owned();
+    off_by_one.pop();
+    off_by_one.push('x');
+    for (case, request, code) in [
+        ("query string", send_to(format!("/webhooks/killbill?token={SECRET}"), None), "missing_token"),
+        ("header", send_to("/webhooks/killbill".into(), Some(("x-killbill-token", SECRET))), "missing_token"),
+        ("one character off", send_to(format!("/webhooks/killbill/{off_by_one}"), None), "invalid_token"),
+        ("a prefix", send_to(format!("/webhooks/killbill/{}", &SECRET[..SECRET.len() - 1]), None), "invalid_token"),
+    ] {
+        let (status, answer) = send(&app, request).await;
+        assert_eq!((status, answer["error"].as_str()), (StatusCode::UNAUTHORIZED, Some(code)), "{case}: {answer}");
+        assert!(!answer.to_string().contains(SECRET), "{case}: the answer echoes the token");
+    }
+    assert!(app.store.all().is_empty());
+    let (status, answer) = send(&app, send_to(format!("/webhooks/killbill/{SECRET}"), None)).await;
+    assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("accepted")));
+}

@@ -23,6 +23,7 @@ use subtle::{Choice, ConstantTimeEq};
 use time::OffsetDateTime;
 
 use super::json::{at, str_at, text_at, time_at};
+use super::money::minor_units;
 use super::{Inbound, Rejection, SampleIds, Samples, VerifiedEvent, Verifier, derived_event_id};
 use crate::event::{DomainEvent, EventId, EventKind, Provider};
 use crate::secret::{Secret, SecretSet};
@@ -213,31 +214,6 @@ fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDat
     }
 }
 
-/// ISO 4217 currencies without a minor unit, which Flutterwave also sends
-/// in major units.
-const ZERO_DECIMAL: &[&str] = &[
-    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
-];
-
-/// Flutterwave sends amounts in major units as JSON numbers (`250.5`).
-/// Converted through their decimal text, not floating-point arithmetic;
-/// anything with more precision than the currency has is refused.
-pub fn minor_units(amount: &Value, currency: Option<&str>) -> Option<i64> {
-    let text = match amount {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim().to_owned(),
-        _ => return None,
-    };
-    let digits = if currency.is_some_and(|c| ZERO_DECIMAL.contains(&c)) { 0 } else { 2 };
-    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
-    let fraction = fraction.trim_end_matches('0');
-    if fraction.len() > digits || whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let scaled = format!("{whole}{fraction:0<digits$}");
-    scaled.parse::<i64>().ok()
-}
-
 pub const SAMPLES: Samples = Samples(&[
     ("charge.completed", include_str!("../../samples/flutterwave/charge.completed.json")),
     ("charge.completed.renewal", include_str!("../../samples/flutterwave/charge.completed.renewal.json")),
@@ -338,20 +314,6 @@ mod tests {
         assert_eq!(renewal.account.as_deref(), Some("acct-demo-001"));
         let refund = parse_event(SAMPLES.event("refund.completed", &ids).unwrap().as_bytes(), now()).unwrap().event;
         assert_eq!((refund.refund_id.as_deref(), refund.amount_minor), (Some(ids.event_id.as_str()), Some(500_000)));
-    }
-
-    #[test]
-    fn amounts_convert_to_minor_units_without_rounding() {
-        let n = |s: &str| serde_json::from_str::<Value>(s).unwrap();
-        assert_eq!(minor_units(&n("100"), Some("NGN")), Some(10_000));
-        assert_eq!(minor_units(&n("250.5"), Some("USD")), Some(25_050));
-        assert_eq!(minor_units(&n("0.07"), Some("USD")), Some(7));
-        assert_eq!(minor_units(&n("1500"), Some("UGX")), Some(1_500));
-        assert_eq!(minor_units(&n("1500.5"), Some("UGX")), None, "UGX has no minor unit");
-        assert_eq!(minor_units(&n("1.005"), Some("USD")), None, "more precision than cents");
-        assert_eq!(minor_units(&n("-5"), Some("USD")), None);
-        assert_eq!(minor_units(&Value::String("1e400".into()), Some("USD")), None);
-        assert_eq!(minor_units(&n("99999999999999999999"), Some("USD")), None);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 pub mod flutterwave;
 mod json;
+pub mod killbill;
+mod money;
 pub mod paystack;
 pub mod stripe;
 
@@ -164,6 +166,10 @@ pub enum Rejection {
     InvalidEventId(#[from] InvalidEventId),
     #[error("requests from this address are not accepted for this provider")]
     SourceNotAllowed,
+    #[error("the callback URL carries no token")]
+    MissingToken,
+    #[error("the callback URL's token matches no active token")]
+    TokenMismatch,
 }
 
 impl Rejection {
@@ -174,7 +180,10 @@ impl Rejection {
             | Rejection::MalformedSignature { .. }
             | Rejection::InvalidPayload { .. }
             | Rejection::InvalidEventId(_) => 400,
-            Rejection::SignatureMismatch | Rejection::TimestampOutOfTolerance { .. } => 401,
+            Rejection::SignatureMismatch
+            | Rejection::TimestampOutOfTolerance { .. }
+            | Rejection::MissingToken
+            | Rejection::TokenMismatch => 401,
             Rejection::SourceNotAllowed => 403,
         }
     }
@@ -189,6 +198,8 @@ impl Rejection {
             Rejection::InvalidPayload { .. } => "invalid_payload",
             Rejection::InvalidEventId(_) => "invalid_event_id",
             Rejection::SourceNotAllowed => "source_not_allowed",
+            Rejection::MissingToken => "missing_token",
+            Rejection::TokenMismatch => "invalid_token",
         }
     }
 }
@@ -227,6 +238,7 @@ pub fn sample_event_types(provider: Provider) -> Vec<&'static str> {
         Provider::Stripe => stripe::SAMPLES.types().collect(),
         Provider::Paystack => paystack::SAMPLES.types().collect(),
         Provider::Flutterwave => flutterwave::SAMPLES.types().collect(),
+        Provider::Killbill => killbill::SAMPLES.types().collect(),
     }
 }
 
@@ -236,6 +248,7 @@ pub fn sample_ids(provider: Provider) -> SampleIds {
         Provider::Stripe => SampleIds::random("evt"),
         Provider::Paystack => paystack::sample_ids(),
         Provider::Flutterwave => flutterwave::sample_ids(),
+        Provider::Killbill => killbill::sample_ids(),
     }
 }
 
@@ -245,6 +258,7 @@ pub fn sample_event(provider: Provider, event_type: &str, ids: &SampleIds) -> Op
         Provider::Stripe => stripe::SAMPLES.event(event_type, ids),
         Provider::Paystack => paystack::SAMPLES.event(event_type, ids),
         Provider::Flutterwave => flutterwave::SAMPLES.event(event_type, ids),
+        Provider::Killbill => killbill::SAMPLES.event(event_type, ids),
     }
 }
 
@@ -278,15 +292,20 @@ pub fn sign_sample(
             let (name, value) = flutterwave::sample_header(body, secrets.primary());
             header(name, value)
         }
+        Provider::Killbill => Ok(SignedRequest {
+            headers: HeaderMap::new(),
+            path_token: Some(String::from_utf8_lossy(secrets.primary().expose()).into_owned()),
+        }),
     }
 }
 
 /// Whether `provider`'s scheme covers the body. Flutterwave's `verif-hash`
-/// is the shared secret itself, sent with every request: anyone who sees one
-/// request can send any body, which is why Flutterwave's charges must be
-/// confirmed with its API before value is given.
+/// is the shared secret itself, sent with every request, and Kill Bill signs
+/// nothing (a token in the URL stands in): anyone who sees one request can
+/// send any body, which is why both providers' events must be confirmed with
+/// their APIs before value is given.
 pub fn signs_body(provider: Provider) -> bool {
-    !matches!(provider, Provider::Flutterwave)
+    !matches!(provider, Provider::Flutterwave | Provider::Killbill)
 }
 
 /// What verifiers need besides their secrets.
@@ -320,5 +339,6 @@ pub fn verifier(
             settings.paystack_sources.clone(),
         )),
         Provider::Flutterwave => std::sync::Arc::new(flutterwave::FlutterwaveVerifier::new(secrets)),
+        Provider::Killbill => std::sync::Arc::new(killbill::KillbillVerifier::new(secrets)),
     }
 }

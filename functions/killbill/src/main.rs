@@ -1,0 +1,14 @@
+//! Kill Bill's ingest function: `POST /webhooks/killbill/{token}` behind API Gateway.
+
+use lambda_http::{Error, run, service_fn};
+use payhooks::event::Provider;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    payhooks::telemetry::init_lambda();
+    let ingest = payhooks::config::lambda_ingest(Provider::Killbill).await?;
+    run(service_fn(|request| {
+        payhooks::edge::http::lambda(&ingest, Provider::Killbill, request)
+    }))
+    .await
+}
