@@ -7,13 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapters::secrets_manager::SecretsError;
-use crate::adapters::{DynamoEventStore, EmfMetrics, SecretsManagerSource, SqsQueue};
+use crate::adapters::flutterwave_transactions;
+use crate::adapters::{
+    DynamoEventStore, EmfMetrics, FlutterwaveTransactions, KillbillApi, KillbillCredentials, SecretsManagerSource,
+    SqsQueue,
+};
 use crate::clock::SystemClock;
 use crate::event::Provider;
 use crate::ingest::{Ingest, IngestSettings};
 use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
 use crate::providers::{self, VerifierSettings};
-use crate::secret::SecretSet;
+use crate::secret::{Secret, SecretSet};
 
 pub const EVENTS_TABLE: &str = "PAYHOOKS_EVENTS_TABLE";
 pub const QUEUE_URL: &str = "PAYHOOKS_QUEUE_URL";
@@ -25,6 +29,11 @@ pub const LEASE_SECS: &str = "PAYHOOKS_LEASE_SECS";
 pub const BACKOFF_BASE_SECS: &str = "PAYHOOKS_BACKOFF_BASE_SECS";
 pub const BACKOFF_MAX_SECS: &str = "PAYHOOKS_BACKOFF_MAX_SECS";
 pub const PAYSTACK_SOURCE_IPS: &str = "PAYSTACK_SOURCE_IPS";
+pub const FLUTTERWAVE_VERIFY_TRANSACTIONS: &str = "FLUTTERWAVE_VERIFY_TRANSACTIONS";
+pub const FLUTTERWAVE_API_URL: &str = "FLUTTERWAVE_API_URL";
+pub const FLUTTERWAVE_SECRET_KEY: &str = "FLUTTERWAVE_SECRET_KEY";
+pub const KILLBILL_API_URL: &str = "KILLBILL_API_URL";
+pub const KILLBILL_API_CREDENTIALS: &str = "KILLBILL_API_CREDENTIALS";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -157,12 +166,69 @@ pub async fn lambda_ingest(provider: Provider) -> Result<Ingest, ConfigError> {
     ))
 }
 
+/// A secret named `NAME`: from Secrets Manager when `NAME_ARN` is set,
+/// else the variable itself.
+async fn secret_value(name: &str, sdk: &aws_config::SdkConfig) -> Result<Option<String>, ConfigError> {
+    if let Some(arn) = var(&format!("{name}_ARN")) {
+        let source = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk));
+        return Ok(Some(source.secret_string(&arn).await?));
+    }
+    Ok(var(name))
+}
+
+/// Flutterwave's verify-transaction check: on whenever a secret key is
+/// configured, unless `FLUTTERWAVE_VERIFY_TRANSACTIONS=false`; asked for
+/// without a key, it is a configuration error rather than a silent skip.
+pub async fn flutterwave_confirmer(sdk: &aws_config::SdkConfig) -> Result<Option<FlutterwaveTransactions>, ConfigError> {
+    let wanted = var(FLUTTERWAVE_VERIFY_TRANSACTIONS).map(|v| v.trim().to_ascii_lowercase());
+    if wanted.as_deref() == Some("false") {
+        return Ok(None);
+    }
+    match secret_value(FLUTTERWAVE_SECRET_KEY, sdk).await? {
+        Some(key) => Ok(Some(FlutterwaveTransactions::new(
+            var(FLUTTERWAVE_API_URL).unwrap_or_else(|| flutterwave_transactions::DEFAULT_API_URL.to_owned()),
+            Secret::new(key.trim()),
+        ))),
+        None if wanted.as_deref() == Some("true") => Err(ConfigError::Missing(format!(
+            "{FLUTTERWAVE_SECRET_KEY}_ARN or {FLUTTERWAVE_SECRET_KEY} (required by {FLUTTERWAVE_VERIFY_TRANSACTIONS}=true)"
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Kill Bill's read-back: on when `KILLBILL_API_URL` is set, with the
+/// credentials in `KILLBILL_API_CREDENTIALS` (JSON: `api_key`, `api_secret`,
+/// `username`, `password`).
+pub async fn killbill_confirmer(sdk: &aws_config::SdkConfig) -> Result<Option<KillbillApi>, ConfigError> {
+    let Some(url) = var(KILLBILL_API_URL) else {
+        return Ok(None);
+    };
+    let json = secret_value(KILLBILL_API_CREDENTIALS, sdk)
+        .await?
+        .ok_or_else(|| ConfigError::Missing(format!("{KILLBILL_API_CREDENTIALS}_ARN or {KILLBILL_API_CREDENTIALS}")))?;
+    let invalid = || ConfigError::Invalid {
+        name: KILLBILL_API_CREDENTIALS.to_owned(),
+        expected: "a JSON object with api_key, api_secret, username and password",
+    };
+    let fields: std::collections::HashMap<String, String> = serde_json::from_str(&json).map_err(|_| invalid())?;
+    let field = |name: &str| fields.get(name).cloned().ok_or_else(invalid);
+    Ok(Some(KillbillApi::new(
+        url,
+        KillbillCredentials {
+            api_key: field("api_key")?,
+            api_secret: Secret::new(field("api_secret")?),
+            username: field("username")?,
+            password: Secret::new(field("password")?),
+        },
+    )))
+}
+
 /// The processor function, wired to DynamoDB and SQS.
 pub async fn lambda_processor() -> Result<Processor, ConfigError> {
     let sdk = aws().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let store = DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?);
-    Ok(Processor::new(
+    let mut processor = Processor::new(
         Arc::new(store),
         Arc::new(SqsQueue::new(sqs.clone(), required(QUEUE_URL)?)),
         Arc::new(SqsQueue::new(sqs, required(DLQ_URL)?)),
@@ -170,5 +236,12 @@ pub async fn lambda_processor() -> Result<Processor, ConfigError> {
         Arc::new(EmfMetrics),
         Arc::new(SystemClock),
         processor_settings()?,
-    ))
+    );
+    if let Some(confirmer) = flutterwave_confirmer(&sdk).await? {
+        processor = processor.with_confirmer(Provider::Flutterwave, Arc::new(confirmer));
+    }
+    if let Some(confirmer) = killbill_confirmer(&sdk).await? {
+        processor = processor.with_confirmer(Provider::Killbill, Arc::new(confirmer));
+    }
+    Ok(processor)
 }

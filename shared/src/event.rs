@@ -204,6 +204,10 @@ pub struct DomainEvent {
     pub currency: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_id: Option<String>,
+    /// The provider's id of the object the event is about (invoice,
+    /// transaction, payment, subscription): what confirmation looks up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
 }
 
 /// Where an event is in its life.

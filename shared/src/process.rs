@@ -11,9 +11,10 @@ use tracing::{error, info, warn};
 use crate::clock::Clock;
 use crate::event::{EventKey, EventKind, EventRecord, EventStatus};
 use crate::ingest::{parse_message, source_chain};
+use crate::event::Provider;
 use crate::ports::{
-    Applied, Delivery, EffectError, Effects, EventStore, Finish, FinishOutcome, LeaseOutcome, Metrics,
-    Queue, QueueError,
+    Applied, Confirmation, Confirmer, Delivery, EffectError, Effects, EventStore, Finish, FinishOutcome,
+    LeaseOutcome, Metrics, Queue, QueueError,
 };
 use crate::ports::event_store::StoreError;
 
@@ -90,6 +91,7 @@ pub struct Processor {
     clock: Arc<dyn Clock>,
     settings: ProcessorSettings,
     worker: String,
+    confirmers: std::collections::BTreeMap<Provider, Arc<dyn Confirmer>>,
 }
 
 impl Processor {
@@ -113,6 +115,42 @@ impl Processor {
             settings,
             // Identifies this worker's leases; unique per process.
             worker: uuid::Uuid::new_v4().to_string(),
+            confirmers: Default::default(),
+        }
+    }
+
+    /// Asks `confirmer` about every event of `provider` (but those with no
+    /// handler) before its effects are applied.
+    pub fn with_confirmer(mut self, provider: Provider, confirmer: Arc<dyn Confirmer>) -> Self {
+        self.confirmers.insert(provider, confirmer);
+        self
+    }
+
+    /// Confirms the event with its provider where a confirmer is set, then
+    /// applies its effects to the confirmed event.
+    async fn apply(&self, record: &EventRecord) -> Result<Applied, EffectError> {
+        let confirmer = self
+            .confirmers
+            .get(&record.provider)
+            .filter(|_| record.event.kind != EventKind::Other);
+        let Some(confirmer) = confirmer else {
+            return self.effects.apply(record).await;
+        };
+        match confirmer.confirm(record).await? {
+            Confirmation::Confirmed(event) => {
+                let confirmed = EventRecord {
+                    event: *event,
+                    ..record.clone()
+                };
+                self.effects.apply(&confirmed).await
+            }
+            Confirmation::Contradicted { reason } => {
+                self.metrics.count(record.provider.as_str(), "contradicted");
+                Err(EffectError::Permanent(format!(
+                    "the {} API contradicts the webhook: {reason}",
+                    record.provider
+                )))
+            }
         }
     }
 
@@ -202,7 +240,7 @@ impl Processor {
         };
         info!(provider, event_id = %key.event_id, event_type = %record.event_type, attempt = record.attempts, status = "processing", "event leased");
 
-        let finish = match self.effects.apply(&record).await {
+        let finish = match self.apply(&record).await {
             Ok(Applied::Done) => Finish::Completed,
             Ok(Applied::NoHandler) => Finish::Ignored,
             Err(EffectError::Permanent(reason)) => Finish::Failed { reason },

@@ -3,6 +3,7 @@
 //! with Stripe's own SDK. Tests that need the AWS emulators or the SDK skip
 //! themselves when run without `scripts/test.sh`, which makes them required.
 
+mod confirmation;
 mod contract;
 mod end_to_end;
 mod ingest;

@@ -85,4 +85,16 @@ impl Rig {
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
+
+    /// The same rig, its processor confirming `provider`'s events with `confirmer`.
+    pub fn confirmed_by(self, provider: Provider, confirmer: Arc<dyn payhooks::ports::Confirmer>) -> Self {
+        let Self { backend, clock, metrics, ingest, processor } = self;
+        Self {
+            backend,
+            clock,
+            metrics,
+            ingest,
+            processor: processor.with_confirmer(provider, confirmer),
+        }
+    }
 }

@@ -178,3 +178,18 @@ impl Effects for ScriptedEffects {
         Ok(Applied::Done)
     }
 }
+
+/// Effects that keep every event they are handed, to see what the
+/// processor acted on (after confirmation, say).
+#[derive(Debug, Default)]
+pub struct RecordingEffects {
+    pub seen: Mutex<Vec<payhooks::event::DomainEvent>>,
+}
+
+#[async_trait]
+impl Effects for RecordingEffects {
+    async fn apply(&self, record: &EventRecord) -> Result<Applied, EffectError> {
+        self.seen.lock().expect("lock").push(record.event.clone());
+        Ok(Applied::Done)
+    }
+}

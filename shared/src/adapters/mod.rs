@@ -4,14 +4,19 @@
 
 pub mod dynamo_event_store;
 pub mod emf_metrics;
+pub mod flutterwave_transactions;
+pub mod killbill_api;
 pub mod memory_event_store;
 pub mod memory_metrics;
 pub mod memory_queue;
+pub mod provider_api;
 pub mod secrets_manager;
 pub mod sqs_queue;
 
 pub use dynamo_event_store::DynamoEventStore;
 pub use emf_metrics::EmfMetrics;
+pub use flutterwave_transactions::FlutterwaveTransactions;
+pub use killbill_api::{KillbillApi, KillbillCredentials};
 pub use memory_event_store::MemoryEventStore;
 pub use memory_metrics::MemoryMetrics;
 pub use memory_queue::MemoryQueue;

@@ -35,6 +35,16 @@ impl SecretsManagerSource {
     /// Reads a secret whose value is one signing secret, or several
     /// separated by commas while a secret is being rotated.
     pub async fn signing_secrets(&self, arn: &str) -> Result<SecretSet, SecretsError> {
+        let value = self.secret_string(arn).await?;
+        SecretSet::from_comma_separated(&value).map_err(|source| SecretsError::Empty {
+            arn: arn.to_owned(),
+            source,
+        })
+    }
+
+    /// A secret's string value as stored (a key, or a JSON document of
+    /// credentials).
+    pub async fn secret_string(&self, arn: &str) -> Result<String, SecretsError> {
         let output = self
             .client
             .get_secret_value()
@@ -45,12 +55,9 @@ impl SecretsManagerSource {
                 arn: arn.to_owned(),
                 source: Box::new(e),
             })?;
-        let value = output.secret_string().ok_or_else(|| SecretsError::NotAString {
-            arn: arn.to_owned(),
-        })?;
-        SecretSet::from_comma_separated(value).map_err(|source| SecretsError::Empty {
-            arn: arn.to_owned(),
-            source,
-        })
+        output
+            .secret_string()
+            .map(str::to_owned)
+            .ok_or_else(|| SecretsError::NotAString { arn: arn.to_owned() })
     }
 }

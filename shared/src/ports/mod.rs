@@ -2,11 +2,13 @@
 //! [`crate::adapters`] implement them for AWS and in memory, and one contract
 //! suite (in `tests/`) holds every adapter to the same semantics.
 
+pub mod confirmation;
 pub mod effects;
 pub mod event_store;
 pub mod metrics;
 pub mod queue;
 
+pub use confirmation::{Confirmation, Confirmer};
 pub use effects::{Applied, EffectError, Effects};
 pub use event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
 pub use metrics::Metrics;

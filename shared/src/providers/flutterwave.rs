@@ -210,6 +210,7 @@ fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDat
         } else {
             None
         },
+        object: text_at(d, &["id"]),
         event_type,
     }
 }

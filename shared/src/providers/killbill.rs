@@ -130,7 +130,7 @@ fn normalize(
             .unwrap_or(received_at),
         account: account.clone(),
         customer: account,
-        subscription: event_type.starts_with("SUBSCRIPTION_").then(|| object.clone()).flatten(),
+        subscription: if event_type.starts_with("SUBSCRIPTION_") { object.clone() } else { None },
         plan: None,
         period: None,
         amount_minor: at(meta, &["amount"]).and_then(|a| minor_units(a, currency.as_deref())),
@@ -140,6 +140,7 @@ fn normalize(
         } else {
             None
         },
+        object,
         event_type,
     }
 }

@@ -5,7 +5,7 @@
 pub mod flutterwave;
 mod json;
 pub mod killbill;
-mod money;
+pub mod money;
 pub mod paystack;
 pub mod stripe;
 

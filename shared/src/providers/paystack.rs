@@ -128,7 +128,10 @@ pub fn parse_event(body: &[u8], received_at: OffsetDateTime) -> Result<VerifiedE
     Ok(VerifiedEvent {
         event_id,
         fingerprint: hex::encode(hasher.finalize()),
-        event: normalize(event_type, &data, received_at),
+        event: DomainEvent {
+            object: object_id(&event_type, &data),
+            ..normalize(event_type, &data, received_at)
+        },
     })
 }
 
@@ -191,6 +194,7 @@ fn normalize(event_type: String, d: &Value, received_at: OffsetDateTime) -> Doma
         } else {
             None
         },
+        object: None,
         event_type,
     }
 }

@@ -256,6 +256,7 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value) -> Doma
         amount_minor: None,
         currency: str_at(o, &["currency"]),
         refund_id: None,
+        object: str_at(o, &["id"]),
     };
     let mut explicit_account = str_at(o, &["metadata", "account_id"]);
 

@@ -33,6 +33,7 @@ fn new_event(key: &EventKey, fingerprint: &str) -> NewEvent {
             amount_minor: Some(2000),
             currency: Some("usd".into()),
             refund_id: None,
+            object: Some("in_1".into()),
         },
         received_at: t(0),
         expires_at: t(30 * 24 * 3600),

@@ -1,0 +1,258 @@
+//! Confirmation with the provider's API before value is given: Flutterwave's
+//! verify-transaction API and Kill Bill's read-back, each against a local
+//! fake of the provider's API on 127.0.0.1 (never the network).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use payhooks::adapters::{FlutterwaveTransactions, KillbillApi, KillbillCredentials};
+use payhooks::event::{EventKey, EventStatus, NewEvent, Provider};
+use payhooks::ingest::{IngestSettings, message_body};
+use payhooks::providers::{self, flutterwave, killbill};
+use payhooks::secret::Secret;
+use payhooks_tests::Backend;
+use payhooks_tests::faults::RecordingEffects;
+use serde_json::{Value, json};
+
+use crate::support::{Rig, VISIBILITY};
+
+/// A fake provider API: canned answers by path, and the requests it saw.
+#[derive(Clone, Default)]
+struct FakeApi {
+    answers: Arc<Mutex<HashMap<String, (StatusCode, Value)>>>,
+    seen: Arc<Mutex<Vec<(String, HeaderMap)>>>,
+}
+
+impl FakeApi {
+    fn answer(&self, path: &str, status: StatusCode, body: Value) {
+        self.answers.lock().expect("lock").insert(path.to_owned(), (status, body));
+    }
+
+    fn seen(&self) -> Vec<(String, HeaderMap)> {
+        self.seen.lock().expect("lock").clone()
+    }
+
+    async fn serve(&self) -> SocketAddr {
+        async fn any(State(api): State<FakeApi>, Path(path): Path<String>, headers: HeaderMap) -> impl IntoResponse {
+            api.seen.lock().expect("lock").push((format!("/{path}"), headers));
+            match api.answers.lock().expect("lock").get(&format!("/{path}")) {
+                Some((status, body)) => (*status, axum::Json(body.clone())),
+                None => (StatusCode::NOT_FOUND, axum::Json(json!({"message": "not found"}))),
+            }
+        }
+        let router = Router::new().route("/{*path}", axum::routing::get(any)).with_state(self.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        addr
+    }
+}
+
+/// Records `body` of `provider` as ingest would, and enqueues it.
+async fn record_and_enqueue(rig: &Rig, provider: Provider, body: &[u8]) -> EventKey {
+    let verified = match provider {
+        Provider::Flutterwave => flutterwave::parse_event(body, rig.now()),
+        Provider::Killbill => killbill::parse_event(body, rig.now()),
+        other => panic!("no parser wired for {other}"),
+    }
+    .expect("parses");
+    let key = EventKey::new(provider, verified.event_id);
+    let new = NewEvent {
+        key: key.clone(),
+        fingerprint: verified.fingerprint,
+        event: verified.event,
+        received_at: rig.now(),
+        expires_at: rig.now() + Duration::from_secs(3600),
+    };
+    rig.backend.store.claim(&new).await.expect("claim");
+    rig.backend.queue.send(&message_body(&key)).await.expect("send");
+    key
+}
+
+fn rig_with(confirmer: impl payhooks::ports::Confirmer + 'static, provider: Provider) -> (Rig, Arc<RecordingEffects>) {
+    let backend = Backend::memory(VISIBILITY);
+    let effects = Arc::new(RecordingEffects::default());
+    let (store, queue) = (backend.store.clone(), backend.queue.clone());
+    let rig = Rig::with(backend, store, queue, effects.clone(), IngestSettings::default())
+        .confirmed_by(provider, Arc::new(confirmer));
+    (rig, effects)
+}
+
+async fn process(rig: &Rig, key: &EventKey) -> payhooks::event::EventRecord {
+    rig.processor.poll_once(Duration::from_secs(1)).await.expect("poll");
+    rig.backend.store.get(key).await.expect("get").expect("record")
+}
+
+const FLW_KEY: &str = "FLWSECK_TEST-only-not-a-real-key";
+
+#[tokio::test]
+async fn a_flutterwave_charge_the_api_confirms_is_processed() {
+    let api = FakeApi::default();
+    let addr = api.serve().await;
+    let (rig, effects) = rig_with(FlutterwaveTransactions::new(format!("http://{addr}"), Secret::new(FLW_KEY)), Provider::Flutterwave);
+    let ids = providers::sample_ids(Provider::Flutterwave);
+    api.answer(
+        &format!("/v3/transactions/{}/verify", ids.event_id),
+        StatusCode::OK,
+        json!({"status": "success", "data": {"id": ids.event_id.parse::<u64>().expect("numeric"), "status": "successful", "amount": 25000, "currency": "NGN"}}),
+    );
+    let body = flutterwave::SAMPLES.event("charge.completed", &ids).expect("sample");
+    let key = record_and_enqueue(&rig, Provider::Flutterwave, body.as_bytes()).await;
+
+    assert_eq!(process(&rig, &key).await.status, EventStatus::Completed);
+    assert_eq!(effects.seen.lock().expect("lock").len(), 1);
+    let seen = api.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].1["authorization"], format!("Bearer {FLW_KEY}").as_str());
+}
+
+#[tokio::test]
+async fn a_flutterwave_charge_the_api_contradicts_gives_nothing_and_goes_to_the_dlq() {
+    let api = FakeApi::default();
+    let addr = api.serve().await;
+    let (rig, effects) = rig_with(FlutterwaveTransactions::new(format!("http://{addr}"), Secret::new(FLW_KEY)), Provider::Flutterwave);
+    let cases = [
+        ("failed", json!({"status": "failed", "amount": 25000, "currency": "NGN"}), "\"failed\""),
+        ("smaller", json!({"status": "successful", "amount": 250, "currency": "NGN"}), "minor units"),
+        ("other currency", json!({"status": "successful", "amount": 25000, "currency": "USD"}), "USD"),
+    ];
+    for (case, data, reason) in cases {
+        let ids = providers::sample_ids(Provider::Flutterwave);
+        api.answer(&format!("/v3/transactions/{}/verify", ids.event_id), StatusCode::OK, json!({"status": "success", "data": data}));
+        let body = flutterwave::SAMPLES.event("charge.completed", &ids).expect("sample");
+        let key = record_and_enqueue(&rig, Provider::Flutterwave, body.as_bytes()).await;
+        let record = process(&rig, &key).await;
+        assert_eq!(record.status, EventStatus::Failed, "{case}");
+        let error = record.last_error.unwrap_or_default();
+        assert!(error.contains("contradicts") && error.contains(reason), "{case}: {error}");
+    }
+    // Unknown to the API: a forged transaction id.
+    let ids = providers::sample_ids(Provider::Flutterwave);
+    let key = record_and_enqueue(&rig, Provider::Flutterwave, flutterwave::SAMPLES.event("charge.completed", &ids).expect("sample").as_bytes()).await;
+    assert_eq!(process(&rig, &key).await.status, EventStatus::Failed);
+
+    assert!(effects.seen.lock().expect("lock").is_empty(), "no value given");
+    assert_eq!(Backend::drain(rig.backend.dead_letters.as_ref()).await.len(), 4);
+    assert_eq!(rig.metrics.get("flutterwave", "contradicted"), 4);
+}
+
+#[tokio::test]
+async fn an_unreachable_or_failing_api_is_retried_not_trusted() {
+    let api = FakeApi::default();
+    let addr = api.serve().await;
+    let (rig, effects) = rig_with(FlutterwaveTransactions::new(format!("http://{addr}"), Secret::new(FLW_KEY)), Provider::Flutterwave);
+    let ids = providers::sample_ids(Provider::Flutterwave);
+    api.answer(&format!("/v3/transactions/{}/verify", ids.event_id), StatusCode::BAD_GATEWAY, json!({}));
+    let key = record_and_enqueue(&rig, Provider::Flutterwave, flutterwave::SAMPLES.event("charge.completed", &ids).expect("sample").as_bytes()).await;
+    let report = rig.processor.poll_once(Duration::from_secs(1)).await.expect("poll");
+    assert_eq!(report.retry_message_ids.len(), 1);
+    let record = rig.backend.store.get(&key).await.expect("get").expect("record");
+    assert_eq!(record.status, EventStatus::Enqueued, "released for a retry");
+    assert!(record.last_error.unwrap_or_default().contains("HTTP 502"));
+    assert!(effects.seen.lock().expect("lock").is_empty());
+}
+
+fn killbill_api(addr: SocketAddr) -> KillbillApi {
+    KillbillApi::new(
+        format!("http://{addr}"),
+        KillbillCredentials {
+            api_key: "test-tenant".into(),
+            api_secret: Secret::new("test-tenant-secret"),
+            username: "payhooks-reader".into(),
+            password: Secret::new("test-only-password"),
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_kill_bill_renewal_is_confirmed_by_its_paid_invoice_which_adds_the_period() {
+    let api = FakeApi::default();
+    let addr = api.serve().await;
+    let (rig, effects) = rig_with(killbill_api(addr), Provider::Killbill);
+    let ids = providers::sample_ids(Provider::Killbill);
+    api.answer(
+        &format!("/1.0/kb/invoices/{}", ids.event_id),
+        StatusCode::OK,
+        json!({"invoiceId": ids.event_id, "accountId": ids.customer_id, "balance": 0, "currency": "EUR",
+               "items": [{"itemType": "RECURRING", "startDate": "2025-12-24", "endDate": "2026-01-24",
+                          "planName": "pro-monthly", "subscriptionId": ids.subscription_id}]}),
+    );
+    let body = killbill::SAMPLES.event("INVOICE_PAYMENT_SUCCESS", &ids).expect("sample");
+    let key = record_and_enqueue(&rig, Provider::Killbill, body.as_bytes()).await;
+    assert_eq!(process(&rig, &key).await.status, EventStatus::Completed);
+
+    let seen = effects.seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 1);
+    let period = seen[0].period.expect("the invoice's period");
+    assert_eq!((period.start.date().to_string(), period.end.date().to_string()), ("2025-12-24".into(), "2026-01-24".into()));
+    assert_eq!(seen[0].plan.as_deref(), Some("pro-monthly"));
+    assert_eq!(seen[0].subscription.as_deref(), Some(ids.subscription_id.as_str()));
+
+    let (path, headers) = &api.seen()[0];
+    assert!(path.starts_with("/1.0/kb/invoices/"));
+    assert_eq!(headers["x-killbill-apikey"], "test-tenant");
+    assert_eq!(headers["x-killbill-apisecret"], "test-tenant-secret");
+    assert!(headers["authorization"].to_str().expect("ascii").starts_with("Basic "));
+}
+
+#[tokio::test]
+async fn kill_bill_notifications_the_api_contradicts_give_nothing() {
+    let api = FakeApi::default();
+    let addr = api.serve().await;
+    let (rig, effects) = rig_with(killbill_api(addr), Provider::Killbill);
+
+    // An invoice of another account.
+    let ids = providers::sample_ids(Provider::Killbill);
+    api.answer(&format!("/1.0/kb/invoices/{}", ids.event_id), StatusCode::OK, json!({"accountId": "someone-else", "balance": 0}));
+    let key = record_and_enqueue(&rig, Provider::Killbill, killbill::SAMPLES.event("INVOICE_PAYMENT_SUCCESS", &ids).expect("s").as_bytes()).await;
+    assert!(process(&rig, &key).await.last_error.unwrap_or_default().contains("another account"));
+
+    // An unpaid invoice.
+    let ids = providers::sample_ids(Provider::Killbill);
+    api.answer(&format!("/1.0/kb/invoices/{}", ids.event_id), StatusCode::OK, json!({"accountId": ids.customer_id, "balance": 19.99}));
+    let key = record_and_enqueue(&rig, Provider::Killbill, killbill::SAMPLES.event("INVOICE_PAYMENT_SUCCESS", &ids).expect("s").as_bytes()).await;
+    assert!(process(&rig, &key).await.last_error.unwrap_or_default().contains("not paid"));
+
+    // A cancellation of a subscription that is still active.
+    let ids = providers::sample_ids(Provider::Killbill);
+    api.answer(&format!("/1.0/kb/subscriptions/{}", ids.subscription_id), StatusCode::OK, json!({"accountId": ids.customer_id, "state": "ACTIVE"}));
+    let key = record_and_enqueue(&rig, Provider::Killbill, killbill::SAMPLES.event("SUBSCRIPTION_CANCEL", &ids).expect("s").as_bytes()).await;
+    assert!(process(&rig, &key).await.last_error.unwrap_or_default().contains("ACTIVE"));
+
+    // A refund the payment does not have.
+    let ids = providers::sample_ids(Provider::Killbill);
+    api.answer(
+        "/1.0/kb/payments/3f1e2d4c-5b6a-4c8d-9e0f-a1b2c3d4e5f6",
+        StatusCode::OK,
+        json!({"accountId": ids.customer_id, "transactions": [{"transactionId": "other", "transactionType": "REFUND", "status": "SUCCESS", "amount": 5.0, "currency": "EUR"}]}),
+    );
+    let key = record_and_enqueue(&rig, Provider::Killbill, killbill::SAMPLES.event("PAYMENT_SUCCESS.refund", &ids).expect("s").as_bytes()).await;
+    assert!(process(&rig, &key).await.last_error.unwrap_or_default().contains("no such refund"));
+
+    assert!(effects.seen.lock().expect("lock").is_empty(), "no value given or taken");
+    assert_eq!(rig.metrics.get("killbill", "contradicted"), 4);
+}
+
+#[tokio::test]
+async fn a_kill_bill_refund_takes_its_amount_from_the_api() {
+    let api = FakeApi::default();
+    let addr = api.serve().await;
+    let (rig, effects) = rig_with(killbill_api(addr), Provider::Killbill);
+    let ids = providers::sample_ids(Provider::Killbill);
+    api.answer(
+        "/1.0/kb/payments/3f1e2d4c-5b6a-4c8d-9e0f-a1b2c3d4e5f6",
+        StatusCode::OK,
+        json!({"accountId": ids.customer_id, "transactions": [
+            {"transactionId": "t-capture", "transactionType": "PURCHASE", "status": "SUCCESS", "amount": 19.99, "currency": "EUR"},
+            {"transactionId": ids.event_id, "transactionType": "REFUND", "status": "SUCCESS", "amount": 4.5, "currency": "EUR"}]}),
+    );
+    let key = record_and_enqueue(&rig, Provider::Killbill, killbill::SAMPLES.event("PAYMENT_SUCCESS.refund", &ids).expect("s").as_bytes()).await;
+    assert_eq!(process(&rig, &key).await.status, EventStatus::Completed);
+    assert_eq!(effects.seen.lock().expect("lock")[0].amount_minor, Some(450), "the API's amount, not the notification's");
+}
