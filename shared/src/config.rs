@@ -12,7 +12,7 @@ use crate::event::Provider;
 use crate::ingest::{Ingest, IngestSettings};
 use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
 use crate::providers;
-use crate::secret::SecretSet;
+use crate::secret::{Secret, SecretSet};
 
 pub const EVENTS_TABLE: &str = "PAYHOOKS_EVENTS_TABLE";
 pub const QUEUE_URL: &str = "PAYHOOKS_QUEUE_URL";
@@ -23,6 +23,15 @@ pub const MAX_BODY_BYTES: &str = "PAYHOOKS_MAX_BODY_BYTES";
 pub const LEASE_SECS: &str = "PAYHOOKS_LEASE_SECS";
 pub const BACKOFF_BASE_SECS: &str = "PAYHOOKS_BACKOFF_BASE_SECS";
 pub const BACKOFF_MAX_SECS: &str = "PAYHOOKS_BACKOFF_MAX_SECS";
+/// Lago's RSA public key for `jwt` signatures: a PEM, or base64 of a PEM.
+pub const LAGO_PUBLIC_KEY: &str = "LAGO_PUBLIC_KEY";
+/// Lago's API URL: the expected `iss` of its JWTs, and where the public key
+/// is fetched from when `LAGO_PUBLIC_KEY` is not set.
+pub const LAGO_API_URL: &str = "LAGO_API_URL";
+/// The Lago API key (bearer) for fetching the public key: a Secrets Manager
+/// ARN, or (locally) the key itself.
+pub const LAGO_API_KEY_ARN: &str = "LAGO_API_KEY_ARN";
+pub const LAGO_API_KEY: &str = "LAGO_API_KEY";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -36,6 +45,10 @@ pub enum ConfigError {
     EmptySecret(String),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    #[error("Lago needs LAGO_WEBHOOK_SECRET[_ARN] (hmac) or LAGO_PUBLIC_KEY / LAGO_API_URL with LAGO_API_KEY[_ARN] (jwt)")]
+    NoLagoVerification,
+    #[error("the HTTP client could not be built")]
+    HttpClient(#[source] reqwest::Error),
 }
 
 fn var(name: &str) -> Option<String> {
@@ -110,11 +123,53 @@ pub async fn aws() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// Lago's verifier: `hmac` when `LAGO_WEBHOOK_SECRET[_ARN]` is set, `jwt`
+/// when `LAGO_PUBLIC_KEY` is set or `LAGO_API_URL` and an API key are (the
+/// key is then fetched once from Lago; a failure here is logged and retried
+/// on the first JWT-signed delivery, so an `hmac` endpoint keeps working).
+pub async fn lago_verifier(sdk: &aws_config::SdkConfig) -> Result<Arc<dyn providers::Verifier>, ConfigError> {
+    use providers::lago::{HttpPublicKeySource, JwtVerification, LagoVerifier, PublicKeySource, StaticPublicKeySource};
+
+    let hmac_keys = match signing_secrets(Provider::Lago, sdk).await {
+        Ok(keys) => Some(keys),
+        Err(ConfigError::NoSecret(_)) => None,
+        Err(other) => return Err(other),
+    };
+    let api_url = var(LAGO_API_URL).map(|url| url.trim().to_owned());
+    let source: Option<Arc<dyn PublicKeySource>> = if let Some(pem) = var(LAGO_PUBLIC_KEY) {
+        Some(Arc::new(StaticPublicKeySource::new(pem)))
+    } else if let Some(url) = &api_url {
+        let api_key = if let Some(arn) = var(LAGO_API_KEY_ARN) {
+            let source = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk));
+            Some(source.signing_secrets(&arn).await?.primary().clone())
+        } else {
+            var(LAGO_API_KEY).map(|key| Secret::new(key.trim()))
+        };
+        match api_key {
+            Some(api_key) => {
+                let client = reqwest::Client::builder().build().map_err(ConfigError::HttpClient)?;
+                Some(Arc::new(HttpPublicKeySource::new(client, url.clone(), api_key)))
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
+    let jwt = source.map(|source| JwtVerification::new(source, api_url));
+    let verifier = LagoVerifier::new(hmac_keys, jwt).map_err(|_| ConfigError::NoLagoVerification)?;
+    if let Err(error) = verifier.preload().await {
+        tracing::warn!(error = %error, "Lago public key not loaded at start; retrying on the first jwt delivery");
+    }
+    Ok(Arc::new(verifier))
+}
+
 /// One provider's ingest function, wired to DynamoDB and SQS.
 pub async fn lambda_ingest(provider: Provider) -> Result<Ingest, ConfigError> {
     let sdk = aws().await;
-    let secrets = signing_secrets(provider, &sdk).await?;
-    let verifier = providers::verifier(provider, secrets, tolerance()?);
+    let verifier = match provider {
+        Provider::Lago => lago_verifier(&sdk).await?,
+        _ => providers::verifier(provider, signing_secrets(provider, &sdk).await?, tolerance()?),
+    };
     let store = DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?);
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), required(QUEUE_URL)?);
     Ok(Ingest::new(

@@ -12,14 +12,16 @@ use time::OffsetDateTime;
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     Stripe,
+    Lago,
 }
 
 impl Provider {
-    pub const ALL: &'static [Provider] = &[Provider::Stripe];
+    pub const ALL: &'static [Provider] = &[Provider::Stripe, Provider::Lago];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Stripe => "stripe",
+            Provider::Lago => "lago",
         }
     }
 
@@ -27,6 +29,7 @@ impl Provider {
     pub fn env_prefix(self) -> &'static str {
         match self {
             Provider::Stripe => "STRIPE",
+            Provider::Lago => "LAGO",
         }
     }
 }
@@ -340,6 +343,8 @@ mod tests {
         let key = EventKey::new(Provider::Stripe, EventId::parse("evt_1").unwrap());
         assert_eq!(key.storage_key(), "stripe#evt_1");
         assert_eq!("stripe".parse::<Provider>(), Ok(Provider::Stripe));
+        assert_eq!("lago".parse::<Provider>(), Ok(Provider::Lago));
+        assert_eq!(Provider::Lago.env_prefix(), "LAGO");
         assert_eq!("strip".parse::<Provider>(), Err(UnknownProvider));
     }
 

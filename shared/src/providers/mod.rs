@@ -2,6 +2,7 @@
 //! types map onto the domain's events. Adding a provider adds a module here,
 //! a variant to [`Provider`], a function crate and a route; nothing else.
 
+pub mod lago;
 pub mod stripe;
 
 use std::net::IpAddr;
@@ -112,6 +113,10 @@ pub enum Rejection {
     InvalidPayload { reason: &'static str },
     #[error("the event has no usable id: {0}")]
     InvalidEventId(#[from] InvalidEventId),
+    /// What the signature is checked with (a provider's public key) could not
+    /// be read just now; the provider should retry.
+    #[error("the signature cannot be checked right now")]
+    VerifierUnavailable,
 }
 
 impl Rejection {
@@ -123,6 +128,7 @@ impl Rejection {
             | Rejection::InvalidPayload { .. }
             | Rejection::InvalidEventId(_) => 400,
             Rejection::SignatureMismatch | Rejection::TimestampOutOfTolerance { .. } => 401,
+            Rejection::VerifierUnavailable => 503,
         }
     }
 
@@ -135,6 +141,7 @@ impl Rejection {
             Rejection::TimestampOutOfTolerance { .. } => "timestamp_out_of_tolerance",
             Rejection::InvalidPayload { .. } => "invalid_payload",
             Rejection::InvalidEventId(_) => "invalid_event_id",
+            Rejection::VerifierUnavailable => "verifier_unavailable",
         }
     }
 }
@@ -171,6 +178,7 @@ pub enum SignError {
 pub fn sample_event_types(provider: Provider) -> Vec<&'static str> {
     match provider {
         Provider::Stripe => stripe::sample_event_types().collect(),
+        Provider::Lago => lago::sample_event_types().collect(),
     }
 }
 
@@ -178,6 +186,7 @@ pub fn sample_event_types(provider: Provider) -> Vec<&'static str> {
 pub fn sample_ids(provider: Provider) -> SampleIds {
     match provider {
         Provider::Stripe => SampleIds::random("evt"),
+        Provider::Lago => lago::sample_ids(),
     }
 }
 
@@ -185,14 +194,18 @@ pub fn sample_ids(provider: Provider) -> SampleIds {
 pub fn sample_event(provider: Provider, event_type: &str, ids: &SampleIds) -> Option<String> {
     match provider {
         Provider::Stripe => stripe::sample_event(event_type, ids),
+        Provider::Lago => lago::sample_event(event_type, ids),
     }
 }
 
 /// Signs `body` as `provider` would with `secret` (comma-separated for
-/// several, where the provider sends several signatures) at `now`.
+/// several, where the provider sends several signatures) at `now`. `ids` are
+/// the ids the body was filled with: a provider that sends its event id in a
+/// header (Lago's `X-Lago-Unique-Key`) takes it from there.
 pub fn sign_sample(
     provider: Provider,
     body: &[u8],
+    ids: &SampleIds,
     secret: &str,
     now: OffsetDateTime,
 ) -> Result<SignedRequest, SignError> {
@@ -211,10 +224,19 @@ pub fn sign_sample(
                 path_token: None,
             })
         }
+        // Lago sends one signature, made with the organization's current
+        // key: sign with the first.
+        Provider::Lago => Ok(SignedRequest {
+            headers: lago::hmac_headers(body, secrets.primary(), &ids.event_id)
+                .map_err(|_| SignError::Unusable("not printable ASCII".into()))?,
+            path_token: None,
+        }),
     }
 }
 
-/// The verifier of `provider`, over its active secrets.
+/// The verifier of `provider`, over its active secrets. Lago's is in `hmac`
+/// mode with `secrets` as its keys; the Lambda wiring builds its `jwt` mode
+/// from configuration (`config::lago_verifier`).
 pub fn verifier(
     provider: Provider,
     secrets: crate::secret::SecretSet,
@@ -222,5 +244,6 @@ pub fn verifier(
 ) -> std::sync::Arc<dyn Verifier> {
     match provider {
         Provider::Stripe => std::sync::Arc::new(stripe::StripeVerifier::new(secrets, tolerance)),
+        Provider::Lago => std::sync::Arc::new(lago::LagoVerifier::hmac(secrets)),
     }
 }
