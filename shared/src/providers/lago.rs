@@ -944,6 +944,17 @@ mod tests {
         assert_eq!(rejection.status(), 503);
     }
 
+    #[tokio::test]
+    async fn a_signed_sample_verifies_with_its_ids_unique_key_as_the_event_id() {
+        let ids = sample_ids();
+        let body = sample_event("invoice.payment_status_updated", &ids).unwrap();
+        let signed = crate::providers::sign_sample(Provider::Lago, body.as_bytes(), &ids, "k-new, k-old", now()).unwrap();
+        let verifier = crate::providers::verifier(Provider::Lago, keys("k-old, k-new"), std::time::Duration::ZERO);
+        let verified = verifier.verify(&Inbound::new(&signed.headers, body.as_bytes()), now()).await.unwrap();
+        assert_eq!(verified.event_id.as_str(), ids.event_id);
+        assert_eq!(verified.event.kind, EventKind::Renewal);
+    }
+
     #[test]
     fn every_sample_parses_into_the_kind_it_illustrates() {
         let ids = sample_ids();
