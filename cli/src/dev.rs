@@ -33,7 +33,8 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
                 // A fresh secret per start: nothing to leak, nothing to reuse.
                 let generated = format!("{}_dev_{}", provider.as_str(), uuid::Uuid::new_v4().simple());
                 let set = SecretSet::from_comma_separated(&generated)?;
-                let signed = providers::sign_sample(provider, b"{}", &generated, time::OffsetDateTime::now_utc())?;
+                let ids = providers::sample_ids(provider);
+                let signed = providers::sign_sample(provider, b"{}", &ids, &generated, time::OffsetDateTime::now_utc())?;
                 let route = match signed.path_token {
                     Some(token) => format!("{route}/{token}"),
                     None => route,

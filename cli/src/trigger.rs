@@ -6,7 +6,7 @@ use payhooks::providers;
 
 #[derive(Debug, Args)]
 pub struct TriggerArgs {
-    /// The provider whose event to send (stripe).
+    /// The provider whose event to send (stripe, lago).
     provider: Provider,
     /// The event type, e.g. invoice.payment_succeeded; `list` shows them all.
     event_type: String,
@@ -51,7 +51,7 @@ pub async fn run(args: TriggerArgs) -> Result<ExitCode, Box<dyn std::error::Erro
     let secret = args.secret.or_else(|| std::env::var(&variable).ok()).ok_or_else(|| {
         format!("no signing secret: pass --secret or set {variable} (the local server prints its secret at start)")
     })?;
-    let signed = providers::sign_sample(provider, body.as_bytes(), &secret, time::OffsetDateTime::now_utc())?;
+    let signed = providers::sign_sample(provider, body.as_bytes(), &ids, &secret, time::OffsetDateTime::now_utc())?;
     let mut url = args.url.unwrap_or_else(|| {
         let addr = std::env::var("PAYHOOKS_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
         format!("http://{addr}/webhooks/{provider}")

@@ -1,11 +1,12 @@
-//! Verify + parse of Stripe events of 1 KiB, 4 KiB and 64 KiB: the CPU an
+//! Verify + parse of Stripe events of 1 KiB, 4 KiB and 64 KiB, and of a
+//! 4 KiB Lago event in both of its modes (hmac, RS256 JWT): the CPU an
 //! ingest invocation spends before its first AWS call.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use payhooks::providers::stripe;
+use payhooks::providers::{lago, stripe};
 use payhooks::secret::{Secret, SecretSet};
 use time::OffsetDateTime;
 
@@ -46,5 +47,69 @@ fn verify_and_parse(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verify_and_parse);
+/// A paid Lago renewal of exactly `size` bytes, padded in the customer's name.
+fn lago_event_of_size(size: usize) -> Vec<u8> {
+    let head = concat!(
+        r#"{"webhook_type":"invoice.payment_status_updated","object_type":"invoice","#,
+        r#""organization_id":"6b1e0c62-7a43-4a4e-9f0c-2d5a1f3c8e10","invoice":{"lago_id":"1a901a90-1a90-1a90-1a90-1a901a901a90","#,
+        r#""invoice_type":"subscription","status":"finalized","payment_status":"succeeded","currency":"EUR","#,
+        r#""total_amount_cents":5880,"created_at":"2026-03-15T00:05:12Z","updated_at":"2026-03-15T00:05:40Z","#,
+        r#""fees":[{"external_subscription_id":"sub_bench_0001","item":{"type":"subscription","code":"pro_monthly"},"#,
+        r#""from_date":"2026-03-15T00:00:00+00:00","to_date":"2026-04-14T23:59:59+00:00"}],"#,
+        r#""customer":{"external_id":"cus_bench_0001","name":""#
+    );
+    let tail = r#""}}}"#;
+    let pad = size.checked_sub(head.len() + tail.len()).expect("size above the fixed fields");
+    format!("{head}{}{tail}", "x".repeat(pad)).into_bytes()
+}
+
+/// An RS256 token as Lago makes it, with the test-only key.
+fn lago_token(body: &[u8]) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::signature::{SignatureEncoding, Signer};
+
+    let pem = include_str!("../../tests/fixtures/lago-test-only-private.pem");
+    let key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(rsa::PrivateKey::from_pkcs8_pem(pem).expect("test key"));
+    let claims = serde_json::json!({"data": std::str::from_utf8(body).expect("utf-8"), "iss": "http://lago.bench"});
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = key.sign(input.as_bytes()).to_vec();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+fn lago_verify_and_parse(c: &mut Criterion) {
+    const UNIQUE_KEY: &str = "6f4b2a0e-8a51-4f1e-9a0c-5d2b7c3e1f90";
+    let keys = SecretSet::from_comma_separated("lago_bench_only").expect("key");
+    let now = OffsetDateTime::now_utc();
+    let body = lago_event_of_size(4096);
+    let mut group = c.benchmark_group("lago_verify_and_parse");
+    group.measurement_time(Duration::from_secs(3));
+    group.throughput(Throughput::Bytes(body.len() as u64));
+
+    let signature = lago::hmac_signature(&body, &Secret::new("lago_bench_only"));
+    group.bench_with_input(BenchmarkId::new("hmac", body.len()), &body, |b, body| {
+        b.iter(|| {
+            lago::verify_hmac(black_box(&signature), black_box(body), &keys).expect("valid");
+            black_box(lago::parse_event(UNIQUE_KEY, body, now).expect("parses"))
+        })
+    });
+
+    let token = lago_token(&body);
+    let public = include_str!("../../tests/fixtures/lago-test-only-public.pem");
+    let key = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(lago::parse_public_key(public).expect("key"));
+    group.bench_with_input(BenchmarkId::new("jwt", body.len()), &body, |b, body| {
+        b.iter(|| {
+            lago::verify_jwt(black_box(&token), black_box(body), &key, Some("http://lago.bench")).expect("valid");
+            black_box(lago::parse_event(UNIQUE_KEY, body, now).expect("parses"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, verify_and_parse, lago_verify_and_parse);
 criterion_main!(benches);

@@ -34,6 +34,14 @@ pub const FLUTTERWAVE_API_URL: &str = "FLUTTERWAVE_API_URL";
 pub const FLUTTERWAVE_SECRET_KEY: &str = "FLUTTERWAVE_SECRET_KEY";
 pub const KILLBILL_API_URL: &str = "KILLBILL_API_URL";
 pub const KILLBILL_API_CREDENTIALS: &str = "KILLBILL_API_CREDENTIALS";
+/// Lago's RSA public key for `jwt` signatures: a PEM, or base64 of a PEM.
+pub const LAGO_PUBLIC_KEY: &str = "LAGO_PUBLIC_KEY";
+/// Lago's API URL: the expected `iss` of its JWTs, and where the public key
+/// is fetched from when `LAGO_PUBLIC_KEY` is not set.
+pub const LAGO_API_URL: &str = "LAGO_API_URL";
+/// The Lago API key (bearer) for fetching the public key; `LAGO_API_KEY_ARN`
+/// names it in Secrets Manager.
+pub const LAGO_API_KEY: &str = "LAGO_API_KEY";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -47,6 +55,8 @@ pub enum ConfigError {
     EmptySecret(String),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    #[error("Lago needs LAGO_WEBHOOK_SECRET[_ARN] (hmac) or LAGO_PUBLIC_KEY / LAGO_API_URL with LAGO_API_KEY[_ARN] (jwt)")]
+    NoLagoVerification,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -149,11 +159,49 @@ pub async fn aws() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// Lago's verifier: `hmac` when `LAGO_WEBHOOK_SECRET[_ARN]` is set, `jwt`
+/// when `LAGO_PUBLIC_KEY` is set or `LAGO_API_URL` and an API key are (the
+/// key is then fetched once from Lago; a failure here is logged and retried
+/// on the first JWT-signed delivery, so an `hmac` endpoint keeps working).
+pub async fn lago_verifier(sdk: &aws_config::SdkConfig) -> Result<Arc<dyn providers::Verifier>, ConfigError> {
+    use providers::lago::{HttpPublicKeySource, JwtVerification, LagoVerifier, PublicKeySource, StaticPublicKeySource};
+
+    let hmac_keys = match signing_secrets(Provider::Lago, sdk).await {
+        Ok(keys) => Some(keys),
+        Err(ConfigError::NoSecret(_)) => None,
+        Err(other) => return Err(other),
+    };
+    let api_url = var(LAGO_API_URL).map(|url| url.trim().to_owned());
+    let source: Option<Arc<dyn PublicKeySource>> = if let Some(pem) = var(LAGO_PUBLIC_KEY) {
+        Some(Arc::new(StaticPublicKeySource::new(pem)))
+    } else if let Some(url) = &api_url {
+        let api_key = secret_value(LAGO_API_KEY, sdk).await?.map(|key| Secret::new(key.trim()));
+        match api_key {
+            Some(api_key) => Some(Arc::new(HttpPublicKeySource::new(
+                crate::adapters::provider_api::http_client(),
+                url.clone(),
+                api_key,
+            ))),
+            None => None,
+        }
+    } else {
+        None
+    };
+    let jwt = source.map(|source| JwtVerification::new(source, api_url));
+    let verifier = LagoVerifier::new(hmac_keys, jwt).map_err(|_| ConfigError::NoLagoVerification)?;
+    if let Err(error) = verifier.preload().await {
+        tracing::warn!(error = %error, "Lago public key not loaded at start; retrying on the first jwt delivery");
+    }
+    Ok(Arc::new(verifier))
+}
+
 /// One provider's ingest function, wired to DynamoDB and SQS.
 pub async fn lambda_ingest(provider: Provider) -> Result<Ingest, ConfigError> {
     let sdk = aws().await;
-    let secrets = signing_secrets(provider, &sdk).await?;
-    let verifier = providers::verifier(provider, secrets, &verifier_settings()?);
+    let verifier = match provider {
+        Provider::Lago => lago_verifier(&sdk).await?,
+        _ => providers::verifier(provider, signing_secrets(provider, &sdk).await?, &verifier_settings()?),
+    };
     let store = DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?);
     let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), required(QUEUE_URL)?);
     Ok(Ingest::new(

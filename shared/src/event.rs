@@ -15,6 +15,7 @@ pub enum Provider {
     Paystack,
     Flutterwave,
     Killbill,
+    Lago,
 }
 
 impl Provider {
@@ -23,6 +24,7 @@ impl Provider {
         Provider::Paystack,
         Provider::Flutterwave,
         Provider::Killbill,
+        Provider::Lago,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -31,6 +33,7 @@ impl Provider {
             Provider::Paystack => "paystack",
             Provider::Flutterwave => "flutterwave",
             Provider::Killbill => "killbill",
+            Provider::Lago => "lago",
         }
     }
 
@@ -41,6 +44,7 @@ impl Provider {
             Provider::Paystack => "PAYSTACK",
             Provider::Flutterwave => "FLUTTERWAVE",
             Provider::Killbill => "KILLBILL",
+            Provider::Lago => "LAGO",
         }
     }
 }
@@ -358,6 +362,8 @@ mod tests {
         let key = EventKey::new(Provider::Stripe, EventId::parse("evt_1").unwrap());
         assert_eq!(key.storage_key(), "stripe#evt_1");
         assert_eq!("stripe".parse::<Provider>(), Ok(Provider::Stripe));
+        assert_eq!("lago".parse::<Provider>(), Ok(Provider::Lago));
+        assert_eq!(Provider::Lago.env_prefix(), "LAGO");
         assert_eq!("strip".parse::<Provider>(), Err(UnknownProvider));
     }
 

@@ -52,7 +52,7 @@ async fn every_sample_of_every_provider_is_accepted_once_and_processed() {
             let ids = providers::sample_ids(provider);
             let body = providers::sample_event(provider, event_type, &ids).expect("sample").into_bytes();
             let now = time::OffsetDateTime::now_utc();
-            let signed = providers::sign_sample(provider, &body, SECRET, now).expect("signed");
+            let signed = providers::sign_sample(provider, &body, &ids, SECRET, now).expect("signed");
             let (status, answer) = send(&app, request(provider, &signed, body.clone())).await;
             assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("accepted")), "{provider} {event_type}: {answer}");
             let (_, again) = send(&app, request(provider, &signed, body)).await;
@@ -85,7 +85,7 @@ async fn a_tampered_or_unsigned_sample_of_every_provider_is_refused_and_writes_n
         let now = time::OffsetDateTime::now_utc();
 
         if providers::signs_body(provider) {
-            let signed = providers::sign_sample(provider, &body, SECRET, now).expect("signed");
+            let signed = providers::sign_sample(provider, &body, &ids, SECRET, now).expect("signed");
             let mut tampered = body.clone();
             let at = tampered.iter().rposition(|b| b.is_ascii_digit()).expect("a digit");
             tampered[at] = if tampered[at] == b'9' { b'8' } else { tampered[at] + 1 };
@@ -93,7 +93,7 @@ async fn a_tampered_or_unsigned_sample_of_every_provider_is_refused_and_writes_n
             assert!(status.is_client_error(), "{provider}: a changed byte answered {status} {answer}");
         }
 
-        let other = providers::sign_sample(provider, &body, "another_secret_for_tests", now).expect("signed");
+        let other = providers::sign_sample(provider, &body, &ids, "another_secret_for_tests", now).expect("signed");
         let (status, answer) = send(&app, request(provider, &other, body.clone())).await;
         assert!(status.is_client_error(), "{provider}: another secret answered {status} {answer}");
 

@@ -5,6 +5,7 @@
 pub mod flutterwave;
 mod json;
 pub mod killbill;
+pub mod lago;
 pub mod money;
 pub mod paystack;
 pub mod stripe;
@@ -170,6 +171,10 @@ pub enum Rejection {
     MissingToken,
     #[error("the callback URL's token matches no active token")]
     TokenMismatch,
+    /// What the signature is checked with (a provider's public key) could not
+    /// be read just now; the provider should retry.
+    #[error("the signature cannot be checked right now")]
+    VerifierUnavailable,
 }
 
 impl Rejection {
@@ -185,6 +190,7 @@ impl Rejection {
             | Rejection::MissingToken
             | Rejection::TokenMismatch => 401,
             Rejection::SourceNotAllowed => 403,
+            Rejection::VerifierUnavailable => 503,
         }
     }
 
@@ -200,6 +206,7 @@ impl Rejection {
             Rejection::SourceNotAllowed => "source_not_allowed",
             Rejection::MissingToken => "missing_token",
             Rejection::TokenMismatch => "invalid_token",
+            Rejection::VerifierUnavailable => "verifier_unavailable",
         }
     }
 }
@@ -239,6 +246,7 @@ pub fn sample_event_types(provider: Provider) -> Vec<&'static str> {
         Provider::Paystack => paystack::SAMPLES.types().collect(),
         Provider::Flutterwave => flutterwave::SAMPLES.types().collect(),
         Provider::Killbill => killbill::SAMPLES.types().collect(),
+        Provider::Lago => lago::SAMPLES.types().collect(),
     }
 }
 
@@ -249,6 +257,7 @@ pub fn sample_ids(provider: Provider) -> SampleIds {
         Provider::Paystack => paystack::sample_ids(),
         Provider::Flutterwave => flutterwave::sample_ids(),
         Provider::Killbill => killbill::sample_ids(),
+        Provider::Lago => lago::sample_ids(),
     }
 }
 
@@ -259,14 +268,18 @@ pub fn sample_event(provider: Provider, event_type: &str, ids: &SampleIds) -> Op
         Provider::Paystack => paystack::SAMPLES.event(event_type, ids),
         Provider::Flutterwave => flutterwave::SAMPLES.event(event_type, ids),
         Provider::Killbill => killbill::SAMPLES.event(event_type, ids),
+        Provider::Lago => lago::SAMPLES.event(event_type, ids),
     }
 }
 
 /// Signs `body` as `provider` would with `secret` (comma-separated for
-/// several, where the provider sends several signatures) at `now`.
+/// several, where the provider sends several signatures) at `now`. `ids` are
+/// the ids the body was filled with: a provider that sends its event id in a
+/// header (Lago's `X-Lago-Unique-Key`) takes it from there.
 pub fn sign_sample(
     provider: Provider,
     body: &[u8],
+    ids: &SampleIds,
     secret: &str,
     now: OffsetDateTime,
 ) -> Result<SignedRequest, SignError> {
@@ -295,6 +308,13 @@ pub fn sign_sample(
         Provider::Killbill => Ok(SignedRequest {
             headers: HeaderMap::new(),
             path_token: Some(String::from_utf8_lossy(secrets.primary().expose()).into_owned()),
+        }),
+        // Lago sends one signature, made with the organization's current
+        // key: sign with the first.
+        Provider::Lago => Ok(SignedRequest {
+            headers: lago::hmac_headers(body, secrets.primary(), &ids.event_id)
+                .map_err(|_| SignError::Unusable("not printable ASCII".into()))?,
+            path_token: None,
         }),
     }
 }
@@ -326,7 +346,9 @@ impl Default for VerifierSettings {
     }
 }
 
-/// The verifier of `provider`, over its active secrets.
+/// The verifier of `provider`, over its active secrets. Lago's is in `hmac`
+/// mode with `secrets` as its keys; the Lambda wiring builds its `jwt` mode
+/// from configuration (`config::lago_verifier`).
 pub fn verifier(
     provider: Provider,
     secrets: crate::secret::SecretSet,
@@ -340,5 +362,6 @@ pub fn verifier(
         )),
         Provider::Flutterwave => std::sync::Arc::new(flutterwave::FlutterwaveVerifier::new(secrets)),
         Provider::Killbill => std::sync::Arc::new(killbill::KillbillVerifier::new(secrets)),
+        Provider::Lago => std::sync::Arc::new(lago::LagoVerifier::hmac(secrets)),
     }
 }

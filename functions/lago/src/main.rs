@@ -1,0 +1,14 @@
+//! Lago's ingest function: `POST /webhooks/lago` behind API Gateway.
+
+use lambda_http::{Error, run, service_fn};
+use payhooks::event::Provider;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    payhooks::telemetry::init_lambda();
+    let ingest = payhooks::config::lambda_ingest(Provider::Lago).await?;
+    run(service_fn(|request| {
+        payhooks::edge::http::lambda(&ingest, Provider::Lago, request)
+    }))
+    .await
+}
