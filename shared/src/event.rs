@@ -12,14 +12,16 @@ use time::OffsetDateTime;
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     Stripe,
+    Paypal,
 }
 
 impl Provider {
-    pub const ALL: &'static [Provider] = &[Provider::Stripe];
+    pub const ALL: &'static [Provider] = &[Provider::Stripe, Provider::Paypal];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Stripe => "stripe",
+            Provider::Paypal => "paypal",
         }
     }
 
@@ -27,6 +29,7 @@ impl Provider {
     pub fn env_prefix(self) -> &'static str {
         match self {
             Provider::Stripe => "STRIPE",
+            Provider::Paypal => "PAYPAL",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! types map onto the domain's events. Adding a provider adds a module here,
 //! a variant to [`Provider`], a function crate and a route; nothing else.
 
+pub mod paypal;
 pub mod stripe;
 
 use std::net::IpAddr;
@@ -112,6 +113,16 @@ pub enum Rejection {
     InvalidPayload { reason: &'static str },
     #[error("the event has no usable id: {0}")]
     InvalidEventId(#[from] InvalidEventId),
+    #[error("the {header} header names an unsupported algorithm")]
+    UnsupportedAlgorithm { header: &'static str },
+    #[error("the certificate URL is not one of the provider's")]
+    CertificateUrlNotAllowed,
+    #[error("the signing certificate is not usable: {reason}")]
+    InvalidCertificate { reason: &'static str },
+    /// Verification needs something that is down (a certificate host, the
+    /// provider's API): answered with a 5xx so the provider retries (I3).
+    #[error("the signature cannot be checked right now: {reason}")]
+    VerificationUnavailable { reason: &'static str },
 }
 
 impl Rejection {
@@ -121,8 +132,13 @@ impl Rejection {
             Rejection::MissingSignature { .. }
             | Rejection::MalformedSignature { .. }
             | Rejection::InvalidPayload { .. }
-            | Rejection::InvalidEventId(_) => 400,
-            Rejection::SignatureMismatch | Rejection::TimestampOutOfTolerance { .. } => 401,
+            | Rejection::InvalidEventId(_)
+            | Rejection::UnsupportedAlgorithm { .. }
+            | Rejection::CertificateUrlNotAllowed => 400,
+            Rejection::SignatureMismatch
+            | Rejection::TimestampOutOfTolerance { .. }
+            | Rejection::InvalidCertificate { .. } => 401,
+            Rejection::VerificationUnavailable { .. } => 503,
         }
     }
 
@@ -135,6 +151,10 @@ impl Rejection {
             Rejection::TimestampOutOfTolerance { .. } => "timestamp_out_of_tolerance",
             Rejection::InvalidPayload { .. } => "invalid_payload",
             Rejection::InvalidEventId(_) => "invalid_event_id",
+            Rejection::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
+            Rejection::CertificateUrlNotAllowed => "certificate_url_not_allowed",
+            Rejection::InvalidCertificate { .. } => "invalid_certificate",
+            Rejection::VerificationUnavailable { .. } => "verification_unavailable",
         }
     }
 }
@@ -171,6 +191,7 @@ pub enum SignError {
 pub fn sample_event_types(provider: Provider) -> Vec<&'static str> {
     match provider {
         Provider::Stripe => stripe::sample_event_types().collect(),
+        Provider::Paypal => paypal::sample_event_types().collect(),
     }
 }
 
@@ -178,6 +199,7 @@ pub fn sample_event_types(provider: Provider) -> Vec<&'static str> {
 pub fn sample_ids(provider: Provider) -> SampleIds {
     match provider {
         Provider::Stripe => SampleIds::random("evt"),
+        Provider::Paypal => paypal::sample_ids(),
     }
 }
 
@@ -185,20 +207,23 @@ pub fn sample_ids(provider: Provider) -> SampleIds {
 pub fn sample_event(provider: Provider, event_type: &str, ids: &SampleIds) -> Option<String> {
     match provider {
         Provider::Stripe => stripe::sample_event(event_type, ids),
+        Provider::Paypal => paypal::sample_event(event_type, ids),
     }
 }
 
 /// Signs `body` as `provider` would with `secret` (comma-separated for
-/// several, where the provider sends several signatures) at `now`.
+/// several, where the provider sends several signatures) at `now`. For
+/// PayPal, `secret` is the path of the signing file the local server wrote.
 pub fn sign_sample(
     provider: Provider,
     body: &[u8],
     secret: &str,
     now: OffsetDateTime,
 ) -> Result<SignedRequest, SignError> {
-    let secrets = crate::secret::SecretSet::from_comma_separated(secret).map_err(|_| SignError::NoSecret)?;
     match provider {
+        Provider::Paypal => paypal::sign_sample(body, secret, now),
         Provider::Stripe => {
+            let secrets = crate::secret::SecretSet::from_comma_separated(secret).map_err(|_| SignError::NoSecret)?;
             let signers: Vec<_> = secrets.iter().collect();
             let mut headers = HeaderMap::new();
             let value = stripe::signature_header(body, &signers, now.unix_timestamp());
@@ -214,7 +239,8 @@ pub fn sign_sample(
     }
 }
 
-/// The verifier of `provider`, over its active secrets.
+/// The verifier of `provider`, over its active secrets (PayPal: its webhook
+/// ids, verified offline with certificates fetched from PayPal over HTTPS).
 pub fn verifier(
     provider: Provider,
     secrets: crate::secret::SecretSet,
@@ -222,5 +248,6 @@ pub fn verifier(
 ) -> std::sync::Arc<dyn Verifier> {
     match provider {
         Provider::Stripe => std::sync::Arc::new(stripe::StripeVerifier::new(secrets, tolerance)),
+        Provider::Paypal => std::sync::Arc::new(paypal::PaypalVerifier::offline_over_https(secrets, tolerance)),
     }
 }
