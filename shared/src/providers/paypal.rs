@@ -413,18 +413,22 @@ pub enum CertificateError {
     TooLarge,
     #[error("the certificate request failed")]
     Http(#[source] reqwest::Error),
+    #[error("no HTTP client could be built")]
+    NoClient,
 }
 
 /// Certificates from PayPal over HTTPS: no redirects (they could leave the
 /// allowlist), short timeouts, a size cap.
 #[derive(Debug, Clone)]
 pub struct HttpCertificateSource {
-    client: reqwest::Client,
+    /// `None` if the client could not be built: every fetch then fails
+    /// (503, retried) rather than fall back to a client that follows redirects.
+    client: Option<reqwest::Client>,
 }
 
 impl HttpCertificateSource {
     pub fn new() -> Self {
-        Self { client: https_client() }
+        Self { client: http_client() }
     }
 }
 
@@ -434,20 +438,23 @@ impl Default for HttpCertificateSource {
     }
 }
 
-fn https_client() -> reqwest::Client {
+/// No redirects (they could leave the allowlist, or carry credentials
+/// elsewhere) and short timeouts.
+fn http_client() -> Option<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(HTTP_TIMEOUT)
         .timeout(HTTP_TIMEOUT)
         .build()
-        .unwrap_or_default()
+        .inspect_err(|error| tracing::error!(error = %error, "no HTTP client for PayPal"))
+        .ok()
 }
 
 #[async_trait]
 impl CertificateSource for HttpCertificateSource {
     async fn fetch(&self, url: &Url) -> Result<Vec<u8>, CertificateError> {
-        let mut response = self
-            .client
+        let client = self.client.as_ref().ok_or(CertificateError::NoClient)?;
+        let mut response = client
             .get(url.clone())
             .send()
             .await
@@ -510,7 +517,7 @@ impl CertificateSource for MemoryCertificateSource {
 /// before it expires).
 #[derive(Debug)]
 pub struct ApiCheck {
-    client: reqwest::Client,
+    client: Option<reqwest::Client>,
     base: Url,
     client_id: String,
     client_secret: Secret,
@@ -546,17 +553,15 @@ pub enum ApiError {
     Http(#[source] reqwest::Error),
     #[error("the PayPal API answered {0}")]
     Status(u16),
+    #[error("no HTTP client could be built")]
+    NoClient,
 }
 
 impl ApiCheck {
     /// `base` is PayPal's API root ([`LIVE_API_BASE`] or the sandbox's).
     pub fn new(base: Url, client_id: String, client_secret: Secret) -> Self {
         Self {
-            client: reqwest::Client::builder()
-                .connect_timeout(HTTP_TIMEOUT)
-                .timeout(HTTP_TIMEOUT)
-                .build()
-                .unwrap_or_default(),
+            client: http_client(),
             base,
             client_id,
             client_secret,
@@ -577,8 +582,8 @@ impl ApiCheck {
         let credentials = BASE64.encode(
             [self.client_id.as_bytes(), b":", self.client_secret.expose()].concat(),
         );
-        let response = self
-            .client
+        let client = self.client.as_ref().ok_or(ApiError::NoClient)?;
+        let response = client
             .post(self.endpoint("/v1/oauth2/token"))
             .header(http::header::AUTHORIZATION, format!("Basic {credentials}"))
             .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -599,8 +604,8 @@ impl ApiCheck {
 
     async fn verify_once(&self, request: &VerifyRequest<'_>) -> Result<bool, ApiError> {
         let token = self.access_token().await?;
-        let response = self
-            .client
+        let client = self.client.as_ref().ok_or(ApiError::NoClient)?;
+        let response = client
             .post(self.endpoint("/v1/notifications/verify-webhook-signature"))
             .bearer_auth(token)
             .json(request)
