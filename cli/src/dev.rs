@@ -1,5 +1,6 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -7,7 +8,8 @@ use payhooks::config;
 use payhooks::event::Provider;
 use payhooks::local::LocalApp;
 use payhooks::process::ProcessorSettings;
-use payhooks::providers;
+use payhooks::providers::paypal::LocalPaypal;
+use payhooks::providers::{self, Verifier};
 use payhooks::secret::SecretSet;
 
 #[derive(Debug, Args)]
@@ -19,10 +21,26 @@ pub struct DevArgs {
 
 pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     payhooks::telemetry::init_local();
-    let mut secrets = Vec::new();
+    let verifier_settings = config::verifier_settings()?;
+    let mut verifiers = Vec::new();
     let mut banner = Vec::new();
     for &provider in Provider::ALL {
-        let variable = format!("{}_WEBHOOK_SECRET", provider.env_prefix());
+        if provider == Provider::Paypal {
+            // No shared secret to print: a key and certificate made now, the
+            // certificate served from memory, the key in a file for trigger.
+            let webhook_id = std::env::var("PAYPAL_WEBHOOK_ID")
+                .unwrap_or_else(|_| format!("WH-LOCAL-{}", uuid::Uuid::new_v4().simple()));
+            let local = LocalPaypal::start(&webhook_id, verifier_settings.tolerance, &std::env::temp_dir())
+                .map_err(|e| format!("PayPal local signer: {e}"))?;
+            let file = local.signing_file.display();
+            banner.push(format!(
+                "  POST http://{}/webhooks/paypal   webhook id {webhook_id}, signing file (0600): {file}\n    (send with: cargo run --bin payhooks -- trigger paypal <event-type> --secret {file})",
+                args.addr
+            ));
+            verifiers.push(Arc::new(local.verifier) as Arc<dyn Verifier>);
+            continue;
+        }
+        let variable = config::secret_variable(provider);
         let route = format!("http://{}/webhooks/{provider}", args.addr);
         let set = match config::secrets_from_env(provider)? {
             Some(set) => {
@@ -45,11 +63,10 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
                 set
             }
         };
-        secrets.push((provider, set));
+        verifiers.push(providers::verifier(provider, set, &verifier_settings));
     }
-    let app = LocalApp::new(
-        secrets,
-        &config::verifier_settings()?,
+    let app = LocalApp::with_verifiers(
+        verifiers,
         config::ingest_settings()?,
         ProcessorSettings {
             lease: Duration::from_secs(30),

@@ -6,7 +6,7 @@ use payhooks::providers;
 
 #[derive(Debug, Args)]
 pub struct TriggerArgs {
-    /// The provider whose event to send (stripe, lago).
+    /// The provider whose event to send (stripe, paystack, flutterwave, killbill, lago, paypal).
     provider: Provider,
     /// The event type, e.g. invoice.payment_succeeded; `list` shows them all.
     event_type: String,
@@ -14,6 +14,8 @@ pub struct TriggerArgs {
     #[arg(long)]
     url: Option<String>,
     /// The signing secret; default: the provider's <PROVIDER>_WEBHOOK_SECRET.
+    /// For paypal: the signing file the local server printed
+    /// (default: PAYHOOKS_PAYPAL_SIGNING_FILE).
     #[arg(long)]
     secret: Option<String>,
     /// Customer id to put in the event (default: a fresh one).
@@ -47,7 +49,10 @@ pub async fn run(args: TriggerArgs) -> Result<ExitCode, Box<dyn std::error::Erro
             types.join(", ")
         )
     })?;
-    let variable = format!("{}_WEBHOOK_SECRET", provider.env_prefix());
+    let variable = match provider {
+        Provider::Paypal => "PAYHOOKS_PAYPAL_SIGNING_FILE".to_owned(),
+        _ => format!("{}_WEBHOOK_SECRET", provider.env_prefix()),
+    };
     let secret = args.secret.or_else(|| std::env::var(&variable).ok()).ok_or_else(|| {
         format!("no signing secret: pass --secret or set {variable} (the local server prints its secret at start)")
     })?;

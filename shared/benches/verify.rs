@@ -1,12 +1,15 @@
-//! Verify + parse of Stripe events of 1 KiB, 4 KiB and 64 KiB, and of a
-//! 4 KiB Lago event in both of its modes (hmac, RS256 JWT): the CPU an
-//! ingest invocation spends before its first AWS call.
+//! Verify + parse, the CPU an ingest invocation spends before its first AWS
+//! call: Stripe events of 1, 4 and 64 KiB; a 4 KiB event of every other
+//! provider (Lago in both of its modes; PayPal with its certificate cached,
+//! and fetched from memory and parsed each time).
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use payhooks::providers::{lago, stripe};
+use payhooks::providers::paypal::{LocalSigner, MemoryCertificateSource, OfflineCheck, PaypalVerifier};
+use payhooks::providers::{Inbound, Verifier, lago, stripe};
 use payhooks::secret::{Secret, SecretSet};
 use time::OffsetDateTime;
 
@@ -111,5 +114,54 @@ fn lago_verify_and_parse(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verify_and_parse, lago_verify_and_parse);
+/// A PayPal renewal (PAYMENT.SALE.COMPLETED) of exactly `size` bytes.
+fn paypal_event_of_size(size: usize) -> Vec<u8> {
+    let head = concat!(
+        r#"{"id":"WH-BENCH0000000001-000000000000000001","event_version":"1.0","create_time":"2025-11-24T09:15:02.000Z","#,
+        r#""resource_type":"sale","event_type":"PAYMENT.SALE.COMPLETED","resource":{"id":"5TY05013RG002845M","state":"completed","#,
+        r#""amount":{"total":"20.00","currency":"USD"},"billing_agreement_id":"I-BENCH0000001","custom":"acct-bench-0001","#,
+        r#""create_time":"2025-11-24T09:14:51Z"},"summary":""#
+    );
+    let tail = r#""}"#;
+    let pad = size.checked_sub(head.len() + tail.len()).expect("size above the fixed fields");
+    format!("{head}{}{tail}", "x".repeat(pad)).into_bytes()
+}
+
+fn paypal_verify_and_parse(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let signer = LocalSigner::generate("WH-BENCH-HOOK").expect("key");
+    let now = OffsetDateTime::now_utc();
+    let certificate = signer
+        .certificate_pem(now - time::Duration::days(1), now + time::Duration::days(30))
+        .expect("certificate");
+    let source = Arc::new(MemoryCertificateSource::new());
+    source.insert(&signer.cert_url, certificate);
+    let webhook_ids = SecretSet::from_comma_separated("WH-BENCH-HOOK").expect("id");
+    let body = paypal_event_of_size(4096);
+    let headers = signer.headers(&body, now).expect("headers");
+    let inbound = Inbound::new(&headers, &body);
+
+    let mut group = c.benchmark_group("paypal_verify_and_parse");
+    group.measurement_time(Duration::from_secs(3));
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    let cached = PaypalVerifier::new(webhook_ids.clone(), paypal_tolerance(), Arc::new(OfflineCheck::new(source.clone())));
+    group.bench_function(BenchmarkId::new("cached_certificate", body.len()), |b| {
+        b.iter(|| black_box(runtime.block_on(cached.verify(black_box(&inbound), now)).expect("valid")))
+    });
+    group.bench_function(BenchmarkId::new("uncached_certificate", body.len()), |b| {
+        b.iter(|| {
+            // A cold cache each time: fetch (from memory) and parse the certificate.
+            let verifier = PaypalVerifier::new(webhook_ids.clone(), paypal_tolerance(), Arc::new(OfflineCheck::new(source.clone())));
+            black_box(runtime.block_on(verifier.verify(black_box(&inbound), now)).expect("valid"))
+        })
+    });
+    group.finish();
+}
+
+fn paypal_tolerance() -> Duration {
+    stripe::DEFAULT_TOLERANCE
+}
+
+
+criterion_group!(benches, verify_and_parse, lago_verify_and_parse, paypal_verify_and_parse);
 criterion_main!(benches);

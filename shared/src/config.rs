@@ -42,6 +42,15 @@ pub const LAGO_API_URL: &str = "LAGO_API_URL";
 /// The Lago API key (bearer) for fetching the public key; `LAGO_API_KEY_ARN`
 /// names it in Secrets Manager.
 pub const LAGO_API_KEY: &str = "LAGO_API_KEY";
+/// PayPal: `offline` (default; verify with PayPal's certificate) or `api`
+/// (ask PayPal's verify-webhook-signature API).
+pub const PAYPAL_VERIFICATION: &str = "PAYPAL_VERIFICATION";
+pub const PAYPAL_CLIENT_ID: &str = "PAYPAL_CLIENT_ID";
+/// The client secret, or `PAYPAL_CLIENT_SECRET_ARN` naming it in Secrets Manager.
+pub const PAYPAL_CLIENT_SECRET: &str = "PAYPAL_CLIENT_SECRET";
+/// PayPal's API root for `api` mode (default live; the sandbox is
+/// `https://api-m.sandbox.paypal.com`).
+pub const PAYPAL_API_BASE: &str = "PAYPAL_API_BASE";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -49,8 +58,8 @@ pub enum ConfigError {
     Missing(String),
     #[error("environment variable {name} must be {expected}")]
     Invalid { name: String, expected: &'static str },
-    #[error("neither {0}_WEBHOOK_SECRET_ARN nor {0}_WEBHOOK_SECRET is set")]
-    NoSecret(&'static str),
+    #[error("neither {0}_ARN nor {0} is set")]
+    NoSecret(String),
     #[error("{0} is set but holds no secret")]
     EmptySecret(String),
     #[error(transparent)]
@@ -128,10 +137,20 @@ pub fn processor_settings() -> Result<ProcessorSettings, ConfigError> {
     })
 }
 
+/// The variable holding a provider's signing secrets: `<PROVIDER>_WEBHOOK_SECRET`,
+/// except PayPal, which has no shared secret and signs with the endpoint's
+/// webhook id instead (`PAYPAL_WEBHOOK_ID`).
+pub fn secret_variable(provider: Provider) -> String {
+    match provider {
+        Provider::Paypal => "PAYPAL_WEBHOOK_ID".to_owned(),
+        _ => format!("{}_WEBHOOK_SECRET", provider.env_prefix()),
+    }
+}
+
 /// A provider's signing secrets from its environment variable
 /// (`STRIPE_WEBHOOK_SECRET`, comma-separated for several), if set.
 pub fn secrets_from_env(provider: Provider) -> Result<Option<SecretSet>, ConfigError> {
-    let name = format!("{}_WEBHOOK_SECRET", provider.env_prefix());
+    let name = secret_variable(provider);
     match std::env::var(&name) {
         Err(_) => Ok(None),
         Ok(value) => SecretSet::from_comma_separated(&value)
@@ -140,17 +159,55 @@ pub fn secrets_from_env(provider: Provider) -> Result<Option<SecretSet>, ConfigE
     }
 }
 
-/// In the cloud: the secret named by `<PROVIDER>_WEBHOOK_SECRET_ARN`, from
-/// Secrets Manager; otherwise the environment variable.
+/// In the cloud: the secret named by `<variable>_ARN` (e.g.
+/// `STRIPE_WEBHOOK_SECRET_ARN`), from Secrets Manager; otherwise the
+/// environment variable itself.
 pub async fn signing_secrets(
     provider: Provider,
     sdk: &aws_config::SdkConfig,
 ) -> Result<SecretSet, ConfigError> {
-    if let Some(arn) = var(&format!("{}_WEBHOOK_SECRET_ARN", provider.env_prefix())) {
+    let variable = secret_variable(provider);
+    if let Some(arn) = var(&format!("{variable}_ARN")) {
         let source = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk));
         return Ok(source.signing_secrets(&arn).await?);
     }
-    secrets_from_env(provider)?.ok_or(ConfigError::NoSecret(provider.env_prefix()))
+    secrets_from_env(provider)?.ok_or(ConfigError::NoSecret(variable))
+}
+
+/// PayPal's verifier: offline with PayPal's certificate (default), or
+/// PayPal's verify API, which needs the app's client credentials.
+pub async fn paypal_verifier(
+    webhook_ids: SecretSet,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Arc<dyn providers::Verifier>, ConfigError> {
+    use providers::paypal::{ApiCheck, PaypalVerifier, VerificationMode};
+    let settings = verifier_settings()?;
+    let mode: VerificationMode = var(PAYPAL_VERIFICATION)
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| ConfigError::Invalid {
+            name: PAYPAL_VERIFICATION.to_owned(),
+            expected: "offline or api",
+        })?;
+    match mode {
+        VerificationMode::Offline => Ok(providers::verifier(Provider::Paypal, webhook_ids, &settings)),
+        VerificationMode::Api => {
+            let client_id = required(PAYPAL_CLIENT_ID)?;
+            let client_secret = secret_value(PAYPAL_CLIENT_SECRET, sdk)
+                .await?
+                .ok_or_else(|| ConfigError::Missing(format!("{PAYPAL_CLIENT_SECRET}_ARN or {PAYPAL_CLIENT_SECRET}")))?;
+            let base = var(PAYPAL_API_BASE).unwrap_or_else(|| providers::paypal::LIVE_API_BASE.to_owned());
+            let base = url::Url::parse(&base)
+                .ok()
+                .filter(|url| url.scheme() == "https")
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: PAYPAL_API_BASE.to_owned(),
+                    expected: "an https URL",
+                })?;
+            let check = ApiCheck::new(base, client_id, Secret::new(client_secret.trim()));
+            Ok(Arc::new(PaypalVerifier::new(webhook_ids, settings.tolerance, Arc::new(check))))
+        }
+    }
 }
 
 /// The SDK configuration: the default chain, so endpoints can be redirected
@@ -200,6 +257,7 @@ pub async fn lambda_ingest(provider: Provider) -> Result<Ingest, ConfigError> {
     let sdk = aws().await;
     let verifier = match provider {
         Provider::Lago => lago_verifier(&sdk).await?,
+        Provider::Paypal => paypal_verifier(signing_secrets(provider, &sdk).await?, &sdk).await?,
         _ => providers::verifier(provider, signing_secrets(provider, &sdk).await?, &verifier_settings()?),
     };
     let store = DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?);

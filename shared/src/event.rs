@@ -16,6 +16,7 @@ pub enum Provider {
     Flutterwave,
     Killbill,
     Lago,
+    Paypal,
 }
 
 impl Provider {
@@ -25,6 +26,7 @@ impl Provider {
         Provider::Flutterwave,
         Provider::Killbill,
         Provider::Lago,
+        Provider::Paypal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +36,7 @@ impl Provider {
             Provider::Flutterwave => "flutterwave",
             Provider::Killbill => "killbill",
             Provider::Lago => "lago",
+            Provider::Paypal => "paypal",
         }
     }
 
@@ -45,6 +48,7 @@ impl Provider {
             Provider::Flutterwave => "FLUTTERWAVE",
             Provider::Killbill => "KILLBILL",
             Provider::Lago => "LAGO",
+            Provider::Paypal => "PAYPAL",
         }
     }
 }

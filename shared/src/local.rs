@@ -18,7 +18,7 @@ use crate::event::{EventId, EventKey, Provider};
 use crate::ingest::{Ingest, IngestSettings};
 use crate::ports::EventStore;
 use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
-use crate::providers::{self, Inbound, VerifierSettings};
+use crate::providers::{self, Inbound, Verifier, VerifierSettings};
 use crate::secret::SecretSet;
 
 /// SQS's default redrive setting in `template.yaml`.
@@ -43,6 +43,20 @@ impl LocalApp {
         ingest_settings: IngestSettings,
         processor_settings: ProcessorSettings,
     ) -> Self {
+        let verifiers = secrets
+            .into_iter()
+            .map(|(provider, set)| providers::verifier(provider, set, verifier_settings))
+            .collect();
+        Self::with_verifiers(verifiers, ingest_settings, processor_settings)
+    }
+
+    /// Wires verifiers built by the caller (a PayPal verifier whose
+    /// certificates come from memory, for one) to one in-memory store and queue.
+    pub fn with_verifiers(
+        verifiers: Vec<Arc<dyn Verifier>>,
+        ingest_settings: IngestSettings,
+        processor_settings: ProcessorSettings,
+    ) -> Self {
         let store = Arc::new(MemoryEventStore::new());
         let dead_letters = Arc::new(MemoryQueue::new(processor_settings.lease));
         let queue = Arc::new(
@@ -51,10 +65,6 @@ impl LocalApp {
         );
         let metrics = Arc::new(MemoryMetrics::new());
         let clock = Arc::new(SystemClock);
-        let verifiers = secrets
-            .into_iter()
-            .map(|(provider, set)| providers::verifier(provider, set, verifier_settings))
-            .collect();
         let ingest = Ingest::new(
             verifiers,
             store.clone(),

@@ -11,17 +11,66 @@ use payhooks::event::{EventStatus, Provider};
 use payhooks::ingest::IngestSettings;
 use payhooks::local::LocalApp;
 use payhooks::process::ProcessorSettings;
-use payhooks::providers::{self, SignedRequest, VerifierSettings};
+use std::sync::Arc;
+
+use payhooks::providers::paypal::LocalPaypal;
+use payhooks::providers::{self, SignedRequest, Verifier, VerifierSettings};
 use payhooks::secret::SecretSet;
 use payhooks_tests::requests::SECRET;
 use tower::ServiceExt;
 
+/// The local server with every provider, and what `sign_sample` needs to
+/// sign for each: the shared secret, or for PayPal the signing file of a
+/// key and certificate made for this test.
+struct Local {
+    app: LocalApp,
+    paypal_file: String,
+    /// A signing file for the same certificate but another webhook id.
+    paypal_other_file: String,
+}
+
+impl Local {
+    fn start() -> Self {
+        let settings = VerifierSettings::default();
+        let paypal = LocalPaypal::start("WH-TEST-ONLY", settings.tolerance, &std::env::temp_dir()).expect("paypal signer");
+        let paypal_file = paypal.signing_file.display().to_string();
+        let other = std::fs::read_to_string(&paypal.signing_file)
+            .expect("signing file")
+            .replace("WH-TEST-ONLY", "WH-SOMEONE-ELSE");
+        let paypal_other_file = format!("{paypal_file}.other");
+        std::fs::write(&paypal_other_file, other).expect("write");
+        let verifiers = Provider::ALL
+            .iter()
+            .map(|&provider| match provider {
+                Provider::Paypal => Arc::new(paypal.verifier.clone()) as Arc<dyn Verifier>,
+                _ => providers::verifier(provider, SecretSet::from_comma_separated(SECRET).expect("secret"), &settings),
+            })
+            .collect();
+        let app = LocalApp::with_verifiers(verifiers, IngestSettings::default(), ProcessorSettings::default());
+        Self {
+            app,
+            paypal_file,
+            paypal_other_file,
+        }
+    }
+
+    fn secret(&self, provider: Provider) -> &str {
+        match provider {
+            Provider::Paypal => &self.paypal_file,
+            _ => SECRET,
+        }
+    }
+
+    fn other_secret(&self, provider: Provider) -> &str {
+        match provider {
+            Provider::Paypal => &self.paypal_other_file,
+            _ => "another_secret_for_tests",
+        }
+    }
+}
+
 fn local_app() -> LocalApp {
-    let secrets = Provider::ALL
-        .iter()
-        .map(|p| (*p, SecretSet::from_comma_separated(SECRET).expect("secret")))
-        .collect();
-    LocalApp::new(secrets, &VerifierSettings::default(), IngestSettings::default(), ProcessorSettings::default())
+    Local::start().app
 }
 
 fn request(provider: Provider, signed: &SignedRequest, body: Vec<u8>) -> Request<Body> {
@@ -43,7 +92,8 @@ async fn send(app: &LocalApp, request: Request<Body>) -> (StatusCode, serde_json
 
 #[tokio::test]
 async fn every_sample_of_every_provider_is_accepted_once_and_processed() {
-    let app = local_app();
+    let local = Local::start();
+    let app = &local.app;
     let mut sent = 0;
     for &provider in Provider::ALL {
         let types = providers::sample_event_types(provider);
@@ -52,10 +102,10 @@ async fn every_sample_of_every_provider_is_accepted_once_and_processed() {
             let ids = providers::sample_ids(provider);
             let body = providers::sample_event(provider, event_type, &ids).expect("sample").into_bytes();
             let now = time::OffsetDateTime::now_utc();
-            let signed = providers::sign_sample(provider, &body, &ids, SECRET, now).expect("signed");
-            let (status, answer) = send(&app, request(provider, &signed, body.clone())).await;
+            let signed = providers::sign_sample(provider, &body, &ids, local.secret(provider), now).expect("signed");
+            let (status, answer) = send(app, request(provider, &signed, body.clone())).await;
             assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("accepted")), "{provider} {event_type}: {answer}");
-            let (_, again) = send(&app, request(provider, &signed, body)).await;
+            let (_, again) = send(app, request(provider, &signed, body)).await;
             assert_eq!(again["status"], "duplicate", "{provider} {event_type}");
             sent += 1;
         }
@@ -77,7 +127,8 @@ async fn every_sample_of_every_provider_is_accepted_once_and_processed() {
 
 #[tokio::test]
 async fn a_tampered_or_unsigned_sample_of_every_provider_is_refused_and_writes_nothing() {
-    let app = local_app();
+    let local = Local::start();
+    let app = &local.app;
     for &provider in Provider::ALL {
         let event_type = providers::sample_event_types(provider)[0];
         let ids = providers::sample_ids(provider);
@@ -85,19 +136,19 @@ async fn a_tampered_or_unsigned_sample_of_every_provider_is_refused_and_writes_n
         let now = time::OffsetDateTime::now_utc();
 
         if providers::signs_body(provider) {
-            let signed = providers::sign_sample(provider, &body, &ids, SECRET, now).expect("signed");
+            let signed = providers::sign_sample(provider, &body, &ids, local.secret(provider), now).expect("signed");
             let mut tampered = body.clone();
             let at = tampered.iter().rposition(|b| b.is_ascii_digit()).expect("a digit");
             tampered[at] = if tampered[at] == b'9' { b'8' } else { tampered[at] + 1 };
-            let (status, answer) = send(&app, request(provider, &signed, tampered)).await;
+            let (status, answer) = send(app, request(provider, &signed, tampered)).await;
             assert!(status.is_client_error(), "{provider}: a changed byte answered {status} {answer}");
         }
 
-        let other = providers::sign_sample(provider, &body, &ids, "another_secret_for_tests", now).expect("signed");
-        let (status, answer) = send(&app, request(provider, &other, body.clone())).await;
+        let other = providers::sign_sample(provider, &body, &ids, local.other_secret(provider), now).expect("signed");
+        let (status, answer) = send(app, request(provider, &other, body.clone())).await;
         assert!(status.is_client_error(), "{provider}: another secret answered {status} {answer}");
 
-        let (status, answer) = send(&app, request(provider, &SignedRequest::default(), body)).await;
+        let (status, answer) = send(app, request(provider, &SignedRequest::default(), body)).await;
         assert!(status.is_client_error(), "{provider}: no signature answered {status} {answer}");
         assert!(answer["error"].is_string() && answer["message"].is_string(), "{provider}: {answer}");
     }

@@ -294,7 +294,7 @@ impl Verifier for LagoVerifier {
                 })?;
                 let key = jwt.key().await.map_err(|error| {
                     tracing::error!(error = %error, "Lago public key unavailable");
-                    Rejection::VerifierUnavailable
+                    Rejection::VerificationUnavailable { reason: "Lago's public key could not be fetched" }
                 })?;
                 verify_jwt(signature, inbound.body, key, jwt.issuer.as_deref()).map_err(JwtError::rejection)?;
             }

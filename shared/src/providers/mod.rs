@@ -7,6 +7,7 @@ mod json;
 pub mod killbill;
 pub mod lago;
 pub mod money;
+pub mod paypal;
 pub mod paystack;
 pub mod stripe;
 
@@ -171,10 +172,16 @@ pub enum Rejection {
     MissingToken,
     #[error("the callback URL's token matches no active token")]
     TokenMismatch,
-    /// What the signature is checked with (a provider's public key) could not
-    /// be read just now; the provider should retry.
-    #[error("the signature cannot be checked right now")]
-    VerifierUnavailable,
+    #[error("the {header} header names an unsupported algorithm")]
+    UnsupportedAlgorithm { header: &'static str },
+    #[error("the certificate URL is not one of the provider's")]
+    CertificateUrlNotAllowed,
+    #[error("the signing certificate is not usable: {reason}")]
+    InvalidCertificate { reason: &'static str },
+    /// Verification needs something that is down (a certificate host, the
+    /// provider's API): answered with a 5xx so the provider retries (I3).
+    #[error("the signature cannot be checked right now: {reason}")]
+    VerificationUnavailable { reason: &'static str },
 }
 
 impl Rejection {
@@ -184,13 +191,16 @@ impl Rejection {
             Rejection::MissingSignature { .. }
             | Rejection::MalformedSignature { .. }
             | Rejection::InvalidPayload { .. }
-            | Rejection::InvalidEventId(_) => 400,
+            | Rejection::InvalidEventId(_)
+            | Rejection::UnsupportedAlgorithm { .. }
+            | Rejection::CertificateUrlNotAllowed => 400,
             Rejection::SignatureMismatch
             | Rejection::TimestampOutOfTolerance { .. }
+            | Rejection::InvalidCertificate { .. }
             | Rejection::MissingToken
             | Rejection::TokenMismatch => 401,
             Rejection::SourceNotAllowed => 403,
-            Rejection::VerifierUnavailable => 503,
+            Rejection::VerificationUnavailable { .. } => 503,
         }
     }
 
@@ -206,7 +216,10 @@ impl Rejection {
             Rejection::SourceNotAllowed => "source_not_allowed",
             Rejection::MissingToken => "missing_token",
             Rejection::TokenMismatch => "invalid_token",
-            Rejection::VerifierUnavailable => "verifier_unavailable",
+            Rejection::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
+            Rejection::CertificateUrlNotAllowed => "certificate_url_not_allowed",
+            Rejection::InvalidCertificate { .. } => "invalid_certificate",
+            Rejection::VerificationUnavailable { .. } => "verification_unavailable",
         }
     }
 }
@@ -247,6 +260,7 @@ pub fn sample_event_types(provider: Provider) -> Vec<&'static str> {
         Provider::Flutterwave => flutterwave::SAMPLES.types().collect(),
         Provider::Killbill => killbill::SAMPLES.types().collect(),
         Provider::Lago => lago::SAMPLES.types().collect(),
+        Provider::Paypal => paypal::SAMPLES.types().collect(),
     }
 }
 
@@ -258,6 +272,7 @@ pub fn sample_ids(provider: Provider) -> SampleIds {
         Provider::Flutterwave => flutterwave::sample_ids(),
         Provider::Killbill => killbill::sample_ids(),
         Provider::Lago => lago::sample_ids(),
+        Provider::Paypal => paypal::sample_ids(),
     }
 }
 
@@ -269,13 +284,15 @@ pub fn sample_event(provider: Provider, event_type: &str, ids: &SampleIds) -> Op
         Provider::Flutterwave => flutterwave::SAMPLES.event(event_type, ids),
         Provider::Killbill => killbill::SAMPLES.event(event_type, ids),
         Provider::Lago => lago::SAMPLES.event(event_type, ids),
+        Provider::Paypal => paypal::SAMPLES.event(event_type, ids),
     }
 }
 
 /// Signs `body` as `provider` would with `secret` (comma-separated for
 /// several, where the provider sends several signatures) at `now`. `ids` are
 /// the ids the body was filled with: a provider that sends its event id in a
-/// header (Lago's `X-Lago-Unique-Key`) takes it from there.
+/// header (Lago's `X-Lago-Unique-Key`) takes it from there. For PayPal,
+/// `secret` is the path of the signing file the local server wrote.
 pub fn sign_sample(
     provider: Provider,
     body: &[u8],
@@ -296,6 +313,7 @@ pub fn sign_sample(
         })
     };
     match provider {
+        Provider::Paypal => paypal::sign_sample(body, secret, now),
         Provider::Stripe => {
             let signers: Vec<_> = secrets.iter().collect();
             header(stripe::SIGNATURE_HEADER, stripe::signature_header(body, &signers, now.unix_timestamp()))
@@ -346,9 +364,10 @@ impl Default for VerifierSettings {
     }
 }
 
-/// The verifier of `provider`, over its active secrets. Lago's is in `hmac`
-/// mode with `secrets` as its keys; the Lambda wiring builds its `jwt` mode
-/// from configuration (`config::lago_verifier`).
+/// The verifier of `provider`, over its active secrets (PayPal: its webhook
+/// ids, verified offline with certificates fetched from PayPal over HTTPS).
+/// Lago's is in `hmac` mode with `secrets` as its keys; the Lambda wiring
+/// builds its `jwt` mode from configuration (`config::lago_verifier`).
 pub fn verifier(
     provider: Provider,
     secrets: crate::secret::SecretSet,
@@ -363,5 +382,6 @@ pub fn verifier(
         Provider::Flutterwave => std::sync::Arc::new(flutterwave::FlutterwaveVerifier::new(secrets)),
         Provider::Killbill => std::sync::Arc::new(killbill::KillbillVerifier::new(secrets)),
         Provider::Lago => std::sync::Arc::new(lago::LagoVerifier::hmac(secrets)),
+        Provider::Paypal => std::sync::Arc::new(paypal::PaypalVerifier::offline_over_https(secrets, settings.tolerance)),
     }
 }

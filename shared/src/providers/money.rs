@@ -18,14 +18,36 @@ pub fn minor_units(amount: &Value, currency: Option<&str>) -> Option<i64> {
         Value::String(s) => s.trim().to_owned(),
         _ => return None,
     };
-    let digits = if currency.is_some_and(|c| ZERO_DECIMAL.contains(&c)) { 0 } else { 2 };
-    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
-    let fraction = fraction.trim_end_matches('0');
-    if fraction.len() > digits || whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+    let exponent = if currency.is_some_and(|c| ZERO_DECIMAL.contains(&c.to_ascii_uppercase().as_str())) {
+        0
+    } else {
+        2
+    };
+    decimal_to_minor(&text, exponent)
+}
+
+/// A plain non-negative decimal (`"9.99"`, `"1000"`) scaled by
+/// 10^`exponent`, exactly, with checked arithmetic. `None` for anything else
+/// (a sign, an exponent, `"5."`), or for more non-zero decimals than
+/// `exponent` allows.
+pub fn decimal_to_minor(text: &str, exponent: usize) -> Option<i64> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let scaled = format!("{whole}{fraction:0<digits$}");
-    scaled.parse::<i64>().ok()
+    if text.contains('.') && fraction.is_empty() {
+        return None;
+    }
+    let (kept, dropped) = fraction.split_at(fraction.len().min(exponent));
+    if dropped.bytes().any(|b| b != b'0') {
+        return None;
+    }
+    let mut minor: i64 = whole.parse().ok()?;
+    for position in 0..exponent {
+        let digit = kept.as_bytes().get(position).map_or(0, |b| i64::from(b - b'0'));
+        minor = minor.checked_mul(10)?.checked_add(digit)?;
+    }
+    Some(minor)
 }
 
 #[cfg(test)]
@@ -44,5 +66,8 @@ mod tests {
         assert_eq!(minor_units(&n("-5"), Some("USD")), None);
         assert_eq!(minor_units(&Value::String("1e400".into()), Some("USD")), None);
         assert_eq!(minor_units(&n("99999999999999999999"), Some("USD")), None);
+        assert_eq!(minor_units(&Value::String("19.99".into()), Some("eur")), Some(1999));
+        assert_eq!(minor_units(&Value::String("5.".into()), Some("EUR")), None);
+        assert_eq!(minor_units(&Value::String("92233720368547758.08".into()), Some("EUR")), None, "overflow");
     }
 }

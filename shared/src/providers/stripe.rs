@@ -254,7 +254,8 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value) -> Doma
         plan: None,
         period: None,
         amount_minor: None,
-        currency: str_at(o, &["currency"]),
+        // Stripe writes ISO codes in lower case; the domain in upper.
+        currency: str_at(o, &["currency"]).map(|c| c.to_ascii_uppercase()),
         refund_id: None,
         object: str_at(o, &["id"]),
     };
@@ -572,7 +573,7 @@ mod tests {
         assert_eq!(event.subscription.as_deref(), Some(ids.subscription_id.as_str()));
         assert_eq!(event.account.as_deref(), Some("acct-demo-001"));
         assert_eq!(event.amount_minor, Some(2000));
-        assert_eq!(event.currency.as_deref(), Some("usd"));
+        assert_eq!(event.currency.as_deref(), Some("USD"));
         let period = event.period.unwrap();
         assert!(period.end > period.start);
     }

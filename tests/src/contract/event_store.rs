@@ -31,7 +31,7 @@ fn new_event(key: &EventKey, fingerprint: &str) -> NewEvent {
             plan: Some("price_1".into()),
             period: None,
             amount_minor: Some(2000),
-            currency: Some("usd".into()),
+            currency: Some("USD".into()),
             refund_id: None,
             object: Some("in_1".into()),
         },

@@ -1,0 +1,14 @@
+//! PayPal's ingest function: `POST /webhooks/paypal` behind API Gateway.
+
+use lambda_http::{Error, run, service_fn};
+use payhooks::event::Provider;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    payhooks::telemetry::init_lambda();
+    let ingest = payhooks::config::lambda_ingest(Provider::Paypal).await?;
+    run(service_fn(|request| {
+        payhooks::edge::http::lambda(&ingest, Provider::Paypal, request)
+    }))
+    .await
+}
