@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use payhooks::providers::paypal::{LocalSigner, MemoryCertificateSource, OfflineCheck, PaypalVerifier};
-use payhooks::providers::{Inbound, Verifier, lago, stripe};
+use payhooks::event::Provider;
+use payhooks::providers::{self, Inbound, SampleIds, Verifier, lago, stripe};
 use payhooks::secret::{Secret, SecretSet};
 use time::OffsetDateTime;
 
@@ -163,5 +164,51 @@ fn paypal_tolerance() -> Duration {
 }
 
 
-criterion_group!(benches, verify_and_parse, lago_verify_and_parse, paypal_verify_and_parse);
+/// A provider's first renewal-like sample padded with whitespace to exactly
+/// `size` bytes (whitespace is valid JSON and signed like any byte).
+fn padded_sample(provider: Provider, size: usize) -> (Vec<u8>, SampleIds) {
+    let ids = providers::sample_ids(provider);
+    let name = providers::sample_event_types(provider)[1];
+    let sample = providers::sample_event(provider, name, &ids).expect("sample");
+    let trimmed = sample.trim_end();
+    let (head, last) = trimmed.split_at(trimmed.len() - 1);
+    let pad = size.saturating_sub(trimmed.len());
+    (format!("{head}{}{last}", " ".repeat(pad)).into_bytes(), ids)
+}
+
+/// The same path ingest takes (the provider's `Verifier`) for the providers
+/// without a benchmark of their own.
+fn other_providers_verify_and_parse(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let now = OffsetDateTime::now_utc();
+    let mut group = c.benchmark_group("verify_and_parse_4k");
+    group.measurement_time(Duration::from_secs(3));
+    for provider in [Provider::Paystack, Provider::Flutterwave, Provider::Killbill] {
+        let (body, ids) = padded_sample(provider, 4096);
+        let secret = "bench_only_secret";
+        let verifier = providers::verifier(
+            provider,
+            SecretSet::from_comma_separated(secret).expect("secret"),
+            &providers::VerifierSettings::default(),
+        );
+        let signed = providers::sign_sample(provider, &body, &ids, secret, now).expect("signed");
+        let inbound = Inbound {
+            path_token: signed.path_token.as_deref(),
+            ..Inbound::new(&signed.headers, &body)
+        };
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(BenchmarkId::new(provider.as_str(), body.len()), |b| {
+            b.iter(|| black_box(runtime.block_on(verifier.verify(black_box(&inbound), now)).expect("valid")))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    verify_and_parse,
+    lago_verify_and_parse,
+    paypal_verify_and_parse,
+    other_providers_verify_and_parse
+);
 criterion_main!(benches);
