@@ -67,15 +67,13 @@ fn lago_event_of_size(size: usize) -> Vec<u8> {
     format!("{head}{}{tail}", "x".repeat(pad)).into_bytes()
 }
 
-/// An RS256 token as Lago makes it, with the test-only key.
-fn lago_token(body: &[u8]) -> String {
+/// An RS256 token as Lago makes it, signed with `key`.
+fn lago_token(body: &[u8], key: &rsa::PrivateKey) -> String {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use rsa::pkcs8::DecodePrivateKey;
     use rsa::signature::{SignatureEncoding, Signer};
 
-    let pem = include_str!("../../tests/fixtures/lago-test-only-private.pem");
-    let key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(rsa::PrivateKey::from_pkcs8_pem(pem).expect("test key"));
+    let key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone());
     let claims = serde_json::json!({"data": std::str::from_utf8(body).expect("utf-8"), "iss": "http://lago.bench"});
     let input = format!(
         "{}.{}",
@@ -103,9 +101,13 @@ fn lago_verify_and_parse(c: &mut Criterion) {
         })
     });
 
-    let token = lago_token(&body);
-    let public = include_str!("../../tests/fixtures/lago-test-only-public.pem");
-    let key = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(lago::parse_public_key(public).expect("key"));
+    // A key made for this run: none is kept in the repository.
+    let private = {
+        use rsa::Generate as _;
+        rsa::PrivateKey::try_generate().expect("key")
+    };
+    let token = lago_token(&body, &private);
+    let key = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(private.to_public_key());
     group.bench_with_input(BenchmarkId::new("jwt", body.len()), &body, |b, body| {
         b.iter(|| {
             lago::verify_jwt(black_box(&token), black_box(body), &key, Some("http://lago.bench")).expect("valid");

@@ -680,16 +680,34 @@ fn period_at(value: &Value, start: &[&str], end: &[&str]) -> Option<Period> {
 
 #[cfg(test)]
 mod tests {
-    use rsa::pkcs8::DecodePrivateKey;
     use rsa::signature::{SignatureEncoding, Signer};
 
     use super::*;
 
-    /// Keys made once with `openssl genrsa 2048` (and `openssl rsa -pubout`)
-    /// for these tests only; Lago publishes no test key.
-    const TEST_PRIVATE_KEY: &str = include_str!("../../../tests/fixtures/lago-test-only-private.pem");
-    const TEST_PUBLIC_KEY: &str = include_str!("../../../tests/fixtures/lago-test-only-public.pem");
-    const OTHER_PUBLIC_KEY: &str = include_str!("../../../tests/fixtures/lago-test-only-other-public.pem");
+    /// Two key pairs made once per test run (Lago publishes no test key, and
+    /// no private key is kept in the repository): one signs, the other is
+    /// the wrong key.
+    struct TestKeys {
+        private: rsa::PrivateKey,
+        public_pem: String,
+        other_public_pem: String,
+    }
+
+    fn test_keys() -> &'static TestKeys {
+        use rsa::Generate as _;
+        use rsa::pkcs8::{EncodePublicKey, LineEnding};
+        static KEYS: std::sync::OnceLock<TestKeys> = std::sync::OnceLock::new();
+        KEYS.get_or_init(|| {
+            let pem = |key: &rsa::PrivateKey| key.to_public_key().to_public_key_pem(LineEnding::LF).unwrap();
+            let private = rsa::PrivateKey::try_generate().unwrap();
+            let other = rsa::PrivateKey::try_generate().unwrap();
+            TestKeys {
+                public_pem: pem(&private),
+                other_public_pem: pem(&other),
+                private,
+            }
+        })
+    }
     const ISSUER: &str = "http://lago.test";
 
     /// Vectors computed independently with
@@ -728,7 +746,7 @@ mod tests {
 
     /// A compact JWT of `header` and `claims`, signed RS256 with the test key.
     fn rs256_token(header: &Value, claims: &Value) -> String {
-        let key = pkcs1v15::SigningKey::<Sha256>::new(rsa::PrivateKey::from_pkcs8_pem(TEST_PRIVATE_KEY).unwrap());
+        let key = pkcs1v15::SigningKey::<Sha256>::new(test_keys().private.clone());
         let signing_input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
         let signature = key.sign(signing_input.as_bytes()).to_vec();
         format!("{signing_input}.{}", b64(&signature))
@@ -817,9 +835,9 @@ mod tests {
     #[tokio::test]
     async fn a_valid_rs256_token_binding_the_body_verifies() {
         let token = lago_token(KAT_BODY);
-        assert_eq!(verify_jwt(&token, KAT_BODY, &verifying_key(TEST_PUBLIC_KEY), Some(ISSUER)), Ok(()));
+        assert_eq!(verify_jwt(&token, KAT_BODY, &verifying_key(test_keys().public_pem.as_str()), Some(ISSUER)), Ok(()));
         let headers = headers(&token, "jwt", Some(UNIQUE_KEY));
-        let verified = jwt_verifier(TEST_PUBLIC_KEY)
+        let verified = jwt_verifier(test_keys().public_pem.as_str())
             .verify(&Inbound::new(&headers, KAT_BODY), now())
             .await
             .unwrap();
@@ -829,7 +847,7 @@ mod tests {
     #[tokio::test]
     async fn the_public_key_is_read_as_lagos_endpoint_returns_it() {
         // Ruby's Base64.encode64: base64 of the PEM with a newline every 60 characters.
-        let encoded = STANDARD.encode(TEST_PUBLIC_KEY);
+        let encoded = STANDARD.encode(test_keys().public_pem.as_str());
         let wrapped: String = encoded
             .as_bytes()
             .chunks(60)
@@ -845,7 +863,7 @@ mod tests {
     fn a_token_with_alg_none_is_refused_before_any_key_is_used() {
         let claims = serde_json::json!({"data": std::str::from_utf8(KAT_BODY).unwrap(), "iss": ISSUER});
         let token = format!("{}.{}.", b64(br#"{"alg":"none"}"#), b64(claims.to_string().as_bytes()));
-        let key = verifying_key(TEST_PUBLIC_KEY);
+        let key = verifying_key(test_keys().public_pem.as_str());
         assert_eq!(verify_jwt(&token, KAT_BODY, &key, Some(ISSUER)), Err(JwtError::Algorithm));
         let rejection = JwtError::Algorithm.rejection();
         assert_eq!((rejection.status(), rejection.code()), (400, "malformed_signature"));
@@ -855,11 +873,11 @@ mod tests {
     fn an_hs256_token_keyed_with_the_public_key_is_refused() {
         let claims = serde_json::json!({"data": std::str::from_utf8(KAT_BODY).unwrap(), "iss": ISSUER});
         let signing_input = format!("{}.{}", b64(br#"{"alg":"HS256","typ":"JWT"}"#), b64(claims.to_string().as_bytes()));
-        let mut mac = HmacSha256::new_from_slice(TEST_PUBLIC_KEY.as_bytes()).unwrap();
+        let mut mac = HmacSha256::new_from_slice(test_keys().public_pem.as_bytes()).unwrap();
         mac.update(signing_input.as_bytes());
         let token = format!("{signing_input}.{}", b64(&mac.finalize().into_bytes()));
         assert_eq!(
-            verify_jwt(&token, KAT_BODY, &verifying_key(TEST_PUBLIC_KEY), Some(ISSUER)),
+            verify_jwt(&token, KAT_BODY, &verifying_key(test_keys().public_pem.as_str()), Some(ISSUER)),
             Err(JwtError::Algorithm)
         );
     }
@@ -871,7 +889,7 @@ mod tests {
             &serde_json::json!({"data": std::str::from_utf8(KAT_BODY).unwrap(), "iss": ISSUER}),
         );
         assert_eq!(
-            verify_jwt(&token, KAT_BODY, &verifying_key(TEST_PUBLIC_KEY), Some(ISSUER)),
+            verify_jwt(&token, KAT_BODY, &verifying_key(test_keys().public_pem.as_str()), Some(ISSUER)),
             Err(JwtError::Algorithm)
         );
     }
@@ -880,11 +898,11 @@ mod tests {
     async fn a_token_signed_with_another_key_is_a_401() {
         let token = lago_token(KAT_BODY);
         assert_eq!(
-            verify_jwt(&token, KAT_BODY, &verifying_key(OTHER_PUBLIC_KEY), Some(ISSUER)),
+            verify_jwt(&token, KAT_BODY, &verifying_key(test_keys().other_public_pem.as_str()), Some(ISSUER)),
             Err(JwtError::Signature)
         );
         let headers = headers(&token, "jwt", Some(UNIQUE_KEY));
-        let rejection = jwt_verifier(OTHER_PUBLIC_KEY)
+        let rejection = jwt_verifier(test_keys().other_public_pem.as_str())
             .verify(&Inbound::new(&headers, KAT_BODY), now())
             .await
             .unwrap_err();
@@ -894,7 +912,7 @@ mod tests {
     #[test]
     fn a_valid_token_for_another_body_does_not_vouch_for_this_one() {
         let token = lago_token(br#"{"webhook_type":"customer.created","object_type":"customer","customer":{}}"#);
-        let key = verifying_key(TEST_PUBLIC_KEY);
+        let key = verifying_key(test_keys().public_pem.as_str());
         assert_eq!(verify_jwt(&token, KAT_BODY, &key, Some(ISSUER)), Err(JwtError::Body));
         // Nor for the same JSON re-serialized.
         let spaced = String::from_utf8(KAT_BODY.to_vec()).unwrap().replace(',', ", ");
@@ -907,7 +925,7 @@ mod tests {
             &serde_json::json!({"alg": "RS256"}),
             &serde_json::json!({"data": std::str::from_utf8(KAT_BODY).unwrap(), "iss": "https://evil.test"}),
         );
-        let key = verifying_key(TEST_PUBLIC_KEY);
+        let key = verifying_key(test_keys().public_pem.as_str());
         assert_eq!(verify_jwt(&token, KAT_BODY, &key, Some(ISSUER)), Err(JwtError::Issuer));
         assert_eq!(verify_jwt(&token, KAT_BODY, &key, None), Ok(()));
     }
@@ -918,7 +936,7 @@ mod tests {
         let parts: Vec<&str> = token.split('.').collect();
         let forged_claims = serde_json::json!({"data": "{}", "iss": ISSUER});
         let forged = format!("{}.{}.{}", parts[0], b64(forged_claims.to_string().as_bytes()), parts[2]);
-        let key = verifying_key(TEST_PUBLIC_KEY);
+        let key = verifying_key(test_keys().public_pem.as_str());
         assert_eq!(verify_jwt(&forged, b"{}", &key, Some(ISSUER)), Err(JwtError::Signature));
         for garbage in ["", "a.b", "a.b.c.d", "!!.!!.!!"] {
             assert!(matches!(verify_jwt(garbage, KAT_BODY, &key, None), Err(JwtError::Malformed(_))), "{garbage:?}");
