@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use subtle::{Choice, ConstantTimeEq};
 use time::OffsetDateTime;
 
@@ -158,10 +158,7 @@ pub fn parse_event(body: &[u8], received_at: OffsetDateTime) -> Result<VerifiedE
         }
     };
 
-    let mut hasher = Sha256::new();
-    hasher.update(event_type.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(content);
+    let fingerprint = super::fingerprint(&event_type, content);
     let occurred_at = time_at(&data, &["created_at"])
         .or_else(|| time_at(&data, &["created_datetime"]))
         .or_else(|| time_at(&data, &["createdAt"]))
@@ -173,7 +170,7 @@ pub fn parse_event(body: &[u8], received_at: OffsetDateTime) -> Result<VerifiedE
         .unwrap_or(received_at);
     Ok(VerifiedEvent {
         event_id,
-        fingerprint: hex::encode(hasher.finalize()),
+        fingerprint,
         event: normalize(event_type, &status, &data, occurred_at),
     })
 }

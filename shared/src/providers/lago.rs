@@ -89,7 +89,7 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::signature::Verifier as _;
 use serde::Deserialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use subtle::{Choice, ConstantTimeEq};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -277,8 +277,8 @@ impl Verifier for LagoVerifier {
     }
 
     async fn verify(&self, inbound: &Inbound<'_>, now: OffsetDateTime) -> Result<VerifiedEvent, Rejection> {
-        let signature = single_header(inbound.headers, SIGNATURE_HEADER)?;
-        let algorithm = single_header(inbound.headers, ALGORITHM_HEADER)?;
+        let signature = super::single_header(inbound.headers, SIGNATURE_HEADER)?;
+        let algorithm = super::single_header(inbound.headers, ALGORITHM_HEADER)?;
         match algorithm {
             "hmac" => {
                 let keys = self.hmac_keys.as_ref().ok_or(Rejection::MalformedSignature {
@@ -317,20 +317,6 @@ impl Verifier for LagoVerifier {
     }
 }
 
-fn single_header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, Rejection> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next().ok_or(Rejection::MissingSignature { header: name })?;
-    if values.next().is_some() {
-        return Err(Rejection::MalformedSignature {
-            header: name,
-            reason: "the header appears more than once",
-        });
-    }
-    first.to_str().map(str::trim).map_err(|_| Rejection::MalformedSignature {
-        header: name,
-        reason: "the header is not printable ASCII",
-    })
-}
 
 fn mac(key: &Secret, body: &[u8]) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(key.expose()).expect("HMAC takes any key length");
@@ -520,11 +506,7 @@ pub fn parse_event(unique_key: &str, body: &[u8], received_at: OffsetDateTime) -
             reason: "no object under the object_type key",
         })?;
 
-    let mut hasher = Sha256::new();
-    hasher.update(webhook_type.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(body);
-    let fingerprint = hex::encode(hasher.finalize());
+    let fingerprint = super::fingerprint(&webhook_type, body);
 
     Ok(VerifiedEvent {
         event_id,

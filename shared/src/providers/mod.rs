@@ -75,10 +75,22 @@ pub(crate) fn single_header<'h>(headers: &'h HeaderMap, name: &'static str) -> R
             reason: "the header appears more than once",
         });
     }
-    first.to_str().map_err(|_| Rejection::MalformedSignature {
+    first.to_str().map(str::trim).map_err(|_| Rejection::MalformedSignature {
         header: name,
         reason: "the header is not printable ASCII",
     })
+}
+
+/// Identifies an event's content: SHA-256 over its type and the exact bytes
+/// of the part the provider snapshots when the event is created (so a retry
+/// has the same fingerprint, and a reused id with other content does not).
+pub fn fingerprint(event_type: &str, content: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(event_type.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(content);
+    hex::encode(hasher.finalize())
 }
 
 /// A stable event id for providers that send none, from the parts that make

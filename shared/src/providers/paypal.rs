@@ -42,7 +42,7 @@ use rsa::{PrivateKey, PublicKey};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use url::{Host, Url};
@@ -179,15 +179,7 @@ impl<'a> Transmission<'a> {
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, Rejection> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next().ok_or(Rejection::MissingSignature { header: name })?;
-    if values.next().is_some() {
-        return Err(malformed(name, "the header appears more than once"));
-    }
-    first
-        .to_str()
-        .map(str::trim)
-        .map_err(|_| malformed(name, "the header is not printable ASCII"))
+    super::single_header(headers, name).map(str::trim)
 }
 
 fn malformed(header: &'static str, reason: &'static str) -> Rejection {
@@ -941,11 +933,7 @@ pub fn parse_event(body: &[u8]) -> Result<VerifiedEvent, Rejection> {
         });
     }
 
-    let mut hasher = Sha256::new();
-    hasher.update(event_type.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(resource_raw.get().as_bytes());
-    let fingerprint = hex::encode(hasher.finalize());
+    let fingerprint = super::fingerprint(&event_type, resource_raw.get().as_bytes());
 
     Ok(VerifiedEvent {
         event_id,

@@ -121,13 +121,10 @@ pub fn parse_event(body: &[u8], received_at: OffsetDateTime) -> Result<VerifiedE
     let status = text_at(&data, &["status"]).unwrap_or_default();
     let event_id = derived_event_id(&[&event_type, &object, &status]);
 
-    let mut hasher = Sha256::new();
-    hasher.update(event_type.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(data_raw.get().as_bytes());
+    let fingerprint = super::fingerprint(&event_type, data_raw.get().as_bytes());
     Ok(VerifiedEvent {
         event_id,
-        fingerprint: hex::encode(hasher.finalize()),
+        fingerprint,
         event: DomainEvent {
             object: object_id(&event_type, &data),
             ..normalize(event_type, &data, received_at)

@@ -14,7 +14,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use subtle::{Choice, ConstantTimeEq};
 use time::OffsetDateTime;
 
@@ -225,11 +225,7 @@ pub fn parse_event(body: &[u8]) -> Result<VerifiedEvent, Rejection> {
         })?
         .object;
 
-    let mut hasher = Sha256::new();
-    hasher.update(event_type.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(data.get().as_bytes());
-    let fingerprint = hex::encode(hasher.finalize());
+    let fingerprint = super::fingerprint(&event_type, data.get().as_bytes());
 
     Ok(VerifiedEvent {
         event_id,
