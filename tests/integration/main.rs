@@ -10,6 +10,7 @@ mod ingest;
 mod layout;
 mod logs;
 mod processor;
+mod properties;
 mod providers;
 mod stripe_sdk;
 mod support;
