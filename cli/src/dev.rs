@@ -65,8 +65,14 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
         };
         verifiers.push(providers::verifier(provider, set, &verifier_settings));
     }
+    let plans = config::plans_from_env()?;
+    match &plans {
+        Some(_) => println!("effects on: credits per period from {}", config::PLANS),
+        None => println!("effects off: set {} (JSON: plan id -> credits per period) to apply them", config::PLANS),
+    }
     let app = LocalApp::with_verifiers(
         verifiers,
+        plans,
         config::ingest_settings()?,
         ProcessorSettings {
             lease: Duration::from_secs(30),

@@ -13,6 +13,8 @@ use crate::adapters::{
     SqsQueue,
 };
 use crate::clock::SystemClock;
+use crate::effects::{BillingEffects, Plans};
+use crate::ports::Effects;
 use crate::event::Provider;
 use crate::ingest::{Ingest, IngestSettings};
 use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
@@ -29,6 +31,9 @@ pub const LEASE_SECS: &str = "PAYHOOKS_LEASE_SECS";
 pub const BACKOFF_BASE_SECS: &str = "PAYHOOKS_BACKOFF_BASE_SECS";
 pub const BACKOFF_MAX_SECS: &str = "PAYHOOKS_BACKOFF_MAX_SECS";
 pub const PAYSTACK_SOURCE_IPS: &str = "PAYSTACK_SOURCE_IPS";
+/// Credits per period by plan id, as a JSON object (`PAYHOOKS_PLANS_ARN`
+/// names it in Secrets Manager).
+pub const PLANS: &str = "PAYHOOKS_PLANS";
 pub const FLUTTERWAVE_VERIFY_TRANSACTIONS: &str = "FLUTTERWAVE_VERIFY_TRANSACTIONS";
 pub const FLUTTERWAVE_API_URL: &str = "FLUTTERWAVE_API_URL";
 pub const FLUTTERWAVE_SECRET_KEY: &str = "FLUTTERWAVE_SECRET_KEY";
@@ -329,16 +334,41 @@ pub async fn killbill_confirmer(sdk: &aws_config::SdkConfig) -> Result<Option<Ki
     )))
 }
 
+/// The plans, when configured: with them the processor applies effects on
+/// the ledger; without them it only records events (and says so at start).
+pub async fn plans(sdk: &aws_config::SdkConfig) -> Result<Option<Plans>, ConfigError> {
+    secret_value(PLANS, sdk).await?.map(|json| parse_plans(&json)).transpose()
+}
+
+/// The plans from `PAYHOOKS_PLANS` alone (the local server reads no AWS).
+pub fn plans_from_env() -> Result<Option<Plans>, ConfigError> {
+    var(PLANS).map(|json| parse_plans(&json)).transpose()
+}
+
+fn parse_plans(json: &str) -> Result<Plans, ConfigError> {
+    Plans::from_json(json).map_err(|_| ConfigError::Invalid {
+        name: PLANS.to_owned(),
+        expected: "a JSON object of plan id to whole credits per period",
+    })
+}
+
 /// The processor function, wired to DynamoDB and SQS.
 pub async fn lambda_processor() -> Result<Processor, ConfigError> {
     let sdk = aws().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let store = DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?);
+    let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?));
+    let effects: Arc<dyn Effects> = match plans(&sdk).await? {
+        Some(plans) => Arc::new(BillingEffects::new(store.clone(), plans, Arc::new(SystemClock))),
+        None => {
+            tracing::warn!("{PLANS} is not set: events are recorded but no effects are applied");
+            Arc::new(RecordOnlyEffects)
+        }
+    };
     let mut processor = Processor::new(
-        Arc::new(store),
+        store,
         Arc::new(SqsQueue::new(sqs.clone(), required(QUEUE_URL)?)),
         Arc::new(SqsQueue::new(sqs, required(DLQ_URL)?)),
-        Arc::new(RecordOnlyEffects),
+        effects,
         Arc::new(EmfMetrics),
         Arc::new(SystemClock),
         processor_settings()?,

@@ -14,7 +14,8 @@
 //!   effects, metrics); [`clock`] and [`secret`] are small ports of their own.
 //! - [`adapters`]: DynamoDB, SQS, Secrets Manager and CloudWatch EMF for the
 //!   cloud; memory for the local server and tests.
-//! - [`ingest`] and [`process`]: the two pipelines.
+//! - [`ingest`] and [`process`]: the two pipelines; [`effects`]: what each
+//!   kind of event does to accounts, on the ledger.
 //! - [`edge`]: HTTP and SQS-batch entry points over the pipelines.
 //! - [`config`]: environment variables and the Lambda functions' wiring.
 //! - [`local`]: the local server (every provider route plus the processor,
@@ -27,6 +28,7 @@ pub mod adapters;
 pub mod clock;
 pub mod config;
 pub mod edge;
+pub mod effects;
 pub mod event;
 pub mod ingest;
 pub mod local;

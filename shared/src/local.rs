@@ -13,10 +13,11 @@ use tracing::{info, warn};
 
 use crate::adapters::{MemoryEventStore, MemoryMetrics, MemoryQueue};
 use crate::clock::SystemClock;
+use crate::effects::{BillingEffects, Plans};
 use crate::edge::http::{JsonResponse, webhook};
 use crate::event::{EventId, EventKey, Provider};
 use crate::ingest::{Ingest, IngestSettings};
-use crate::ports::EventStore;
+use crate::ports::{Effects, EventStore};
 use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
 use crate::providers::{self, Inbound, Verifier, VerifierSettings};
 use crate::secret::SecretSet;
@@ -47,13 +48,16 @@ impl LocalApp {
             .into_iter()
             .map(|(provider, set)| providers::verifier(provider, set, verifier_settings))
             .collect();
-        Self::with_verifiers(verifiers, ingest_settings, processor_settings)
+        Self::with_verifiers(verifiers, None, ingest_settings, processor_settings)
     }
 
     /// Wires verifiers built by the caller (a PayPal verifier whose
     /// certificates come from memory, for one) to one in-memory store and queue.
+    /// With `plans`, the processor applies effects on the in-memory ledger;
+    /// without, it only records events.
     pub fn with_verifiers(
         verifiers: Vec<Arc<dyn Verifier>>,
+        plans: Option<Plans>,
         ingest_settings: IngestSettings,
         processor_settings: ProcessorSettings,
     ) -> Self {
@@ -73,11 +77,15 @@ impl LocalApp {
             clock.clone(),
             ingest_settings,
         );
+        let effects: Arc<dyn Effects> = match plans {
+            Some(plans) => Arc::new(BillingEffects::new(store.clone(), plans, clock.clone())),
+            None => Arc::new(RecordOnlyEffects),
+        };
         let processor = Processor::new(
             store.clone(),
             queue.clone(),
             dead_letters.clone(),
-            Arc::new(RecordOnlyEffects),
+            effects,
             metrics.clone(),
             clock,
             processor_settings,

@@ -73,7 +73,7 @@ pub struct RecordOnlyEffects;
 
 #[async_trait]
 impl Effects for RecordOnlyEffects {
-    async fn apply(&self, record: &EventRecord) -> Result<Applied, EffectError> {
+    async fn apply(&self, record: &EventRecord, _owner: &str) -> Result<Applied, EffectError> {
         Ok(match record.event.kind {
             EventKind::Other => Applied::NoHandler,
             _ => Applied::Done,
@@ -134,7 +134,7 @@ impl Processor {
             .get(&record.provider)
             .filter(|_| record.event.kind != EventKind::Other);
         let Some(confirmer) = confirmer else {
-            return self.effects.apply(record).await;
+            return self.effects.apply(record, &self.worker).await;
         };
         match confirmer.confirm(record).await? {
             Confirmation::Confirmed(event) => {
@@ -142,7 +142,7 @@ impl Processor {
                     event: *event,
                     ..record.clone()
                 };
-                self.effects.apply(&confirmed).await
+                self.effects.apply(&confirmed, &self.worker).await
             }
             Confirmation::Contradicted { reason } => {
                 self.metrics.count(record.provider.as_str(), "contradicted");
@@ -241,6 +241,21 @@ impl Processor {
         info!(provider, event_id = %key.event_id, event_type = %record.event_type, attempt = record.attempts, status = "processing", "event leased");
 
         let finish = match self.apply(&record).await {
+            Ok(Applied::Committed) => {
+                self.metrics.count(provider, "effect_applied");
+                self.metrics.count(provider, "processed");
+                info!(provider, event_id = %key.event_id, event_type = %record.event_type, status = "completed", "effect applied; event finished");
+                return Ok(Disposition::Done);
+            }
+            Ok(Applied::LeaseLost) => {
+                warn!(provider, event_id = %key.event_id, "lease expired and was taken over; the other worker finishes the event");
+                return Ok(Disposition::Done);
+            }
+            Ok(Applied::DuplicateEffect) => {
+                info!(provider, event_id = %key.event_id, event_type = %record.event_type, "effect already applied (another delivery or event for the same fact)");
+                self.metrics.count(provider, "effect_duplicate");
+                Finish::Completed
+            }
             Ok(Applied::Done) => Finish::Completed,
             Ok(Applied::NoHandler) => Finish::Ignored,
             Err(EffectError::Permanent(reason)) => Finish::Failed { reason },

@@ -7,7 +7,7 @@ use payhooks::adapters::MemoryEventStore;
 use payhooks::ports::EventStore;
 use payhooks_tests::Backend;
 use payhooks_tests::backend::MAX_RECEIVE_COUNT;
-use payhooks_tests::contract::{event_store, queue};
+use payhooks_tests::contract::{event_store, ledger, queue};
 
 macro_rules! event_store_contract {
     ($($name:ident),* $(,)?) => {
@@ -92,3 +92,31 @@ async fn moto_sqs_dead_letters_after_max_receives() {
     )
     .await;
 }
+
+macro_rules! ledger_contract {
+    ($($name:ident),* $(,)?) => {
+        mod ledger_on_memory {
+            use super::*;
+            $(#[tokio::test]
+            async fn $name() {
+                ledger::$name(Arc::new(MemoryEventStore::new()) as Arc<dyn ledger::Books>).await;
+            })*
+        }
+        mod ledger_on_dynamodb_local {
+            use super::*;
+            $(#[tokio::test]
+            async fn $name() {
+                let Some(books) = Backend::emulator_books().await else { return };
+                ledger::$name(books).await;
+            })*
+        }
+    };
+}
+
+ledger_contract!(
+    an_effect_applies_once_and_completes_its_event,
+    without_the_lease_nothing_changes,
+    concurrent_commits_of_one_fact_apply_once,
+    concurrent_grants_for_distinct_periods_add_up_exactly,
+    a_trial_and_a_failed_payment_are_recorded_on_the_account,
+);

@@ -5,6 +5,7 @@
 
 mod confirmation;
 mod contract;
+mod effects;
 mod end_to_end;
 mod ingest;
 mod layout;

@@ -46,7 +46,7 @@ impl Local {
                 _ => providers::verifier(provider, SecretSet::from_comma_separated(SECRET).expect("secret"), &settings),
             })
             .collect();
-        let app = LocalApp::with_verifiers(verifiers, IngestSettings::default(), ProcessorSettings::default());
+        let app = LocalApp::with_verifiers(verifiers, None, IngestSettings::default(), ProcessorSettings::default());
         Self {
             app,
             paypal_file,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::Select;
 use payhooks::adapters::{DynamoEventStore, MemoryEventStore, MemoryQueue, SqsQueue};
-use payhooks::ports::{EventStore, Queue};
+use payhooks::ports::{EventStore, Ledger, Queue};
 use tokio::sync::OnceCell;
 
 /// Set by the test script: a missing emulator is then a failure, not a skip.
@@ -32,6 +32,8 @@ pub struct Backend {
     pub store: Arc<dyn EventStore>,
     pub queue: Arc<dyn Queue>,
     pub dead_letters: Arc<dyn Queue>,
+    /// The same store, as the ledger.
+    pub ledger: Arc<dyn Ledger>,
     records: Records,
 }
 
@@ -75,6 +77,7 @@ impl Backend {
             store: store.clone(),
             queue,
             dead_letters,
+            ledger: store.clone(),
             records: Records::Memory(store),
         }
     }
@@ -94,13 +97,26 @@ impl Backend {
         let queue_url = SqsQueue::create(&sqs, &unique("events"), visibility, Some((&dlq_url, MAX_RECEIVE_COUNT)))
             .await
             .expect("create a queue on moto");
+        let store = Arc::new(DynamoEventStore::new(dynamo.clone(), table.clone()));
         Some(Self {
             name: "emulators",
-            store: Arc::new(DynamoEventStore::new(dynamo.clone(), table.clone())),
+            store: store.clone(),
+            ledger: store,
             queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url)),
             dead_letters: Arc::new(SqsQueue::new(sqs, dlq_url)),
             records: Records::Dynamo { client: dynamo, table },
         })
+    }
+
+    /// A fresh table on DynamoDB Local as a store that is also the ledger.
+    pub async fn emulator_books() -> Option<Arc<dyn crate::contract::ledger::Books>> {
+        let sdk = emulator_sdk().await?;
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        let table = unique("books");
+        DynamoEventStore::create_table(&dynamo, &table)
+            .await
+            .expect("create a table on DynamoDB Local");
+        Some(Arc::new(DynamoEventStore::new(dynamo, table)))
     }
 
     /// Both backends where available: memory always, emulators when configured.

@@ -163,7 +163,7 @@ pub struct ScriptedEffects {
 
 #[async_trait]
 impl Effects for ScriptedEffects {
-    async fn apply(&self, record: &EventRecord) -> Result<Applied, EffectError> {
+    async fn apply(&self, record: &EventRecord, _owner: &str) -> Result<Applied, EffectError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.permanent_for_type.as_deref() == Some(record.event_type.as_str()) {
             return Err(EffectError::Permanent("no plan configured for this event".into()));
@@ -188,7 +188,7 @@ pub struct RecordingEffects {
 
 #[async_trait]
 impl Effects for RecordingEffects {
-    async fn apply(&self, record: &EventRecord) -> Result<Applied, EffectError> {
+    async fn apply(&self, record: &EventRecord, _owner: &str) -> Result<Applied, EffectError> {
         self.seen.lock().expect("lock").push(record.event.clone());
         Ok(Applied::Done)
     }

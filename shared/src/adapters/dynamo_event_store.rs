@@ -10,17 +10,24 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use time::OffsetDateTime;
 
 use crate::event::{EventId, EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use crate::ports::event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
+use crate::ports::ledger::{AccountRef, AccountState, Change, CommitOutcome, Effect, Ledger, LedgerEntry};
 
 pub const PARTITION_KEY: &str = "pk";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// Ledger entries by account, newest last by `entry_sort` (`{at ms}#{key}`).
+pub const ACCOUNT_INDEX: &str = "by_account";
+const INDEX_KEY: &str = "account_key";
+const INDEX_SORT: &str = "entry_sort";
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -41,24 +48,37 @@ impl DynamoEventStore {
     /// Creates a table shaped like the one in `template.yaml`, for tests and
     /// local setups; deployed tables come from the template.
     pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+        let string_attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(StoreError::unavailable)
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(StoreError::unavailable)
+        };
         client
             .create_table()
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name(PARTITION_KEY)
-                    .attribute_type(ScalarAttributeType::S)
+            .attribute_definitions(string_attribute(PARTITION_KEY)?)
+            .attribute_definitions(string_attribute(INDEX_KEY)?)
+            .attribute_definitions(string_attribute(INDEX_SORT)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(ACCOUNT_INDEX)
+                    .key_schema(key(INDEX_KEY, KeyType::Hash)?)
+                    .key_schema(key(INDEX_SORT, KeyType::Range)?)
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
                     .build()
                     .map_err(StoreError::unavailable)?,
             )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name(PARTITION_KEY)
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .map_err(StoreError::unavailable)?,
-            )
+            .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
             .send()
             .await
             .map_err(StoreError::unavailable)?;
@@ -375,5 +395,176 @@ impl EventStore for DynamoEventStore {
             Ok(_) => FinishOutcome::Finished,
             Err(_) => FinishOutcome::LeaseLost,
         })
+    }
+}
+
+fn effect_key(business_key: &str) -> String {
+    format!("effect#{business_key}")
+}
+
+fn entry_key(account: &AccountRef, business_key: &str) -> String {
+    format!("entry#{}#{}#{business_key}", account.provider, account.account)
+}
+
+#[async_trait]
+impl Ledger for DynamoEventStore {
+    async fn commit(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> Result<CommitOutcome, StoreError> {
+        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::unavailable(e);
+        let at = millis(now);
+        let event_id = s(effect.event.event_id.as_str());
+        let provider = s(effect.event.provider.as_str());
+
+        // 0: the business key, only if new.
+        let marker = Put::builder()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(effect_key(&effect.business_key)))
+            .item("provider", provider.clone())
+            .item("event_id", event_id.clone())
+            .item("at", at.clone())
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)?;
+
+        // 1: the account, changed by ADD only.
+        let (mut add, mut set) = (vec!["balance :delta"], vec!["updated_at = :at", "#account = :account", "provider = :provider"]);
+        match effect.change {
+            Change::Credit(_) => {}
+            Change::Trial => set.push("trial_started_at = :at"),
+            Change::PaymentFailed => add.push("failed_payments :one"),
+        }
+        let mut account = Update::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(effect.account.storage_key()))
+            .update_expression(format!("ADD {} SET {}", add.join(", "), set.join(", ")))
+            .expression_attribute_names("#account", "account")
+            .expression_attribute_values(":delta", n(effect.change.delta()))
+            .expression_attribute_values(":at", at.clone())
+            .expression_attribute_values(":account", s(&effect.account.account))
+            .expression_attribute_values(":provider", provider.clone());
+        if effect.change == Change::PaymentFailed {
+            account = account.expression_attribute_values(":one", n(1));
+        }
+        let account = account.build().map_err(build)?;
+
+        // 2: the ledger entry.
+        let entry = Put::builder()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(entry_key(&effect.account, &effect.business_key)))
+            .item(INDEX_KEY, s(effect.account.storage_key()))
+            .item(INDEX_SORT, s(format!("{:015}#{}", now.unix_timestamp_nanos() / 1_000_000, effect.business_key)))
+            .item("business_key", s(&effect.business_key))
+            .item("delta", n(effect.change.delta()))
+            .item("provider", provider)
+            .item("event_id", event_id)
+            .item("at", at.clone())
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)?;
+
+        // 3: the event's completion, only while this worker holds the lease.
+        let completion = Update::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(effect.event.storage_key()))
+            .update_expression(
+                "SET #status = :completed, finished_at = :at, updated_at = :at REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("#status = :processing AND lease_owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":completed", status(EventStatus::Completed))
+            .expression_attribute_values(":processing", status(EventStatus::Processing))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":at", at)
+            .build()
+            .map_err(build)?;
+
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(marker).build())
+            .transact_items(TransactWriteItem::builder().update(account).build())
+            .transact_items(TransactWriteItem::builder().put(entry).build())
+            .transact_items(TransactWriteItem::builder().update(completion).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CommitOutcome::Applied),
+            Err(SdkError::ServiceError(service)) => match service.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let failed = |index: usize| {
+                        cancelled
+                            .cancellation_reasons()
+                            .get(index)
+                            .and_then(|reason| reason.code())
+                            == Some("ConditionalCheckFailed")
+                    };
+                    if failed(3) {
+                        Ok(CommitOutcome::LeaseLost)
+                    } else if failed(0) {
+                        Ok(CommitOutcome::DuplicateEffect)
+                    } else {
+                        // A conflicting transaction or throttling: transient.
+                        Err(StoreError::unavailable(cancelled))
+                    }
+                }
+                other => Err(StoreError::unavailable(other)),
+            },
+            Err(other) => Err(StoreError::unavailable(other)),
+        }
+    }
+
+    async fn account(&self, account: &AccountRef) -> Result<Option<AccountState>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(account.storage_key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        Ok(Some(AccountState {
+            balance: get_n(&item, "balance").unwrap_or(0),
+            trial_started_at: get_time(&item, "trial_started_at")?,
+            failed_payments: get_n(&item, "failed_payments").unwrap_or(0),
+        }))
+    }
+
+    async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(ACCOUNT_INDEX)
+                .key_condition_expression("account_key = :account")
+                .expression_attribute_values(":account", s(account.storage_key()))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                let provider: Provider = required(get_s(&item, "provider"), "provider")?
+                    .parse()
+                    .map_err(|_| corrupt("provider"))?;
+                let event_id = EventId::parse(required(get_s(&item, "event_id"), "event_id")?)
+                    .map_err(|_| corrupt("event_id"))?;
+                entries.push(LedgerEntry {
+                    business_key: required(get_s(&item, "business_key"), "business_key")?.to_owned(),
+                    delta: required(get_n(&item, "delta"), "delta")?,
+                    event: EventKey::new(provider, event_id),
+                    at: required(get_time(&item, "at")?, "at")?,
+                });
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(entries);
+            }
+        }
     }
 }

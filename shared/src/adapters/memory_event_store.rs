@@ -1,7 +1,7 @@
 //! The event store in a map behind a mutex. Each method holds the lock for
 //! its whole check-and-write, which gives it DynamoDB's per-item atomicity.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -9,10 +9,22 @@ use time::OffsetDateTime;
 
 use crate::event::{EventKey, EventRecord, EventStatus, NewEvent};
 use crate::ports::event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
+use crate::ports::ledger::{AccountRef, AccountState, Change, CommitOutcome, Effect, Ledger, LedgerEntry};
+
+/// Events, effects, accounts and ledger entries: one state, so that a
+/// ledger commit and the event's completion happen under one lock, as they
+/// happen in one transaction in DynamoDB.
+#[derive(Debug, Default)]
+struct State {
+    records: HashMap<EventKey, EventRecord>,
+    effects: HashSet<String>,
+    accounts: BTreeMap<AccountRef, AccountState>,
+    entries: Vec<(AccountRef, LedgerEntry)>,
+}
 
 #[derive(Debug, Default)]
 pub struct MemoryEventStore {
-    records: Mutex<HashMap<EventKey, EventRecord>>,
+    state: Mutex<State>,
 }
 
 impl MemoryEventStore {
@@ -20,15 +32,20 @@ impl MemoryEventStore {
         Self::default()
     }
 
-    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<EventKey, EventRecord>> {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves each record whole
         // (every write replaces fields of one record), so keep serving.
-        self.records.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every account with its state, for reconciliation checks and tests.
+    pub fn accounts(&self) -> Vec<(AccountRef, AccountState)> {
+        self.state().accounts.iter().map(|(a, s)| (a.clone(), s.clone())).collect()
     }
 
     /// Every record, for the local server's listings and for tests.
     pub fn all(&self) -> Vec<EventRecord> {
-        let mut all: Vec<_> = self.records().values().cloned().collect();
+        let mut all: Vec<_> = self.state().records.values().cloned().collect();
         all.sort_by_key(|r| r.received_at);
         all
     }
@@ -37,7 +54,8 @@ impl MemoryEventStore {
 #[async_trait]
 impl EventStore for MemoryEventStore {
     async fn claim(&self, event: &NewEvent) -> Result<Claim, StoreError> {
-        let mut records = self.records();
+        let mut state = self.state();
+        let records = &mut state.records;
         if let Some(existing) = records.get(&event.key) {
             return Ok(Claim::Existing(Box::new(existing.clone())));
         }
@@ -46,7 +64,7 @@ impl EventStore for MemoryEventStore {
     }
 
     async fn mark_enqueued(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
-        if let Some(record) = self.records().get_mut(key)
+        if let Some(record) = self.state().records.get_mut(key)
             && record.status == EventStatus::Received
         {
             record.status = EventStatus::Enqueued;
@@ -62,7 +80,8 @@ impl EventStore for MemoryEventStore {
         seen_updated_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let mut records = self.records();
+        let mut state = self.state();
+        let records = &mut state.records;
         match records.get_mut(key) {
             Some(record)
                 if record.status == EventStatus::Received && record.updated_at == seen_updated_at =>
@@ -75,7 +94,7 @@ impl EventStore for MemoryEventStore {
     }
 
     async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
-        if let Some(record) = self.records().get_mut(key) {
+        if let Some(record) = self.state().records.get_mut(key) {
             record.conflicts += 1;
             record.updated_at = at;
         }
@@ -83,7 +102,7 @@ impl EventStore for MemoryEventStore {
     }
 
     async fn get(&self, key: &EventKey) -> Result<Option<EventRecord>, StoreError> {
-        Ok(self.records().get(key).cloned())
+        Ok(self.state().records.get(key).cloned())
     }
 
     async fn lease(
@@ -93,7 +112,8 @@ impl EventStore for MemoryEventStore {
         now: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<LeaseOutcome, StoreError> {
-        let mut records = self.records();
+        let mut state = self.state();
+        let records = &mut state.records;
         let Some(record) = records.get_mut(key) else {
             return Ok(LeaseOutcome::Missing);
         };
@@ -123,7 +143,7 @@ impl EventStore for MemoryEventStore {
         now: OffsetDateTime,
         error: &str,
     ) -> Result<(), StoreError> {
-        if let Some(record) = self.records().get_mut(key)
+        if let Some(record) = self.state().records.get_mut(key)
             && record.status == EventStatus::Processing
             && record.lease_owner.as_deref() == Some(owner)
         {
@@ -143,7 +163,8 @@ impl EventStore for MemoryEventStore {
         finish: &Finish,
         now: OffsetDateTime,
     ) -> Result<FinishOutcome, StoreError> {
-        let mut records = self.records();
+        let mut state = self.state();
+        let records = &mut state.records;
         let Some(record) = records.get_mut(key) else {
             return Ok(FinishOutcome::LeaseLost);
         };
@@ -159,5 +180,70 @@ impl EventStore for MemoryEventStore {
             record.last_error = Some(reason.clone());
         }
         Ok(FinishOutcome::Finished)
+    }
+}
+
+/// Completes `record` as the ledger commit does.
+fn complete(record: &mut EventRecord, now: OffsetDateTime) {
+    record.status = EventStatus::Completed;
+    record.lease_owner = None;
+    record.lease_until = None;
+    record.finished_at = Some(now);
+    record.updated_at = now;
+}
+
+#[async_trait]
+impl Ledger for MemoryEventStore {
+    async fn commit(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> Result<CommitOutcome, StoreError> {
+        let mut state = self.state();
+        let State {
+            records,
+            effects,
+            accounts,
+            entries,
+        } = &mut *state;
+        let Some(record) = records
+            .get_mut(&effect.event)
+            .filter(|r| r.status == EventStatus::Processing && r.lease_owner.as_deref() == Some(owner))
+        else {
+            return Ok(CommitOutcome::LeaseLost);
+        };
+        if effects.contains(&effect.business_key) {
+            return Ok(CommitOutcome::DuplicateEffect);
+        }
+        effects.insert(effect.business_key.clone());
+        let account = accounts.entry(effect.account.clone()).or_default();
+        match effect.change {
+            Change::Credit(amount) => account.balance += amount,
+            Change::Trial => account.trial_started_at = Some(now),
+            Change::PaymentFailed => account.failed_payments += 1,
+        }
+        entries.push((
+            effect.account.clone(),
+            LedgerEntry {
+                business_key: effect.business_key.clone(),
+                delta: effect.change.delta(),
+                event: effect.event.clone(),
+                at: now,
+            },
+        ));
+        complete(record, now);
+        Ok(CommitOutcome::Applied)
+    }
+
+    async fn account(&self, account: &AccountRef) -> Result<Option<AccountState>, StoreError> {
+        Ok(self.state().accounts.get(account).cloned())
+    }
+
+    async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut entries: Vec<LedgerEntry> = self
+            .state()
+            .entries
+            .iter()
+            .filter(|(a, _)| a == account)
+            .map(|(_, e)| e.clone())
+            .collect();
+        entries.sort_by(|a, b| (b.at, &b.business_key).cmp(&(a.at, &a.business_key)));
+        Ok(entries)
     }
 }

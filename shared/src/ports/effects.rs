@@ -7,8 +7,17 @@ use crate::event::EventRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
-    /// The event's effects are in place (or were already).
+    /// Nothing to change for this event: the processor completes it.
     Done,
+    /// The effect and the event's completion were committed together.
+    Committed,
+    /// The effect's business key was already taken (another delivery, or
+    /// another event meaning the same fact): nothing changed; the processor
+    /// completes the event.
+    DuplicateEffect,
+    /// The lease passed to another worker before the commit: nothing
+    /// changed, and that worker finishes the event.
+    LeaseLost,
     /// No handler exists for this kind of event: recorded as ignored (I8).
     NoHandler,
 }
@@ -25,5 +34,7 @@ pub enum EffectError {
 
 #[async_trait]
 pub trait Effects: Send + Sync + std::fmt::Debug {
-    async fn apply(&self, record: &EventRecord) -> Result<Applied, EffectError>;
+    /// Applies `record`'s effects; an effect is committed together with the
+    /// event's completion, under `owner`'s lease.
+    async fn apply(&self, record: &EventRecord, owner: &str) -> Result<Applied, EffectError>;
 }

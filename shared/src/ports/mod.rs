@@ -5,11 +5,13 @@
 pub mod confirmation;
 pub mod effects;
 pub mod event_store;
+pub mod ledger;
 pub mod metrics;
 pub mod queue;
 
 pub use confirmation::{Confirmation, Confirmer};
 pub use effects::{Applied, EffectError, Effects};
 pub use event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
+pub use ledger::{AccountRef, AccountState, Change, CommitOutcome, Effect, Ledger, LedgerEntry};
 pub use metrics::Metrics;
 pub use queue::{Delivery, Queue, QueueError};

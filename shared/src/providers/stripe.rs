@@ -178,8 +178,6 @@ pub const SAMPLES: Samples = Samples(&[
     ("charge.refunded", include_str!("../../samples/stripe/charge.refunded.json")),
 ]);
 
-
-
 #[derive(Deserialize)]
 struct Envelope<'a> {
     id: Option<String>,
@@ -193,6 +191,8 @@ struct Envelope<'a> {
 #[derive(Deserialize)]
 struct Data {
     object: Value,
+    #[serde(default)]
+    previous_attributes: Value,
 }
 
 /// Parses a verified body into the domain's event. The fingerprint covers
@@ -219,18 +219,19 @@ pub fn parse_event(body: &[u8]) -> Result<VerifiedEvent, Rejection> {
     let data = envelope.data.ok_or(Rejection::InvalidPayload {
         reason: "no data object",
     })?;
-    let object = serde_json::from_str::<Data>(data.get())
-        .map_err(|_| Rejection::InvalidPayload {
-            reason: "no data object",
-        })?
-        .object;
+    let Data {
+        object,
+        previous_attributes,
+    } = serde_json::from_str::<Data>(data.get()).map_err(|_| Rejection::InvalidPayload {
+        reason: "no data object",
+    })?;
 
     let fingerprint = super::fingerprint(&event_type, data.get().as_bytes());
 
     Ok(VerifiedEvent {
         event_id,
         fingerprint,
-        event: normalize(event_type, created, &object),
+        event: normalize(event_type, created, &object, &previous_attributes),
     })
 }
 
@@ -238,7 +239,7 @@ pub fn parse_event(body: &[u8]) -> Result<VerifiedEvent, Rejection> {
 /// 2025-03-31.basil and later, with the older locations as fallbacks
 /// (basil moved `invoice.subscription` under `parent` and subscription
 /// periods onto items).
-fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value) -> DomainEvent {
+fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, previous: &Value) -> DomainEvent {
     let customer = id_at(o, &["customer"]);
     let mut event = DomainEvent {
         kind: EventKind::Other,
@@ -288,6 +289,11 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value) -> Doma
                 "customer.subscription.created" if status.as_deref() == Some("trialing") => {
                     EventKind::TrialStarted
                 }
+                // The period roll of a paid renewal: the same fact as the
+                // renewal invoice's payment, whichever arrives first.
+                "customer.subscription.updated" if status.as_deref() == Some("active") && period_rolled(previous) => {
+                    EventKind::Renewal
+                }
                 _ => EventKind::SubscriptionUpdated,
             };
             event.subscription = str_at(o, &["id"]);
@@ -326,6 +332,12 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value) -> Doma
     }
     event.account = explicit_account.or(customer);
     event
+}
+
+/// Whether `previous_attributes` shows the current period changing: on the
+/// items since basil, on the subscription before.
+fn period_rolled(previous: &Value) -> bool {
+    previous.pointer("/items/data/0/current_period_start").is_some() || previous.get("current_period_start").is_some()
 }
 
 fn period_at(value: &Value, start: &[&str], end: &[&str]) -> Option<Period> {
@@ -544,7 +556,7 @@ mod tests {
             ("invoice.paid", EventKind::Renewal),
             ("invoice.payment_failed", EventKind::PaymentFailed),
             ("customer.subscription.created", EventKind::TrialStarted),
-            ("customer.subscription.updated", EventKind::SubscriptionUpdated),
+            ("customer.subscription.updated", EventKind::Renewal),
             ("customer.subscription.deleted", EventKind::Cancellation),
             ("checkout.session.completed", EventKind::Purchase),
             ("charge.refunded", EventKind::Refund),

@@ -3,4 +3,5 @@
 //! SQS's semantics.
 
 pub mod event_store;
+pub mod ledger;
 pub mod queue;

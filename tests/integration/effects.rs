@@ -1,0 +1,192 @@
+//! The seed incidents, each a test, on the memory adapters and on DynamoDB
+//! Local and moto's SQS: two events for one renewal give one grant;
+//! concurrent grants add up exactly; one trial per account; an unknown plan
+//! goes to the DLQ with its reason while the rest of its batch completes; a
+//! redelivered message after the transaction changes nothing; and every
+//! balance equals the sum of its ledger (I4, I5, I7).
+
+use std::sync::Arc;
+
+use http::Method;
+use payhooks::clock::SystemClock;
+use payhooks::edge::http::webhook;
+use payhooks::effects::{BillingEffects, Plans};
+use payhooks::event::{EventId, EventKey, EventStatus, Provider};
+use payhooks::ingest::{IngestSettings, message_body};
+use payhooks::ports::{AccountRef, Delivery};
+use payhooks::providers::{Inbound, SampleIds, stripe};
+use payhooks_tests::Backend;
+use payhooks_tests::requests::{SECRET, stripe_headers};
+
+use crate::support::{Rig, VISIBILITY};
+
+const PLAN: &str = "price_1TestPlanPro";
+const CREDITS: i64 = 100;
+
+fn rig(backend: Backend) -> Rig {
+    let plans = Plans::from_json(&format!(r#"{{"{PLAN}": {CREDITS}}}"#)).expect("plans");
+    let effects = Arc::new(BillingEffects::new(backend.ledger.clone(), plans, Arc::new(SystemClock)));
+    let (store, queue) = (backend.store.clone(), backend.queue.clone());
+    Rig::with(backend, store, queue, effects, IngestSettings::default())
+}
+
+/// Delivers a Stripe sample for `ids` (fresh event id each time) and
+/// returns the delivery the processor would get, without going through the
+/// queue, so tests choose what runs concurrently.
+async fn recorded(rig: &Rig, sample: &str, ids: &SampleIds, edit: impl Fn(String) -> String) -> Delivery {
+    let ids = ids.next_event("evt");
+    let body = edit(stripe::SAMPLES.event(sample, &ids).expect("sample"));
+    let headers = stripe_headers(body.as_bytes(), SECRET, rig.now().unix_timestamp());
+    let response = webhook(&rig.ingest, &Method::POST, "stripe", &Inbound::new(&headers, body.as_bytes())).await;
+    assert_eq!(response.body["status"], "accepted", "{}", response.body);
+    let key = EventKey::new(Provider::Stripe, EventId::parse(&ids.event_id).expect("id"));
+    Delivery {
+        message_id: ids.event_id.clone(),
+        receipt: format!("receipt-{}", ids.event_id),
+        body: message_body(&key),
+        receive_count: 1,
+    }
+}
+
+async fn account(rig: &Rig, name: &str) -> (i64, Vec<i64>) {
+    let account = AccountRef::new(Provider::Stripe, name);
+    let balance = rig.backend.ledger.account(&account).await.expect("account").map_or(0, |a| a.balance);
+    let entries = rig.backend.ledger.entries(&account).await.expect("entries");
+    let deltas: Vec<i64> = entries.iter().map(|e| e.delta).collect();
+    assert_eq!(balance, deltas.iter().sum::<i64>(), "{name}: the balance is the sum of its ledger");
+    (balance, deltas)
+}
+
+fn for_account(account: &str) -> SampleIds {
+    SampleIds {
+        customer_id: account.to_owned(),
+        ..SampleIds::random("evt")
+    }
+}
+
+/// Replaces the samples' explicit account so the customer id is the account.
+fn without_explicit_account(body: String) -> String {
+    body.replace("\"account_id\": \"acct-demo-001\"", "\"note\": \"none\"")
+}
+
+#[tokio::test]
+async fn the_invoice_and_the_period_roll_of_one_renewal_grant_once_even_concurrently() {
+    for backend in Backend::all(VISIBILITY).await {
+        let rig = rig(backend);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        let invoice = recorded(&rig, "invoice.payment_succeeded", &ids, without_explicit_account).await;
+        let roll = recorded(&rig, "customer.subscription.updated", &ids, without_explicit_account).await;
+
+        let report = rig.processor.process_batch(&[invoice, roll]).await;
+        assert!(report.retry_message_ids.is_empty() || rig.backend.name == "emulators", "{report:?}");
+        // A transaction conflict is retried; drive any retry to the end.
+        for id in report.retry_message_ids {
+            let key = EventKey::new(Provider::Stripe, EventId::parse(&id).expect("id"));
+            let delivery = Delivery { message_id: id, receipt: "r".into(), body: message_body(&key), receive_count: 2 };
+            rig.processor.process(&delivery).await;
+        }
+        let (balance, entries) = account(&rig, &name).await;
+        assert_eq!((balance, entries.len()), (CREDITS, 1), "{}: one grant", rig.backend.name);
+        assert_eq!(rig.metrics.get("stripe", "effect_applied"), 1);
+        assert_eq!(rig.metrics.get("stripe", "effect_duplicate"), 1);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_grants_for_distinct_periods_on_one_account_sum_exactly() {
+    for backend in Backend::all(VISIBILITY).await {
+        let rig = rig(backend);
+        let count = if rig.backend.name == "memory" { 200 } else { 40 };
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        let mut deliveries = Vec::new();
+        for i in 0..count {
+            // Each its own billing period: a period start `i` days later.
+            let start = 1_766_592_000 + i * 86_400;
+            let delivery = recorded(&rig, "invoice.payment_succeeded", &ids, |body| {
+                without_explicit_account(body).replacen("\"start\": 1766592000", &format!("\"start\": {start}"), 1)
+            })
+            .await;
+            deliveries.push(delivery);
+        }
+        let mut pending = deliveries;
+        for _ in 0..20 {
+            let report = rig.processor.process_batch(&pending).await;
+            pending.retain(|d| report.retry_message_ids.contains(&d.message_id));
+            if pending.is_empty() {
+                break;
+            }
+        }
+        assert!(pending.is_empty(), "{} events never completed", pending.len());
+        let (balance, entries) = account(&rig, &name).await;
+        assert_eq!(entries.len() as i64, count, "{}", rig.backend.name);
+        assert_eq!(balance, count * CREDITS, "{}: no lost update", rig.backend.name);
+    }
+}
+
+#[tokio::test]
+async fn two_concurrent_trial_events_for_one_account_give_one_trial() {
+    for backend in Backend::all(VISIBILITY).await {
+        let rig = rig(backend);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        let first = recorded(&rig, "customer.subscription.created", &ids, without_explicit_account).await;
+        let second = recorded(&rig, "customer.subscription.created", &ids, |body| {
+            without_explicit_account(body).replace(&ids.subscription_id, "sub_test_another_one")
+        })
+        .await;
+        let report = rig.processor.process_batch(&[first, second]).await;
+        for id in report.retry_message_ids {
+            let key = EventKey::new(Provider::Stripe, EventId::parse(&id).expect("id"));
+            rig.processor
+                .process(&Delivery { message_id: id, receipt: "r".into(), body: message_body(&key), receive_count: 2 })
+                .await;
+        }
+        let state = rig.backend.ledger.account(&AccountRef::new(Provider::Stripe, &name)).await.expect("account").expect("account");
+        assert!(state.trial_started_at.is_some());
+        assert_eq!(account(&rig, &name).await.1.len(), 1, "{}: one trial", rig.backend.name);
+        assert_eq!(rig.metrics.get("stripe", "effect_duplicate"), 1);
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_plan_goes_to_the_dlq_with_its_reason_and_the_batch_completes() {
+    for backend in Backend::all(VISIBILITY).await {
+        let rig = rig(backend);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        let good = recorded(&rig, "invoice.payment_succeeded", &ids, without_explicit_account).await;
+        let unknown = recorded(&rig, "invoice.paid", &ids, |body| {
+            without_explicit_account(body).replace(PLAN, "price_nobody_configured")
+        })
+        .await;
+        let report = rig.processor.process_batch(&[good.clone(), unknown.clone()]).await;
+        assert!(report.retry_message_ids.is_empty(), "{report:?}");
+        let key = |d: &Delivery| payhooks::ingest::parse_message(&d.body).expect("key");
+        let failed = rig.backend.store.get(&key(&unknown)).await.expect("get").expect("record");
+        assert_eq!(failed.status, EventStatus::Failed);
+        assert!(failed.last_error.unwrap_or_default().contains("unknown plan \"price_nobody_configured\""));
+        assert_eq!(Backend::drain(rig.backend.dead_letters.as_ref()).await, vec![unknown.body.clone()]);
+        let completed = rig.backend.store.get(&key(&good)).await.expect("get").expect("record");
+        assert_eq!(completed.status, EventStatus::Completed, "{}", rig.backend.name);
+        assert_eq!(account(&rig, &name).await.0, CREDITS);
+    }
+}
+
+#[tokio::test]
+async fn a_redelivery_after_the_transaction_changes_nothing() {
+    for backend in Backend::all(VISIBILITY).await {
+        let rig = rig(backend);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let delivery = recorded(&rig, "invoice.payment_succeeded", &for_account(&name), without_explicit_account).await;
+        // The worker commits, then dies before deleting the message.
+        rig.processor.process(&delivery).await;
+        // The message comes back after its visibility timeout.
+        rig.clock.advance(time::Duration::seconds(VISIBILITY.as_secs() as i64 + 1));
+        let again = Delivery { receive_count: 2, ..delivery };
+        assert_eq!(rig.processor.process(&again).await, payhooks::process::Disposition::Done);
+        assert_eq!(account(&rig, &name).await, (CREDITS, vec![CREDITS]), "{}", rig.backend.name);
+        assert_eq!(rig.metrics.get("stripe", "duplicate_message"), 1);
+    }
+}

@@ -1,0 +1,176 @@
+//! What every [`Ledger`] must do: one effect per business key, applied
+//! atomically with the event's completion, only under the event's lease;
+//! balances that add up under concurrency.
+
+use std::sync::Arc;
+
+use payhooks::event::{DomainEvent, EventId, EventKey, EventKind, EventStatus, NewEvent, Provider};
+use payhooks::ports::{AccountRef, Change, CommitOutcome, Effect, EventStore, Ledger, LeaseOutcome};
+use time::OffsetDateTime;
+
+/// A store that is also the ledger, as both adapters are.
+pub trait Books: EventStore + Ledger {}
+impl<T: EventStore + Ledger> Books for T {}
+
+fn t(seconds: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000 + seconds).expect("valid time")
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// An event recorded and leased by `owner`, ready for its effect.
+async fn leased_event(books: &dyn Books, owner: &str) -> EventKey {
+    let key = EventKey::new(Provider::Stripe, EventId::parse(&unique("evt")).expect("id"));
+    let event = NewEvent {
+        key: key.clone(),
+        fingerprint: "fp".into(),
+        event: DomainEvent {
+            kind: EventKind::Renewal,
+            event_type: "invoice.paid".into(),
+            occurred_at: t(0),
+            account: None,
+            customer: None,
+            subscription: None,
+            plan: None,
+            period: None,
+            amount_minor: None,
+            currency: None,
+            refund_id: None,
+            object: None,
+        },
+        received_at: t(0),
+        expires_at: t(3600),
+    };
+    books.claim(&event).await.expect("claim");
+    assert!(matches!(books.lease(&key, owner, t(1), t(31)).await.expect("lease"), LeaseOutcome::Acquired(_)));
+    key
+}
+
+fn grant(account: &AccountRef, business_key: &str, amount: i64, event: &EventKey) -> Effect {
+    Effect {
+        business_key: business_key.to_owned(),
+        account: account.clone(),
+        change: Change::Credit(amount),
+        event: event.clone(),
+    }
+}
+
+pub async fn an_effect_applies_once_and_completes_its_event(books: Arc<dyn Books>) {
+    let account = AccountRef::new(Provider::Stripe, unique("acct"));
+    let key = unique("grant");
+    let first = leased_event(books.as_ref(), "w1").await;
+    assert_eq!(books.commit(&grant(&account, &key, 100, &first), "w1", t(2)).await.expect("commit"), CommitOutcome::Applied);
+    let record = books.get(&first).await.expect("get").expect("record");
+    assert_eq!(record.status, EventStatus::Completed);
+    assert_eq!(record.lease_owner, None);
+
+    // Another event meaning the same fact: the business key is taken.
+    let second = leased_event(books.as_ref(), "w2").await;
+    assert_eq!(
+        books.commit(&grant(&account, &key, 100, &second), "w2", t(3)).await.expect("commit"),
+        CommitOutcome::DuplicateEffect
+    );
+    assert_eq!(books.get(&second).await.expect("get").expect("record").status, EventStatus::Processing, "left to finish");
+    let state = books.account(&account).await.expect("account").expect("an account");
+    assert_eq!(state.balance, 100);
+    let entries = books.entries(&account).await.expect("entries");
+    assert_eq!(entries.len(), 1);
+    assert_eq!((entries[0].business_key.as_str(), entries[0].delta, &entries[0].event), (key.as_str(), 100, &first));
+}
+
+pub async fn without_the_lease_nothing_changes(books: Arc<dyn Books>) {
+    let account = AccountRef::new(Provider::Stripe, unique("acct"));
+    let key = unique("grant");
+    let event = leased_event(books.as_ref(), "w1").await;
+    assert_eq!(
+        books.commit(&grant(&account, &key, 100, &event), "someone-else", t(2)).await.expect("commit"),
+        CommitOutcome::LeaseLost
+    );
+    assert_eq!(books.account(&account).await.expect("account"), None);
+    assert!(books.entries(&account).await.expect("entries").is_empty());
+    assert_eq!(
+        books.commit(&grant(&account, &key, 100, &event), "w1", t(3)).await.expect("commit"),
+        CommitOutcome::Applied,
+        "the business key was not taken by the failed attempt"
+    );
+}
+
+pub async fn concurrent_commits_of_one_fact_apply_once(books: Arc<dyn Books>) {
+    let account = AccountRef::new(Provider::Stripe, unique("acct"));
+    let key = unique("grant");
+    let mut events = Vec::new();
+    for i in 0..8 {
+        events.push((leased_event(books.as_ref(), &format!("w{i}")).await, format!("w{i}")));
+    }
+    let outcomes = futures::future::join_all(events.iter().map(|(event, owner)| {
+        let books = books.clone();
+        let effect = grant(&account, &key, 100, event);
+        async move {
+            loop {
+                // A conflicting transaction is transient: retried, as the processor does.
+                match books.commit(&effect, owner, t(5)).await {
+                    Ok(outcome) => return outcome,
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                }
+            }
+        }
+    }))
+    .await;
+    assert_eq!(outcomes.iter().filter(|o| **o == CommitOutcome::Applied).count(), 1, "{outcomes:?}");
+    assert_eq!(books.account(&account).await.expect("account").expect("account").balance, 100);
+}
+
+pub async fn concurrent_grants_for_distinct_periods_add_up_exactly(books: Arc<dyn Books>) {
+    let account = AccountRef::new(Provider::Stripe, unique("acct"));
+    let mut events = Vec::new();
+    for i in 0..40 {
+        events.push(leased_event(books.as_ref(), &format!("w{i}")).await);
+    }
+    futures::future::join_all(events.iter().enumerate().map(|(i, event)| {
+        let books = books.clone();
+        let effect = grant(&account, &format!("grant:{i}"), i as i64 + 1, event);
+        async move {
+            loop {
+                match books.commit(&effect, &format!("w{i}"), t(5)).await {
+                    Ok(outcome) => return assert_eq!(outcome, CommitOutcome::Applied),
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                }
+            }
+        }
+    }))
+    .await;
+    let balance = books.account(&account).await.expect("account").expect("account").balance;
+    assert_eq!(balance, (1..=40).sum::<i64>(), "no lost update");
+    let entries = books.entries(&account).await.expect("entries");
+    assert_eq!(entries.len(), 40);
+    assert_eq!(entries.iter().map(|e| e.delta).sum::<i64>(), balance, "the balance is the sum of the ledger");
+}
+
+pub async fn a_trial_and_a_failed_payment_are_recorded_on_the_account(books: Arc<dyn Books>) {
+    let account = AccountRef::new(Provider::Stripe, unique("acct"));
+    let trial = leased_event(books.as_ref(), "w1").await;
+    let effect = Effect {
+        business_key: format!("trial:{}", account.account),
+        account: account.clone(),
+        change: Change::Trial,
+        event: trial,
+    };
+    assert_eq!(books.commit(&effect, "w1", t(2)).await.expect("commit"), CommitOutcome::Applied);
+    let failed = leased_event(books.as_ref(), "w2").await;
+    let effect = Effect {
+        business_key: unique("payment_failed"),
+        account: account.clone(),
+        change: Change::PaymentFailed,
+        event: failed,
+    };
+    assert_eq!(books.commit(&effect, "w2", t(3)).await.expect("commit"), CommitOutcome::Applied);
+    let state = books.account(&account).await.expect("account").expect("account");
+    assert_eq!(state.balance, 0);
+    assert_eq!(state.trial_started_at, Some(t(2)));
+    assert_eq!(state.failed_payments, 1);
+    let entries = books.entries(&account).await.expect("entries");
+    assert_eq!(entries.len(), 2);
+    assert!(entries[0].at >= entries[1].at, "newest first");
+}
