@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::adapters::secrets_manager::SecretsError;
 use crate::adapters::flutterwave_transactions;
 use crate::adapters::{
-    DynamoEventStore, EmfMetrics, FlutterwaveTransactions, KillbillApi, KillbillCredentials, SecretsManagerSource,
-    SqsQueue,
+    DynamoEventStore, EmfMetrics, FlutterwaveTransactions, HttpProvisioner, KillbillApi, KillbillCredentials,
+    SecretsManagerSource, SqsQueue,
 };
 use crate::clock::SystemClock;
 use crate::effects::{BillingEffects, Plans};
@@ -34,6 +34,10 @@ pub const PAYSTACK_SOURCE_IPS: &str = "PAYSTACK_SOURCE_IPS";
 /// Credits per period by plan id, as a JSON object (`PAYHOOKS_PLANS_ARN`
 /// names it in Secrets Manager).
 pub const PLANS: &str = "PAYHOOKS_PLANS";
+/// Where purchases and cancellations are sent, and the secret that signs
+/// them (`PAYHOOKS_PROVISIONER_SECRET_ARN` in Secrets Manager).
+pub const PROVISIONER_URL: &str = "PAYHOOKS_PROVISIONER_URL";
+pub const PROVISIONER_SECRET: &str = "PAYHOOKS_PROVISIONER_SECRET";
 pub const FLUTTERWAVE_VERIFY_TRANSACTIONS: &str = "FLUTTERWAVE_VERIFY_TRANSACTIONS";
 pub const FLUTTERWAVE_API_URL: &str = "FLUTTERWAVE_API_URL";
 pub const FLUTTERWAVE_SECRET_KEY: &str = "FLUTTERWAVE_SECRET_KEY";
@@ -358,7 +362,16 @@ pub async fn lambda_processor() -> Result<Processor, ConfigError> {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?));
     let effects: Arc<dyn Effects> = match plans(&sdk).await? {
-        Some(plans) => Arc::new(BillingEffects::new(store.clone(), plans, Arc::new(SystemClock))),
+        Some(plans) => {
+            let mut effects = BillingEffects::new(store.clone(), plans, Arc::new(SystemClock));
+            if let Some(url) = var(PROVISIONER_URL) {
+                let secret = secret_value(PROVISIONER_SECRET, &sdk).await?.ok_or_else(|| {
+                    ConfigError::Missing(format!("{PROVISIONER_SECRET}_ARN or {PROVISIONER_SECRET} (to sign requests to {PROVISIONER_URL})"))
+                })?;
+                effects = effects.with_provisioner(Arc::new(HttpProvisioner::new(url, Secret::new(secret.trim()))));
+            }
+            Arc::new(effects)
+        }
         None => {
             tracing::warn!("{PLANS} is not set: events are recorded but no effects are applied");
             Arc::new(RecordOnlyEffects)

@@ -7,8 +7,13 @@
 //! | renewal | `grant:{provider}:{account}:{period start}` | the plan's credits for the period |
 //! | trial started | `trial:{provider}:{account}` | the account's one trial |
 //! | payment failed | `payment_failed:{provider}:{event id}` | counted on the account |
+//! | purchase | `provision:{provider}:{subscription}` | entitlement active; the provisioner told to provision |
+//! | cancellation | `deprovision:{provider}:{subscription}` | entitlement cancelled; the provisioner told to deprovision |
+//! | subscription updated (with a status) | `state:{provider}:{event id}` | entitlement status and plan |
 //!
-//! Other kinds complete with no effect yet; `Other` is recorded as ignored.
+//! Entitlements are state: one set by an event older than the one that set
+//! it last is stale and changes nothing (I6). Refunds complete with no
+//! effect yet; `Other` is recorded as ignored.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,7 +23,10 @@ use time::OffsetDateTime;
 
 use crate::clock::Clock;
 use crate::event::{EventKind, EventRecord};
-use crate::ports::{AccountRef, Applied, Change, CommitOutcome, Effect, EffectError, Effects, Ledger};
+use crate::ports::{
+    AccountRef, Action, Applied, Change, CommitOutcome, Effect, EffectError, Effects, Entitlement, Ledger,
+    ProvisionRequest, Provisioner,
+};
 
 /// Credits per billing period, by the provider's plan or price id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
@@ -44,11 +52,62 @@ pub struct BillingEffects {
     ledger: Arc<dyn Ledger>,
     plans: Plans,
     clock: Arc<dyn Clock>,
+    provisioner: Option<Arc<dyn Provisioner>>,
 }
 
 impl BillingEffects {
     pub fn new(ledger: Arc<dyn Ledger>, plans: Plans, clock: Arc<dyn Clock>) -> Self {
-        Self { ledger, plans, clock }
+        Self {
+            ledger,
+            plans,
+            clock,
+            provisioner: None,
+        }
+    }
+
+    /// Tells `provisioner` about purchases and cancellations.
+    pub fn with_provisioner(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
+        self.provisioner = Some(provisioner);
+        self
+    }
+
+    /// Calls the provisioner for an entitlement effect that is neither
+    /// applied already nor older than the account's state, so a duplicate or
+    /// a late event never reaches downstream. Two workers racing past this
+    /// check send the same idempotency key.
+    async fn provision(&self, record: &EventRecord, effect: &Effect, action: Action) -> Result<Option<Applied>, EffectError> {
+        let Some(provisioner) = &self.provisioner else {
+            return Ok(None);
+        };
+        let transient = |e: crate::ports::StoreError| EffectError::Transient(Box::new(e));
+        if self.ledger.has_effect(&effect.business_key).await.map_err(transient)? {
+            return Ok(Some(Applied::DuplicateEffect));
+        }
+        let Change::Entitlement(entitlement) = &effect.change else {
+            return Ok(None);
+        };
+        let current = self.ledger.account(&effect.account).await.map_err(transient)?;
+        if current
+            .and_then(|a| a.entitlement)
+            .is_some_and(|e| e.as_of >= entitlement.as_of)
+        {
+            return Ok(Some(Applied::Stale));
+        }
+        let request = ProvisionRequest {
+            idempotency_key: effect.business_key.clone(),
+            action,
+            provider: record.provider,
+            account: effect.account.account.clone(),
+            plan: entitlement.plan.clone(),
+            subscription: entitlement.subscription.clone(),
+            customer: entitlement.customer.clone(),
+            event_id: record.event_id.to_string(),
+        };
+        provisioner
+            .send(&request)
+            .await
+            .map_err(|e| EffectError::Transient(Box::new(e)))?;
+        Ok(None)
     }
 
     /// The effect of `record`, if its kind has one.
@@ -92,7 +151,24 @@ impl BillingEffects {
                 format!("payment_failed:{provider}:{}", record.event_id),
                 Change::PaymentFailed,
             ),
-            _ => Ok(None),
+            EventKind::Purchase | EventKind::Cancellation => {
+                let account = account()?;
+                let target = event.subscription.clone().unwrap_or_else(|| account.account.clone());
+                let (prefix, status) = if event.kind == EventKind::Purchase {
+                    ("provision", "active")
+                } else {
+                    ("deprovision", "cancelled")
+                };
+                effect(format!("{prefix}:{provider}:{target}"), entitle(event, status))
+            }
+            EventKind::SubscriptionUpdated => match &event.status {
+                Some(status) => effect(
+                    format!("state:{provider}:{}", record.event_id),
+                    entitle(event, &status.to_ascii_lowercase()),
+                ),
+                None => Ok(None),
+            },
+            EventKind::Refund | EventKind::Other => Ok(None),
         }
     }
 }
@@ -106,6 +182,16 @@ impl Effects for BillingEffects {
         let Some(effect) = self.effect(record)? else {
             return Ok(Applied::Done);
         };
+        let action = match record.event.kind {
+            EventKind::Purchase => Some(Action::Provision),
+            EventKind::Cancellation => Some(Action::Deprovision),
+            _ => None,
+        };
+        if let Some(action) = action
+            && let Some(decided) = self.provision(record, &effect, action).await?
+        {
+            return Ok(decided);
+        }
         let now: OffsetDateTime = self.clock.now();
         // A conflicting transaction or throttling surfaces as a store error:
         // transient, retried with backoff.
@@ -118,6 +204,17 @@ impl Effects for BillingEffects {
             CommitOutcome::Applied => Applied::Committed,
             CommitOutcome::DuplicateEffect => Applied::DuplicateEffect,
             CommitOutcome::LeaseLost => Applied::LeaseLost,
+            CommitOutcome::Stale => Applied::Stale,
         })
     }
+}
+
+fn entitle(event: &crate::event::DomainEvent, status: &str) -> Change {
+    Change::Entitlement(Entitlement {
+        status: status.to_owned(),
+        plan: event.plan.clone(),
+        subscription: event.subscription.clone(),
+        customer: event.customer.clone(),
+        as_of: event.occurred_at,
+    })
 }

@@ -212,6 +212,10 @@ pub struct DomainEvent {
     pub currency: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_id: Option<String>,
+    /// The subscription's status as the provider states it (`active`,
+    /// `past_due`, `canceled`, …), for events that set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     /// The provider's id of the object the event is about (invoice,
     /// transaction, payment, subscription): what confirmation looks up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,17 +234,20 @@ pub enum EventStatus {
     Completed,
     /// No handler for its type (I8).
     Ignored,
+    /// Older than the state already applied: changed nothing (I6).
+    Stale,
     /// Can never succeed; sent to the dead-letter queue.
     Failed,
 }
 
 impl EventStatus {
-    pub const ALL: [EventStatus; 6] = [
+    pub const ALL: [EventStatus; 7] = [
         EventStatus::Received,
         EventStatus::Enqueued,
         EventStatus::Processing,
         EventStatus::Completed,
         EventStatus::Ignored,
+        EventStatus::Stale,
         EventStatus::Failed,
     ];
 
@@ -251,6 +258,7 @@ impl EventStatus {
             EventStatus::Processing => "processing",
             EventStatus::Completed => "completed",
             EventStatus::Ignored => "ignored",
+            EventStatus::Stale => "stale",
             EventStatus::Failed => "failed",
         }
     }
@@ -262,7 +270,7 @@ impl EventStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            EventStatus::Completed | EventStatus::Ignored | EventStatus::Failed
+            EventStatus::Completed | EventStatus::Ignored | EventStatus::Stale | EventStatus::Failed
         )
     }
 }

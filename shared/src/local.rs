@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use tracing::{info, warn};
 
-use crate::adapters::{MemoryEventStore, MemoryMetrics, MemoryQueue};
+use crate::adapters::{MemoryEventStore, MemoryMetrics, MemoryProvisioner, MemoryQueue};
 use crate::clock::SystemClock;
 use crate::effects::{BillingEffects, Plans};
 use crate::edge::http::{JsonResponse, webhook};
@@ -34,6 +34,8 @@ pub struct LocalApp {
     pub queue: Arc<MemoryQueue>,
     pub dead_letters: Arc<MemoryQueue>,
     pub metrics: Arc<MemoryMetrics>,
+    /// What the processor told the downstream provisioner (logged as it goes).
+    pub provisioner: Arc<MemoryProvisioner>,
 }
 
 impl LocalApp {
@@ -77,8 +79,11 @@ impl LocalApp {
             clock.clone(),
             ingest_settings,
         );
+        let provisioner = Arc::new(MemoryProvisioner::new());
         let effects: Arc<dyn Effects> = match plans {
-            Some(plans) => Arc::new(BillingEffects::new(store.clone(), plans, clock.clone())),
+            Some(plans) => Arc::new(
+                BillingEffects::new(store.clone(), plans, clock.clone()).with_provisioner(provisioner.clone()),
+            ),
             None => Arc::new(RecordOnlyEffects),
         };
         let processor = Processor::new(
@@ -97,6 +102,7 @@ impl LocalApp {
             queue,
             dead_letters,
             metrics,
+            provisioner,
         }
     }
 

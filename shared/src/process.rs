@@ -256,6 +256,10 @@ impl Processor {
                 self.metrics.count(provider, "effect_duplicate");
                 Finish::Completed
             }
+            Ok(Applied::Stale) => {
+                info!(provider, event_id = %key.event_id, event_type = %record.event_type, "older than the account's state; recorded as stale");
+                Finish::Stale
+            }
             Ok(Applied::Done) => Finish::Completed,
             Ok(Applied::NoHandler) => Finish::Ignored,
             Err(EffectError::Permanent(reason)) => Finish::Failed { reason },
@@ -310,6 +314,7 @@ fn status_metric(status: EventStatus) -> &'static str {
     match status {
         EventStatus::Completed => "processed",
         EventStatus::Ignored => "ignored",
+        EventStatus::Stale => "stale",
         EventStatus::Failed => "failed",
         _ => "unexpected_status",
     }

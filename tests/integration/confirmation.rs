@@ -256,3 +256,61 @@ async fn a_kill_bill_refund_takes_its_amount_from_the_api() {
     assert_eq!(process(&rig, &key).await.status, EventStatus::Completed);
     assert_eq!(effects.seen.lock().expect("lock")[0].amount_minor, Some(450), "the API's amount, not the notification's");
 }
+
+#[tokio::test]
+async fn the_http_provisioner_signs_its_request_and_sends_the_idempotency_key() {
+    use axum::body::Bytes;
+    use payhooks::adapters::HttpProvisioner;
+    use payhooks::adapters::http_provisioner::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER};
+    use payhooks::ports::{Action, ProvisionRequest, Provisioner};
+
+    type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+    let seen: Seen = Arc::default();
+    let status = Arc::new(Mutex::new(StatusCode::OK));
+    let router = Router::new()
+        .route(
+            "/provision",
+            axum::routing::post(
+                |State((seen, status)): State<(Seen, Arc<Mutex<StatusCode>>)>, headers: HeaderMap, body: Bytes| async move {
+                    seen.lock().expect("lock").push((headers, body));
+                    *status.lock().expect("lock")
+                },
+            ),
+        )
+        .with_state((seen.clone(), status.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let provisioner = HttpProvisioner::new(format!("http://{addr}/provision"), Secret::new("provisioner-test-secret"));
+    let request = ProvisionRequest {
+        idempotency_key: "provision:stripe:sub_1".into(),
+        action: Action::Provision,
+        provider: Provider::Stripe,
+        account: "acct-1".into(),
+        plan: Some("price_1".into()),
+        subscription: Some("sub_1".into()),
+        customer: Some("cus_1".into()),
+        event_id: "evt_1".into(),
+    };
+    provisioner.send(&request).await.expect("sent");
+    let (headers, body) = seen.lock().expect("lock")[0].clone();
+    assert_eq!(headers[IDEMPOTENCY_HEADER], "provision:stripe:sub_1");
+    let signature = headers[SIGNATURE_HEADER].to_str().expect("ascii");
+    payhooks::providers::stripe::verify_signature(
+        signature,
+        &body,
+        &payhooks::secret::SecretSet::from_comma_separated("provisioner-test-secret").expect("secret"),
+        time::OffsetDateTime::now_utc(),
+        payhooks::providers::stripe::DEFAULT_TOLERANCE,
+    )
+    .expect("a receiver verifies it like a Stripe signature");
+    let json: Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(json["action"], "provision");
+    assert_eq!(json["account"], "acct-1");
+    assert_eq!(json["subscription"], "sub_1");
+
+    *status.lock().expect("lock") = StatusCode::SERVICE_UNAVAILABLE;
+    let error = provisioner.send(&request).await.expect_err("a 503 is a failure");
+    assert!(error.to_string().contains("503"));
+}

@@ -13,7 +13,9 @@ use payhooks::edge::http::webhook;
 use payhooks::effects::{BillingEffects, Plans};
 use payhooks::event::{EventId, EventKey, EventStatus, Provider};
 use payhooks::ingest::{IngestSettings, message_body};
-use payhooks::ports::{AccountRef, Delivery};
+use payhooks::adapters::MemoryProvisioner;
+use payhooks::ports::{AccountRef, Action, Delivery};
+use payhooks::process::Disposition;
 use payhooks::providers::{Inbound, SampleIds, stripe};
 use payhooks_tests::Backend;
 use payhooks_tests::requests::{SECRET, stripe_headers};
@@ -24,10 +26,17 @@ const PLAN: &str = "price_1TestPlanPro";
 const CREDITS: i64 = 100;
 
 fn rig(backend: Backend) -> Rig {
+    rig_with_provisioner(backend).0
+}
+
+fn rig_with_provisioner(backend: Backend) -> (Rig, Arc<MemoryProvisioner>) {
     let plans = Plans::from_json(&format!(r#"{{"{PLAN}": {CREDITS}}}"#)).expect("plans");
-    let effects = Arc::new(BillingEffects::new(backend.ledger.clone(), plans, Arc::new(SystemClock)));
+    let provisioner = Arc::new(MemoryProvisioner::new());
+    let effects = Arc::new(
+        BillingEffects::new(backend.ledger.clone(), plans, Arc::new(SystemClock)).with_provisioner(provisioner.clone()),
+    );
     let (store, queue) = (backend.store.clone(), backend.queue.clone());
-    Rig::with(backend, store, queue, effects, IngestSettings::default())
+    (Rig::with(backend, store, queue, effects, IngestSettings::default()), provisioner)
 }
 
 /// Delivers a Stripe sample for `ids` (fresh event id each time) and
@@ -64,9 +73,11 @@ fn for_account(account: &str) -> SampleIds {
     }
 }
 
-/// Replaces the samples' explicit account so the customer id is the account.
+/// Removes the samples' explicit account (metadata, and checkout's client
+/// reference) so the customer id is the account.
 fn without_explicit_account(body: String) -> String {
     body.replace("\"account_id\": \"acct-demo-001\"", "\"note\": \"none\"")
+        .replace("\"client_reference_id\": \"acct-demo-001\"", "\"client_reference_id\": null")
 }
 
 #[tokio::test]
@@ -188,5 +199,79 @@ async fn a_redelivery_after_the_transaction_changes_nothing() {
         assert_eq!(rig.processor.process(&again).await, payhooks::process::Disposition::Done);
         assert_eq!(account(&rig, &name).await, (CREDITS, vec![CREDITS]), "{}", rig.backend.name);
         assert_eq!(rig.metrics.get("stripe", "duplicate_message"), 1);
+    }
+}
+
+async fn entitlement(rig: &Rig, name: &str) -> payhooks::ports::Entitlement {
+    rig.backend
+        .ledger
+        .account(&AccountRef::new(Provider::Stripe, name))
+        .await
+        .expect("account")
+        .and_then(|a| a.entitlement)
+        .expect("an entitlement")
+}
+
+#[tokio::test]
+async fn a_purchase_provisions_once_however_many_events_carry_it() {
+    for backend in Backend::all(VISIBILITY).await {
+        let (rig, provisioner) = rig_with_provisioner(backend);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        for _ in 0..2 {
+            let delivery = recorded(&rig, "checkout.session.completed", &ids, without_explicit_account).await;
+            assert_eq!(rig.processor.process(&delivery).await, Disposition::Done);
+        }
+        let received = provisioner.received();
+        assert_eq!(received.len(), 1, "{}: one call downstream", rig.backend.name);
+        assert_eq!(received[0].action, Action::Provision);
+        assert_eq!(received[0].idempotency_key, format!("provision:stripe:{}", ids.subscription_id));
+        let state = entitlement(&rig, &name).await;
+        assert_eq!((state.status.as_str(), state.subscription.as_deref()), ("active", Some(ids.subscription_id.as_str())));
+        assert_eq!(rig.metrics.get("stripe", "effect_duplicate"), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_cancellation_delivered_before_the_update_that_preceded_it_stays_cancelled() {
+    for backend in Backend::all(VISIBILITY).await {
+        let (rig, provisioner) = rig_with_provisioner(backend);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        let cancel = recorded(&rig, "customer.subscription.deleted", &ids, without_explicit_account).await;
+        // An earlier status change (not a period roll), delivered late.
+        let earlier = recorded(&rig, "customer.subscription.updated", &ids, |body| {
+            without_explicit_account(body).replace("\"previous_attributes\"", "\"earlier_attributes\"")
+        })
+        .await;
+        assert_eq!(rig.processor.process(&cancel).await, Disposition::Done);
+        assert_eq!(rig.processor.process(&earlier).await, Disposition::Done);
+
+        assert_eq!(entitlement(&rig, &name).await.status, "cancelled", "{}", rig.backend.name);
+        let key = payhooks::ingest::parse_message(&earlier.body).expect("key");
+        assert_eq!(rig.backend.store.get(&key).await.expect("get").expect("record").status, EventStatus::Stale);
+        let actions: Vec<Action> = provisioner.received().iter().map(|r| r.action).collect();
+        assert_eq!(actions, vec![Action::Deprovision]);
+        assert_eq!(rig.metrics.get("stripe", "stale"), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_provisioner_outage_is_retried_and_provisions_once() {
+    for backend in Backend::all(VISIBILITY).await {
+        let (rig, provisioner) = rig_with_provisioner(backend);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let delivery = recorded(&rig, "checkout.session.completed", &for_account(&name), without_explicit_account).await;
+        provisioner.fail_next(1);
+        assert!(matches!(rig.processor.process(&delivery).await, Disposition::Retry(_)));
+        let key = payhooks::ingest::parse_message(&delivery.body).expect("key");
+        let record = rig.backend.store.get(&key).await.expect("get").expect("record");
+        assert_eq!(record.status, EventStatus::Enqueued, "released, nothing committed");
+        assert!(record.last_error.unwrap_or_default().contains("provisioner"));
+
+        let retry = Delivery { receive_count: 2, ..delivery };
+        assert_eq!(rig.processor.process(&retry).await, Disposition::Done);
+        assert_eq!(provisioner.received().len(), 1);
+        assert_eq!(entitlement(&rig, &name).await.status, "active", "{}", rig.backend.name);
     }
 }

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use crate::event::{EventId, EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use crate::ports::event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
-use crate::ports::ledger::{AccountRef, AccountState, Change, CommitOutcome, Effect, Ledger, LedgerEntry};
+use crate::ports::ledger::{AccountRef, AccountState, Change, CommitOutcome, Effect, Entitlement, Ledger, LedgerEntry};
 
 pub const PARTITION_KEY: &str = "pk";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -387,7 +387,7 @@ impl EventStore for DynamoEventStore {
                      REMOVE lease_owner, lease_until",
                 )
                 .expression_attribute_values(":reason", s(reason)),
-            Finish::Completed | Finish::Ignored => request.update_expression(
+            Finish::Completed | Finish::Ignored | Finish::Stale => request.update_expression(
                 "SET #status = :final, finished_at = :now, updated_at = :now REMOVE lease_owner, lease_until",
             ),
         };
@@ -426,23 +426,63 @@ impl Ledger for DynamoEventStore {
             .map_err(build)?;
 
         // 1: the account, changed by ADD only.
-        let (mut add, mut set) = (vec!["balance :delta"], vec!["updated_at = :at", "#account = :account", "provider = :provider"]);
-        match effect.change {
+        let (mut add, mut set, mut remove) = (
+            vec!["balance :delta"],
+            vec!["updated_at = :at", "#account = :account", "provider = :provider"],
+            Vec::new(),
+        );
+        let mut values = vec![
+            (":delta", n(effect.change.delta())),
+            (":at", at.clone()),
+            (":account", s(&effect.account.account)),
+            (":provider", provider.clone()),
+        ];
+        let mut condition = None;
+        match &effect.change {
             Change::Credit(_) => {}
             Change::Trial => set.push("trial_started_at = :at"),
-            Change::PaymentFailed => add.push("failed_payments :one"),
+            Change::PaymentFailed => {
+                add.push("failed_payments :one");
+                values.push((":one", n(1)));
+            }
+            Change::Entitlement(entitlement) => {
+                set.push("entitlement_status = :status");
+                set.push("entitlement_as_of = :as_of");
+                values.push((":status", s(&entitlement.status)));
+                values.push((":as_of", millis(entitlement.as_of)));
+                for (attribute, placeholder, value) in [
+                    ("entitlement_plan", ":plan", &entitlement.plan),
+                    ("entitlement_subscription", ":subscription", &entitlement.subscription),
+                    ("entitlement_customer", ":customer", &entitlement.customer),
+                ] {
+                    match value {
+                        Some(value) => {
+                            set.push(match attribute {
+                                "entitlement_plan" => "entitlement_plan = :plan",
+                                "entitlement_subscription" => "entitlement_subscription = :subscription",
+                                _ => "entitlement_customer = :customer",
+                            });
+                            values.push((placeholder, s(value)));
+                        }
+                        None => remove.push(attribute),
+                    }
+                }
+                // Order-safe: only a newer provider time replaces the state.
+                condition = Some("attribute_not_exists(entitlement_as_of) OR entitlement_as_of < :as_of");
+            }
+        }
+        let mut expression = format!("ADD {} SET {}", add.join(", "), set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
         let mut account = Update::builder()
             .table_name(&self.table)
             .key(PARTITION_KEY, s(effect.account.storage_key()))
-            .update_expression(format!("ADD {} SET {}", add.join(", "), set.join(", ")))
+            .update_expression(expression)
             .expression_attribute_names("#account", "account")
-            .expression_attribute_values(":delta", n(effect.change.delta()))
-            .expression_attribute_values(":at", at.clone())
-            .expression_attribute_values(":account", s(&effect.account.account))
-            .expression_attribute_values(":provider", provider.clone());
-        if effect.change == Change::PaymentFailed {
-            account = account.expression_attribute_values(":one", n(1));
+            .set_condition_expression(condition.map(str::to_owned));
+        for (placeholder, value) in values {
+            account = account.expression_attribute_values(placeholder, value);
         }
         let account = account.build().map_err(build)?;
 
@@ -501,6 +541,8 @@ impl Ledger for DynamoEventStore {
                         Ok(CommitOutcome::LeaseLost)
                     } else if failed(0) {
                         Ok(CommitOutcome::DuplicateEffect)
+                    } else if failed(1) {
+                        Ok(CommitOutcome::Stale)
                     } else {
                         // A conflicting transaction or throttling: transient.
                         Err(StoreError::unavailable(cancelled))
@@ -525,11 +567,36 @@ impl Ledger for DynamoEventStore {
         let Some(item) = output.item else {
             return Ok(None);
         };
+        let entitlement = match (get_s(&item, "entitlement_status"), get_time(&item, "entitlement_as_of")?) {
+            (Some(status), Some(as_of)) => Some(Entitlement {
+                status: status.to_owned(),
+                plan: get_s(&item, "entitlement_plan").map(str::to_owned),
+                subscription: get_s(&item, "entitlement_subscription").map(str::to_owned),
+                customer: get_s(&item, "entitlement_customer").map(str::to_owned),
+                as_of,
+            }),
+            _ => None,
+        };
         Ok(Some(AccountState {
             balance: get_n(&item, "balance").unwrap_or(0),
             trial_started_at: get_time(&item, "trial_started_at")?,
             failed_payments: get_n(&item, "failed_payments").unwrap_or(0),
+            entitlement,
         }))
+    }
+
+    async fn has_effect(&self, business_key: &str) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(effect_key(business_key)))
+            .consistent_read(true)
+            .projection_expression("pk")
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(output.item.is_some())
     }
 
     async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {

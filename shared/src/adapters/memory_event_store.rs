@@ -211,12 +211,18 @@ impl Ledger for MemoryEventStore {
         if effects.contains(&effect.business_key) {
             return Ok(CommitOutcome::DuplicateEffect);
         }
-        effects.insert(effect.business_key.clone());
         let account = accounts.entry(effect.account.clone()).or_default();
-        match effect.change {
+        if let Change::Entitlement(new) = &effect.change
+            && account.entitlement.as_ref().is_some_and(|current| current.as_of >= new.as_of)
+        {
+            return Ok(CommitOutcome::Stale);
+        }
+        effects.insert(effect.business_key.clone());
+        match &effect.change {
             Change::Credit(amount) => account.balance += amount,
             Change::Trial => account.trial_started_at = Some(now),
             Change::PaymentFailed => account.failed_payments += 1,
+            Change::Entitlement(new) => account.entitlement = Some(new.clone()),
         }
         entries.push((
             effect.account.clone(),
@@ -233,6 +239,10 @@ impl Ledger for MemoryEventStore {
 
     async fn account(&self, account: &AccountRef) -> Result<Option<AccountState>, StoreError> {
         Ok(self.state().accounts.get(account).cloned())
+    }
+
+    async fn has_effect(&self, business_key: &str) -> Result<bool, StoreError> {
+        Ok(self.state().effects.contains(business_key))
     }
 
     async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {

@@ -18,6 +18,9 @@ pub enum Applied {
     /// The lease passed to another worker before the commit: nothing
     /// changed, and that worker finishes the event.
     LeaseLost,
+    /// Older than the state already applied: nothing changed; recorded as
+    /// stale (I6).
+    Stale,
     /// No handler exists for this kind of event: recorded as ignored (I8).
     NoHandler,
 }

@@ -48,6 +48,7 @@ pub enum LeaseOutcome {
 pub enum Finish {
     Completed,
     Ignored,
+    Stale,
     Failed { reason: String },
 }
 
@@ -56,6 +57,7 @@ impl Finish {
         match self {
             Finish::Completed => EventStatus::Completed,
             Finish::Ignored => EventStatus::Ignored,
+            Finish::Stale => EventStatus::Stale,
             Finish::Failed { .. } => EventStatus::Failed,
         }
     }

@@ -34,7 +34,7 @@ impl AccountRef {
 }
 
 /// What an effect changes on its account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// Credits added (positive) or clawed back (negative).
     Credit(i64),
@@ -42,15 +42,34 @@ pub enum Change {
     Trial,
     /// A failed payment, counted on the account; no balance change.
     PaymentFailed,
+    /// The account's entitlement, set only by an event newer than the one
+    /// that set it last (I6).
+    Entitlement(Entitlement),
 }
 
 impl Change {
-    pub fn delta(self) -> i64 {
+    pub fn delta(&self) -> i64 {
         match self {
-            Change::Credit(amount) => amount,
-            Change::Trial | Change::PaymentFailed => 0,
+            Change::Credit(amount) => *amount,
+            Change::Trial | Change::PaymentFailed | Change::Entitlement(_) => 0,
         }
     }
+}
+
+/// What an account is entitled to, and as of which provider time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Entitlement {
+    /// `active`, `cancelled`, or the provider's own status (`past_due`, …).
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
+    /// The provider's time of the event that set it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub as_of: OffsetDateTime,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +90,9 @@ pub enum CommitOutcome {
     DuplicateEffect,
     /// The worker no longer holds the event's lease: nothing changed.
     LeaseLost,
+    /// The account's state is newer than the event: nothing changed; the
+    /// event is still to be finished (as stale).
+    Stale,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -79,6 +101,8 @@ pub struct AccountState {
     #[serde(with = "time::serde::rfc3339::option")]
     pub trial_started_at: Option<OffsetDateTime>,
     pub failed_payments: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entitlement: Option<Entitlement>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -97,6 +121,10 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     async fn commit(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> Result<CommitOutcome, StoreError>;
 
     async fn account(&self, account: &AccountRef) -> Result<Option<AccountState>, StoreError>;
+
+    /// Whether an effect's business key is already taken: to skip a
+    /// downstream call whose effect is known to be in.
+    async fn has_effect(&self, business_key: &str) -> Result<bool, StoreError>;
 
     /// The account's entries, newest first.
     async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError>;

@@ -7,11 +7,13 @@ pub mod effects;
 pub mod event_store;
 pub mod ledger;
 pub mod metrics;
+pub mod provisioner;
 pub mod queue;
 
 pub use confirmation::{Confirmation, Confirmer};
 pub use effects::{Applied, EffectError, Effects};
 pub use event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
-pub use ledger::{AccountRef, AccountState, Change, CommitOutcome, Effect, Ledger, LedgerEntry};
+pub use ledger::{AccountRef, AccountState, Change, CommitOutcome, Effect, Entitlement, Ledger, LedgerEntry};
 pub use metrics::Metrics;
+pub use provisioner::{Action, ProvisionError, ProvisionRequest, Provisioner};
 pub use queue::{Delivery, Queue, QueueError};

@@ -207,6 +207,7 @@ fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDat
         } else {
             None
         },
+        status: None,
         object: text_at(d, &["id"]),
         event_type,
     }

@@ -140,6 +140,7 @@ fn normalize(
         } else {
             None
         },
+        status: None,
         object,
         event_type,
     }

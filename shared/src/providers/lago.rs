@@ -530,6 +530,7 @@ fn normalize(event_type: String, o: &Value, received_at: OffsetDateTime) -> Doma
         amount_minor: None,
         currency: str_at(o, &["currency"]),
         refund_id: None,
+        status: None,
         object: str_at(o, &["lago_id"]),
     };
 

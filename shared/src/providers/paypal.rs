@@ -958,6 +958,7 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, r: &Value) -> Doma
         amount_minor: None,
         currency: None,
         refund_id: None,
+        status: None,
         object: str_at(r, &["id"]),
     };
     match event.event_type.as_str() {

@@ -191,6 +191,11 @@ fn normalize(event_type: String, d: &Value, received_at: OffsetDateTime) -> Doma
         } else {
             None
         },
+        status: if event_type.starts_with("subscription.") {
+            str_at(d, &["status"])
+        } else {
+            None
+        },
         object: None,
         event_type,
     }

@@ -254,6 +254,7 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, previou
         // Stripe writes ISO codes in lower case; the domain in upper.
         currency: str_at(o, &["currency"]).map(|c| c.to_ascii_uppercase()),
         refund_id: None,
+        status: None,
         object: str_at(o, &["id"]),
     };
     let mut explicit_account = str_at(o, &["metadata", "account_id"]);
@@ -297,6 +298,7 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, previou
                 _ => EventKind::SubscriptionUpdated,
             };
             event.subscription = str_at(o, &["id"]);
+            event.status = status;
             let item = o.pointer("/items/data/0").unwrap_or(&Value::Null);
             event.period = period_at(item, &["current_period_start"], &["current_period_end"])
                 .or_else(|| period_at(o, &["current_period_start"], &["current_period_end"]));

@@ -33,6 +33,7 @@ fn new_event(key: &EventKey, fingerprint: &str) -> NewEvent {
             amount_minor: Some(2000),
             currency: Some("USD".into()),
             refund_id: None,
+            status: None,
             object: Some("in_1".into()),
         },
         received_at: t(0),

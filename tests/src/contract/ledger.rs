@@ -38,6 +38,7 @@ async fn leased_event(books: &dyn Books, owner: &str) -> EventKey {
             amount_minor: None,
             currency: None,
             refund_id: None,
+            status: None,
             object: None,
         },
         received_at: t(0),

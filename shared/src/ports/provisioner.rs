@@ -1,0 +1,46 @@
+//! The system downstream that turns an entitlement into access: told to
+//! provision on a purchase and to deprovision on a cancellation. Each
+//! request carries an idempotency key (the effect's business key), so a
+//! request repeated after a failure is recognised by the receiver.
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::event::Provider;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Provision,
+    Deprovision,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProvisionRequest {
+    #[serde(skip)]
+    pub idempotency_key: String,
+    pub action: Action,
+    pub provider: Provider,
+    pub account: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
+    /// The event that caused it, for the receiver's logs.
+    pub event_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("the provisioner could not be reached")]
+    Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("the provisioner answered HTTP {0}")]
+    Refused(u16),
+}
+
+#[async_trait]
+pub trait Provisioner: Send + Sync + std::fmt::Debug {
+    async fn send(&self, request: &ProvisionRequest) -> Result<(), ProvisionError>;
+}
