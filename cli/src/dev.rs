@@ -85,6 +85,7 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
         println!("{line}");
     }
     println!("  GET  http://{}/events/{{provider}}/{{event_id}}   an event's record", args.addr);
+    println!("  GET  http://{}/accounts/{{provider}}/{{account}}[/ledger]   an account's balance and entitlement, or its ledger", args.addr);
     app.serve(args.addr).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -17,7 +17,7 @@ use crate::effects::{BillingEffects, Plans};
 use crate::edge::http::{JsonResponse, webhook};
 use crate::event::{EventId, EventKey, Provider};
 use crate::ingest::{Ingest, IngestSettings};
-use crate::ports::{Effects, EventStore};
+use crate::ports::{AccountRef, Effects, EventStore, Ledger};
 use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
 use crate::providers::{self, Inbound, Verifier, VerifierSettings};
 use crate::secret::SecretSet;
@@ -111,6 +111,8 @@ impl LocalApp {
             .route("/webhooks/{provider}", axum::routing::any(webhook_route))
             .route("/webhooks/{provider}/{token}", axum::routing::any(webhook_with_token_route))
             .route("/events/{provider}/{event_id}", axum::routing::get(event_route))
+            .route("/accounts/{provider}/{account}", axum::routing::get(account_route))
+            .route("/accounts/{provider}/{account}/ledger", axum::routing::get(ledger_route))
             .fallback(|| async { json(JsonResponse::not_found("route")) })
             .with_state(self.clone())
     }
@@ -209,5 +211,37 @@ async fn event_route(
             "unavailable",
             error,
         )),
+    }
+}
+
+fn account_ref(provider: &str, account: String) -> Option<AccountRef> {
+    provider.parse::<Provider>().ok().map(|p| AccountRef::new(p, account))
+}
+
+async fn account_route(State(app): State<LocalApp>, Path((provider, account)): Path<(String, String)>) -> Response {
+    let Some(account) = account_ref(&provider, account) else {
+        return json(JsonResponse::not_found("such account"));
+    };
+    match app.store.account(&account).await {
+        Ok(Some(state)) => json(JsonResponse::ok(serde_json::json!({
+            "provider": account.provider,
+            "account": account.account,
+            "balance": state.balance,
+            "trial_started_at": state.trial_started_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+            "failed_payments": state.failed_payments,
+            "entitlement": state.entitlement,
+        }))),
+        Ok(None) => json(JsonResponse::not_found("such account")),
+        Err(error) => json(JsonResponse::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", error)),
+    }
+}
+
+async fn ledger_route(State(app): State<LocalApp>, Path((provider, account)): Path<(String, String)>) -> Response {
+    let Some(account) = account_ref(&provider, account) else {
+        return json(JsonResponse::not_found("such account"));
+    };
+    match app.store.entries(&account).await {
+        Ok(entries) => json(JsonResponse::ok(serde_json::json!({ "entries": entries }))),
+        Err(error) => json(JsonResponse::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", error)),
     }
 }

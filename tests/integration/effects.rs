@@ -275,3 +275,32 @@ async fn a_provisioner_outage_is_retried_and_provisions_once() {
         assert_eq!(entitlement(&rig, &name).await.status, "active", "{}", rig.backend.name);
     }
 }
+
+#[tokio::test]
+async fn a_lease_that_expires_mid_processing_still_gives_one_effect() {
+    use payhooks::ports::{Applied, Effects, LeaseOutcome};
+    for backend in Backend::all(VISIBILITY).await {
+        let rig = rig(backend);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let delivery = recorded(&rig, "invoice.payment_succeeded", &for_account(&name), without_explicit_account).await;
+        let key = payhooks::ingest::parse_message(&delivery.body).expect("key");
+        // A slow worker leases the event …
+        let LeaseOutcome::Acquired(record) = rig
+            .backend
+            .store
+            .lease(&key, "slow-worker", rig.now(), rig.now() + VISIBILITY)
+            .await
+            .expect("lease")
+        else {
+            panic!("leased");
+        };
+        // … its lease runs out, and another worker finishes the event.
+        rig.clock.advance(time::Duration::seconds(VISIBILITY.as_secs() as i64 + 1));
+        assert_eq!(rig.processor.process(&delivery).await, Disposition::Done);
+        // The slow worker's commit then changes nothing.
+        let plans = Plans::from_json(&format!(r#"{{"{PLAN}": {CREDITS}}}"#)).expect("plans");
+        let slow = BillingEffects::new(rig.backend.ledger.clone(), plans, Arc::new(SystemClock));
+        assert_eq!(slow.apply(&record, "slow-worker").await.expect("apply"), Applied::LeaseLost);
+        assert_eq!(account(&rig, &name).await, (CREDITS, vec![CREDITS]), "{}", rig.backend.name);
+    }
+}

@@ -97,3 +97,36 @@ async fn an_oversized_body_gets_the_same_413_locally() {
     let (status, body) = call(&app, Request::post("/webhooks/stripe").body(Body::from(big)).expect("request")).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
 }
+
+#[tokio::test]
+async fn the_local_server_shows_an_accounts_balance_entitlement_and_ledger() {
+    let verifiers = vec![payhooks::providers::verifier(
+        Provider::Stripe,
+        SecretSet::from_comma_separated(SECRET).expect("secret"),
+        &VerifierSettings::default(),
+    )];
+    let plans = payhooks::effects::Plans::from_json(r#"{"price_1TestPlanPro": 100}"#).expect("plans");
+    let app = LocalApp::with_verifiers(verifiers, Some(plans), IngestSettings::default(), ProcessorSettings::default());
+    let ids = payhooks::providers::SampleIds::random("evt");
+    for sample in ["checkout.session.completed", "invoice.payment_succeeded"] {
+        let body = payhooks::providers::stripe::SAMPLES.event(sample, &ids.next_event("evt")).expect("sample");
+        let mut request = Request::post("/webhooks/stripe").body(Body::from(body.clone())).expect("request");
+        *request.headers_mut() = stripe_headers(body.as_bytes(), SECRET, time::OffsetDateTime::now_utc().unix_timestamp());
+        assert_eq!(call(&app, request).await.0, StatusCode::OK);
+    }
+    while app.processor.poll_once(Duration::from_millis(100)).await.expect("poll").processed > 0 {}
+
+    // The samples name their account in metadata: acct-demo-001.
+    let (status, account) = call(&app, Request::get("/accounts/stripe/acct-demo-001").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::OK, "{account}");
+    assert_eq!(account["balance"], 100);
+    assert_eq!(account["entitlement"]["status"], "active");
+    assert_eq!(account["entitlement"]["subscription"], ids.subscription_id.as_str());
+    let (_, ledger) = call(&app, Request::get("/accounts/stripe/acct-demo-001/ledger").body(Body::empty()).expect("request")).await;
+    let entries = ledger["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 2, "{ledger}");
+    assert_eq!(entries.iter().map(|e| e["delta"].as_i64().unwrap_or(0)).sum::<i64>(), 100);
+    assert_eq!(app.provisioner.received().len(), 1);
+    let (status, _) = call(&app, Request::get("/accounts/stripe/nobody").body(Body::empty()).expect("request")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
