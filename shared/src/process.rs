@@ -66,8 +66,9 @@ pub struct BatchReport {
     pub retry_message_ids: Vec<String>,
 }
 
-/// Effects until the ledger exists: every known kind of event completes,
-/// and kinds with no handler are recorded as ignored (I8).
+/// The effects when no plans are configured: events are recorded and
+/// completed with no change to any account; kinds with no handler are
+/// recorded as ignored (I8).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RecordOnlyEffects;
 
