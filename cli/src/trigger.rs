@@ -8,7 +8,9 @@ use payhooks::providers;
 pub struct TriggerArgs {
     /// The provider whose event to send (stripe, paystack, flutterwave, killbill, lago, paypal).
     provider: Provider,
-    /// The event type, e.g. invoice.payment_succeeded; `list` shows them all.
+    /// The event type, e.g. invoice.payment_succeeded; `list` shows them all;
+    /// `scenario` sends a purchase, renewal, refund and cancellation for one
+    /// customer.
     event_type: String,
     /// Where to send it; default: the local server's route for the provider.
     #[arg(long)]
@@ -33,6 +35,7 @@ pub async fn run(args: TriggerArgs) -> Result<ExitCode, Box<dyn std::error::Erro
         for event_type in types {
             println!("{event_type}");
         }
+        println!("scenario   (sends {} for one customer)", providers::scenario(provider).join(", "));
         return Ok(ExitCode::SUCCESS);
     }
     let mut ids = providers::sample_ids(provider);
@@ -42,13 +45,6 @@ pub async fn run(args: TriggerArgs) -> Result<ExitCode, Box<dyn std::error::Erro
     if let Some(subscription) = args.subscription {
         ids.subscription_id = subscription;
     }
-    let body = providers::sample_event(provider, &args.event_type, &ids).ok_or_else(|| {
-        format!(
-            "no sample for {provider} event type {:?}; known: {}",
-            args.event_type,
-            types.join(", ")
-        )
-    })?;
     let variable = match provider {
         Provider::Paypal => "PAYHOOKS_PAYPAL_SIGNING_FILE".to_owned(),
         _ => format!("{}_WEBHOOK_SECRET", provider.env_prefix()),
@@ -56,16 +52,53 @@ pub async fn run(args: TriggerArgs) -> Result<ExitCode, Box<dyn std::error::Erro
     let secret = args.secret.or_else(|| std::env::var(&variable).ok()).ok_or_else(|| {
         format!("no signing secret: pass --secret or set {variable} (the local server prints its secret at start)")
     })?;
-    let signed = providers::sign_sample(provider, body.as_bytes(), &ids, &secret, time::OffsetDateTime::now_utc())?;
-    let mut url = args.url.unwrap_or_else(|| {
+    let url = args.url.unwrap_or_else(|| {
         let addr = std::env::var("PAYHOOKS_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
         format!("http://{addr}/webhooks/{provider}")
     });
-    if let Some(token) = &signed.path_token {
-        url = format!("{}/{token}", url.trim_end_matches('/'));
-    }
+    let client = reqwest::Client::new();
 
-    let response = reqwest::Client::new()
+    if args.event_type == "scenario" {
+        let mut all_ok = true;
+        for sample in providers::scenario(provider) {
+            // Each its own event, all about one customer and subscription.
+            let event = providers::SampleIds {
+                event_id: providers::sample_ids(provider).event_id,
+                ..ids.clone()
+            };
+            all_ok &= send(&client, provider, sample, &event, &secret, &url).await?;
+        }
+        println!("watch it: GET /accounts/{provider}/<account> on the local server (the samples' account, or the customer id {})", ids.customer_id);
+        return Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
+    if !types.contains(&args.event_type.as_str()) {
+        return Err(format!(
+            "no sample for {provider} event type {:?}; known: {}, scenario",
+            args.event_type,
+            types.join(", ")
+        )
+        .into());
+    }
+    let ok = send(&client, provider, &args.event_type, &ids, &secret, &url).await?;
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Signs and sends one sample; prints the answer. True for a 2xx.
+async fn send(
+    client: &reqwest::Client,
+    provider: Provider,
+    sample: &str,
+    ids: &providers::SampleIds,
+    secret: &str,
+    url: &str,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    let body = providers::sample_event(provider, sample, ids).ok_or_else(|| format!("no sample {sample:?}"))?;
+    let signed = providers::sign_sample(provider, body.as_bytes(), ids, secret, time::OffsetDateTime::now_utc())?;
+    let url = match &signed.path_token {
+        Some(token) => format!("{}/{token}", url.trim_end_matches('/')),
+        None => url.to_owned(),
+    };
+    let response = client
         .post(&url)
         .header("content-type", "application/json")
         .headers(signed.headers)
@@ -75,11 +108,7 @@ pub async fn run(args: TriggerArgs) -> Result<ExitCode, Box<dyn std::error::Erro
         .map_err(|e| format!("could not reach {url}: {e}"))?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
-    println!("{provider} {} {} → {status}", args.event_type, ids.event_id);
+    println!("{provider} {sample} {} → {status}", ids.event_id);
     println!("{text}");
-    Ok(if status.is_success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(status.is_success())
 }

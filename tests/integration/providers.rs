@@ -185,3 +185,15 @@ async fn a_kill_bill_token_anywhere_but_the_path_or_one_character_off_is_refused
     let (status, answer) = send(&app, send_to(format!("/webhooks/killbill/{SECRET}"), None)).await;
     assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("accepted")));
 }
+
+#[test]
+fn every_providers_scenario_names_its_own_samples() {
+    for &provider in Provider::ALL {
+        let samples = providers::sample_event_types(provider);
+        let scenario = providers::scenario(provider);
+        assert!(scenario.len() >= 4, "{provider}: purchase, renewal, refund, cancellation");
+        for name in scenario {
+            assert!(samples.contains(name), "{provider}: {name} is not a sample");
+        }
+    }
+}

@@ -276,6 +276,46 @@ pub fn sample_event_types(provider: Provider) -> Vec<&'static str> {
     }
 }
 
+/// One customer's story in `provider`'s samples, in order: a purchase, a
+/// renewal (Stripe: by invoice and by period roll, one fact), a refund and a
+/// cancellation. For the `trigger … scenario` command.
+pub fn scenario(provider: Provider) -> &'static [&'static str] {
+    match provider {
+        Provider::Stripe => &[
+            "checkout.session.completed",
+            "invoice.payment_succeeded",
+            "customer.subscription.updated",
+            "charge.refunded",
+            "customer.subscription.deleted",
+        ],
+        Provider::Paypal => &[
+            "BILLING.SUBSCRIPTION.ACTIVATED",
+            "PAYMENT.SALE.COMPLETED",
+            "PAYMENT.SALE.REFUNDED",
+            "BILLING.SUBSCRIPTION.CANCELLED",
+        ],
+        Provider::Paystack => &["subscription.create", "invoice.update", "refund.processed", "subscription.not_renew"],
+        Provider::Flutterwave => &[
+            "charge.completed",
+            "charge.completed.renewal",
+            "refund.completed",
+            "subscription.cancelled",
+        ],
+        Provider::Killbill => &[
+            "SUBSCRIPTION_CREATION",
+            "INVOICE_PAYMENT_SUCCESS",
+            "PAYMENT_SUCCESS.refund",
+            "SUBSCRIPTION_CANCEL",
+        ],
+        Provider::Lago => &[
+            "subscription.started",
+            "invoice.payment_status_updated",
+            "credit_note.created",
+            "subscription.terminated",
+        ],
+    }
+}
+
 /// Fresh sample ids in `provider`'s shapes.
 pub fn sample_ids(provider: Provider) -> SampleIds {
     match provider {
