@@ -4,7 +4,7 @@
 //!
 //! | kind | business key | change |
 //! |---|---|---|
-//! | renewal | `grant:{provider}:{account}:{period start}` | the plan's credits for the period |
+//! | renewal | `grant:{provider}:{account}:{period start}` (or `…:payment:{id}` where the provider names no period) | the plan's credits for the period |
 //! | trial started | `trial:{provider}:{account}` | the account's one trial |
 //! | payment failed | `payment_failed:{provider}:{event id}` | counted on the account |
 //! | purchase | `provision:{provider}:{subscription}` | entitlement active; the provisioner told to provision |
@@ -132,9 +132,6 @@ impl BillingEffects {
         match event.kind {
             EventKind::Renewal => {
                 let account = account()?;
-                let period = event
-                    .period
-                    .ok_or_else(|| EffectError::Permanent("the renewal names no billing period".into()))?;
                 let plan = event
                     .plan
                     .as_deref()
@@ -143,8 +140,17 @@ impl BillingEffects {
                     .plans
                     .credits(plan)
                     .ok_or_else(|| EffectError::Permanent(format!("unknown plan {plan:?}: add it to the plans")))?;
-                let key = format!("grant:{provider}:{}:{}", account.account, period.start.unix_timestamp());
-                effect(key, Change::Credit(credits))
+                // Once per period where the provider names it (two events of
+                // one renewal meet here); where it names none, once per
+                // payment (its only renewal event names the payment).
+                let occasion = match (event.period, event.object.as_deref()) {
+                    (Some(period), _) => period.start.unix_timestamp().to_string(),
+                    (None, Some(payment)) => format!("payment:{payment}"),
+                    (None, None) => {
+                        return Err(EffectError::Permanent("the renewal names no billing period or payment".into()));
+                    }
+                };
+                effect(format!("grant:{provider}:{}:{occasion}", account.account), Change::Credit(credits))
             }
             EventKind::TrialStarted => effect(format!("trial:{provider}:{}", account()?.account), Change::Trial),
             EventKind::PaymentFailed => effect(
@@ -217,4 +223,45 @@ fn entitle(event: &crate::event::DomainEvent, status: &str) -> Change {
         customer: event.customer.clone(),
         as_of: event.occurred_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::MemoryEventStore;
+    use crate::clock::SystemClock;
+    use crate::event::{EventId, EventKey, NewEvent, Provider};
+    use crate::ports::{EventStore, LeaseOutcome};
+    use crate::providers::flutterwave;
+
+    #[tokio::test]
+    async fn a_renewal_without_a_period_is_granted_once_per_payment() {
+        let store = Arc::new(MemoryEventStore::new());
+        let ids = flutterwave::sample_ids();
+        let body = flutterwave::SAMPLES.event("charge.completed.renewal", &ids).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let verified = flutterwave::parse_event(body.as_bytes(), now).unwrap();
+        assert_eq!(verified.event.period, None);
+        let plan = verified.event.plan.clone().unwrap();
+        let key = EventKey::new(Provider::Flutterwave, EventId::parse(verified.event_id.as_str()).unwrap());
+        let new = NewEvent {
+            key: key.clone(),
+            fingerprint: verified.fingerprint,
+            event: verified.event,
+            received_at: now,
+            expires_at: now + time::Duration::hours(1),
+        };
+        store.claim(&new).await.unwrap();
+        let LeaseOutcome::Acquired(record) = store.lease(&key, "w", now, now + time::Duration::minutes(1)).await.unwrap() else {
+            panic!("leased");
+        };
+        let plans = Plans::from_json(&format!(r#"{{"{plan}": 7}}"#)).unwrap();
+        let effects = BillingEffects::new(store.clone(), plans, Arc::new(SystemClock));
+        assert_eq!(effects.apply(&record, "w").await.unwrap(), Applied::Committed);
+        let account = AccountRef::new(Provider::Flutterwave, "acct-demo-001");
+        let entries = store.entries(&account).await.unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].business_key, format!("grant:flutterwave:acct-demo-001:payment:{}", ids.event_id));
+        assert_eq!(store.account(&account).await.unwrap().unwrap().balance, 7);
+    }
 }
