@@ -542,6 +542,7 @@ fn normalize(event_type: String, o: &Value, received_at: OffsetDateTime) -> Doma
             event.customer = str_at(o, &["external_customer_id"]);
             event.subscription = str_at(o, &["external_id"]);
             event.plan = str_at(o, &["plan_code"]);
+            event.status = str_at(o, &["status"]);
             event.currency = str_at(o, &["plan_amount_currency"]);
             event.period = period_at(
                 o,

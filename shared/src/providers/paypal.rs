@@ -976,6 +976,7 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, r: &Value) -> Doma
             };
             event.subscription = str_at(r, &["id"]);
             event.plan = str_at(r, &["plan_id"]);
+            event.status = str_at(r, &["status"]).map(|s| s.to_ascii_lowercase());
             let amount = if event.kind == EventKind::PaymentFailed {
                 at(r, &["billing_info", "last_failed_payment", "amount"])
             } else if event.kind == EventKind::Purchase {
