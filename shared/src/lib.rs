@@ -11,9 +11,11 @@
 //! - [`providers`]: one module per provider: signature verification and the
 //!   mapping of its event types onto [`event::DomainEvent`].
 //! - [`ports`]: the traits the pipelines talk to (event store, queue,
-//!   effects, metrics); [`clock`] and [`secret`] are small ports of their own.
-//! - [`adapters`]: DynamoDB, SQS, Secrets Manager and CloudWatch EMF for the
-//!   cloud; memory for the local server and tests.
+//!   ledger, effects, confirmation by a provider's API, provisioner,
+//!   metrics); [`clock`] and [`secret`] are small ports of their own.
+//! - [`adapters`]: DynamoDB, SQS, Secrets Manager, CloudWatch EMF and the
+//!   providers' and provisioner's HTTP APIs for the cloud; memory for the
+//!   local server and tests.
 //! - [`ingest`] and [`process`]: the two pipelines; [`effects`]: what each
 //!   kind of event does to accounts, on the ledger.
 //! - [`edge`]: HTTP and SQS-batch entry points over the pipelines.
