@@ -222,6 +222,28 @@ pub struct DomainEvent {
     pub object: Option<String>,
 }
 
+impl DomainEvent {
+    /// An event of `event_type` that nothing is known about yet: kind
+    /// `Other`, every field empty. Providers' mappings fill it in.
+    pub fn new(event_type: impl Into<String>, occurred_at: OffsetDateTime) -> Self {
+        Self {
+            kind: EventKind::Other,
+            event_type: event_type.into(),
+            occurred_at,
+            account: None,
+            customer: None,
+            subscription: None,
+            plan: None,
+            period: None,
+            amount_minor: None,
+            currency: None,
+            refund_id: None,
+            status: None,
+            object: None,
+        }
+    }
+}
+
 /// Where an event is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

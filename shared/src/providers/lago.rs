@@ -516,22 +516,13 @@ pub fn parse_event(unique_key: &str, body: &[u8], received_at: OffsetDateTime) -
 }
 
 fn normalize(event_type: String, o: &Value, received_at: OffsetDateTime) -> DomainEvent {
+    let occurred_at = time_at(o, &["updated_at"])
+        .or_else(|| time_at(o, &["created_at"]))
+        .unwrap_or(received_at);
     let mut event = DomainEvent {
-        kind: EventKind::Other,
-        event_type,
-        occurred_at: time_at(o, &["updated_at"])
-            .or_else(|| time_at(o, &["created_at"]))
-            .unwrap_or(received_at),
-        account: None,
-        customer: None,
-        subscription: None,
-        plan: None,
-        period: None,
-        amount_minor: None,
         currency: str_at(o, &["currency"]),
-        refund_id: None,
-        status: None,
         object: str_at(o, &["lago_id"]),
+        ..DomainEvent::new(event_type, occurred_at)
     };
 
     match event.event_type.as_str() {

@@ -947,19 +947,9 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, r: &Value) -> Doma
         .or_else(|| str_at(r, &["payer", "payer_id"]))
         .or_else(|| str_at(r, &["payer", "payer_info", "payer_id"]));
     let mut event = DomainEvent {
-        kind: EventKind::Other,
-        event_type,
-        occurred_at,
-        account: None,
         customer: customer.clone(),
-        subscription: None,
-        plan: None,
-        period: None,
-        amount_minor: None,
-        currency: None,
-        refund_id: None,
-        status: None,
         object: str_at(r, &["id"]),
+        ..DomainEvent::new(event_type, occurred_at)
     };
     match event.event_type.as_str() {
         "BILLING.SUBSCRIPTION.ACTIVATED"

@@ -242,20 +242,11 @@ pub fn parse_event(body: &[u8]) -> Result<VerifiedEvent, Rejection> {
 fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, previous: &Value) -> DomainEvent {
     let customer = id_at(o, &["customer"]);
     let mut event = DomainEvent {
-        kind: EventKind::Other,
-        event_type,
-        occurred_at,
-        account: None,
         customer: customer.clone(),
-        subscription: None,
-        plan: None,
-        period: None,
-        amount_minor: None,
         // Stripe writes ISO codes in lower case; the domain in upper.
         currency: str_at(o, &["currency"]).map(|c| c.to_ascii_uppercase()),
-        refund_id: None,
-        status: None,
         object: str_at(o, &["id"]),
+        ..DomainEvent::new(event_type, occurred_at)
     };
     let mut explicit_account = str_at(o, &["metadata", "account_id"]);
 
