@@ -10,7 +10,7 @@ use crate::adapters::secrets_manager::SecretsError;
 use crate::adapters::flutterwave_transactions;
 use crate::adapters::{
     DynamoEventStore, EmfMetrics, FlutterwaveTransactions, HttpProvisioner, KillbillApi, KillbillCredentials,
-    SecretsManagerSource, SqsQueue,
+    PaypalSubscriptions, SecretsManagerSource, SqsQueue,
 };
 use crate::clock::SystemClock;
 use crate::effects::{BillingEffects, Plans};
@@ -183,6 +183,26 @@ pub async fn signing_secrets(
     secrets_from_env(provider)?.ok_or(ConfigError::NoSecret(variable))
 }
 
+/// PayPal's REST API with the app's client credentials, when
+/// `PAYPAL_CLIENT_ID` is set.
+pub async fn paypal_api(sdk: &aws_config::SdkConfig) -> Result<Option<providers::paypal::PaypalApi>, ConfigError> {
+    let Some(client_id) = var(PAYPAL_CLIENT_ID) else {
+        return Ok(None);
+    };
+    let client_secret = secret_value(PAYPAL_CLIENT_SECRET, sdk)
+        .await?
+        .ok_or_else(|| ConfigError::Missing(format!("{PAYPAL_CLIENT_SECRET}_ARN or {PAYPAL_CLIENT_SECRET}")))?;
+    let base = var(PAYPAL_API_BASE).unwrap_or_else(|| providers::paypal::LIVE_API_BASE.to_owned());
+    let base = url::Url::parse(&base)
+        .ok()
+        .filter(|url| url.scheme() == "https")
+        .ok_or_else(|| ConfigError::Invalid {
+            name: PAYPAL_API_BASE.to_owned(),
+            expected: "an https URL",
+        })?;
+    Ok(Some(providers::paypal::PaypalApi::new(base, client_id, Secret::new(client_secret.trim()))))
+}
+
 /// PayPal's verifier: offline with PayPal's certificate (default), or
 /// PayPal's verify API, which needs the app's client credentials.
 pub async fn paypal_verifier(
@@ -201,19 +221,10 @@ pub async fn paypal_verifier(
     match mode {
         VerificationMode::Offline => Ok(providers::verifier(Provider::Paypal, webhook_ids, &settings)),
         VerificationMode::Api => {
-            let client_id = required(PAYPAL_CLIENT_ID)?;
-            let client_secret = secret_value(PAYPAL_CLIENT_SECRET, sdk)
+            let api = paypal_api(sdk)
                 .await?
-                .ok_or_else(|| ConfigError::Missing(format!("{PAYPAL_CLIENT_SECRET}_ARN or {PAYPAL_CLIENT_SECRET}")))?;
-            let base = var(PAYPAL_API_BASE).unwrap_or_else(|| providers::paypal::LIVE_API_BASE.to_owned());
-            let base = url::Url::parse(&base)
-                .ok()
-                .filter(|url| url.scheme() == "https")
-                .ok_or_else(|| ConfigError::Invalid {
-                    name: PAYPAL_API_BASE.to_owned(),
-                    expected: "an https URL",
-                })?;
-            let check = ApiCheck::new(base, client_id, Secret::new(client_secret.trim()));
+                .ok_or_else(|| ConfigError::Missing(format!("{PAYPAL_CLIENT_ID} (required by {PAYPAL_VERIFICATION}=api)")))?;
+            let check = ApiCheck::from_api(api);
             Ok(Arc::new(PaypalVerifier::new(webhook_ids, settings.tolerance, Arc::new(check))))
         }
     }
@@ -391,6 +402,9 @@ pub async fn lambda_processor() -> Result<Processor, ConfigError> {
     }
     if let Some(confirmer) = killbill_confirmer(&sdk).await? {
         processor = processor.with_confirmer(Provider::Killbill, Arc::new(confirmer));
+    }
+    if let Some(api) = paypal_api(&sdk).await? {
+        processor = processor.with_confirmer(Provider::Paypal, Arc::new(PaypalSubscriptions::new(api)));
     }
     Ok(processor)
 }

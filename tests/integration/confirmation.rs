@@ -314,3 +314,77 @@ async fn the_http_provisioner_signs_its_request_and_sends_the_idempotency_key() 
     let error = provisioner.send(&request).await.expect_err("a 503 is a failure");
     assert!(error.to_string().contains("503"));
 }
+
+/// A fake PayPal API: OAuth tokens and one subscription.
+async fn fake_paypal(subscription: Value) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let router = Router::new()
+        .route(
+            "/v1/oauth2/token",
+            axum::routing::post(|| async { axum::Json(json!({"access_token": "test-token", "expires_in": 3600})) }),
+        )
+        .route(
+            "/v1/billing/subscriptions/{id}",
+            axum::routing::get(
+                |State((subscription, seen)): State<(Value, Arc<Mutex<Vec<String>>>)>, Path(id): Path<String>, headers: HeaderMap| async move {
+                    seen.lock().expect("lock").push(format!("{id} {}", headers["authorization"].to_str().unwrap_or("")));
+                    if subscription["id"] == id.as_str() {
+                        (StatusCode::OK, axum::Json(subscription))
+                    } else {
+                        (StatusCode::NOT_FOUND, axum::Json(json!({"name": "RESOURCE_NOT_FOUND"})))
+                    }
+                },
+            ),
+        )
+        .with_state((subscription, seen.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn a_paypal_sale_is_confirmed_by_its_subscription_which_names_the_plan() {
+    use payhooks::adapters::PaypalSubscriptions;
+    use payhooks::providers::paypal::{self, PaypalApi};
+
+    let ids = providers::sample_ids(Provider::Paypal);
+    let (addr, seen) = fake_paypal(json!({
+        "id": ids.subscription_id, "status": "ACTIVE", "plan_id": "P-TESTPLAN",
+        "subscriber": {"payer_id": ids.customer_id}
+    }))
+    .await;
+    let api = PaypalApi::new(
+        url::Url::parse(&format!("http://{addr}")).expect("url"),
+        "test-client".into(),
+        Secret::new("test-client-secret"),
+    );
+    let (rig, effects) = rig_with(PaypalSubscriptions::new(api), Provider::Paypal);
+    let body = paypal::SAMPLES.event("PAYMENT.SALE.COMPLETED", &ids).expect("sample");
+    let verified = paypal::parse_event(body.as_bytes()).expect("parses");
+    assert_eq!(verified.event.plan, None, "the sale names no plan");
+    let key = EventKey::new(Provider::Paypal, verified.event_id.clone());
+    let new = NewEvent {
+        key: key.clone(),
+        fingerprint: verified.fingerprint,
+        event: verified.event,
+        received_at: rig.now(),
+        expires_at: rig.now() + Duration::from_secs(3600),
+    };
+    rig.backend.store.claim(&new).await.expect("claim");
+    rig.backend.queue.send(&message_body(&key)).await.expect("send");
+    assert_eq!(process(&rig, &key).await.status, EventStatus::Completed);
+    assert_eq!(effects.seen.lock().expect("lock")[0].plan.as_deref(), Some("P-TESTPLAN"));
+    assert_eq!(seen.lock().expect("lock").as_slice(), [format!("{} Bearer test-token", ids.subscription_id)]);
+
+    // A cancellation of a subscription PayPal still shows as active is refused.
+    let body = paypal::SAMPLES.event("BILLING.SUBSCRIPTION.CANCELLED", &ids.next_event("WH")).expect("sample");
+    let verified = paypal::parse_event(body.as_bytes()).expect("parses");
+    let key = EventKey::new(Provider::Paypal, verified.event_id.clone());
+    let new = NewEvent { key: key.clone(), fingerprint: verified.fingerprint, event: verified.event, received_at: rig.now(), expires_at: rig.now() + Duration::from_secs(3600) };
+    rig.backend.store.claim(&new).await.expect("claim");
+    rig.backend.queue.send(&message_body(&key)).await.expect("send");
+    let record = process(&rig, &key).await;
+    assert_eq!(record.status, EventStatus::Failed);
+    assert!(record.last_error.unwrap_or_default().contains("is ACTIVE"));
+}

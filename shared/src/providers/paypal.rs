@@ -505,16 +505,21 @@ impl CertificateSource for MemoryCertificateSource {
     }
 }
 
-/// PayPal's `POST /v1/notifications/verify-webhook-signature`, with an
-/// OAuth token from the app's client credentials (cached until shortly
-/// before it expires).
+/// PayPal's REST API as the app's client credentials reach it: an OAuth
+/// token cached until shortly before it expires.
 #[derive(Debug)]
-pub struct ApiCheck {
+pub struct PaypalApi {
     client: Option<reqwest::Client>,
     base: Url,
     client_id: String,
     client_secret: Secret,
     token: Mutex<Option<(String, std::time::Instant)>>,
+}
+
+/// PayPal's `POST /v1/notifications/verify-webhook-signature`.
+#[derive(Debug)]
+pub struct ApiCheck {
+    api: PaypalApi,
 }
 
 #[derive(Serialize)]
@@ -553,6 +558,35 @@ pub enum ApiError {
 impl ApiCheck {
     /// `base` is PayPal's API root ([`LIVE_API_BASE`] or the sandbox's).
     pub fn new(base: Url, client_id: String, client_secret: Secret) -> Self {
+        Self::from_api(PaypalApi::new(base, client_id, client_secret))
+    }
+
+    pub fn from_api(api: PaypalApi) -> Self {
+        Self { api }
+    }
+
+    async fn verify_once(&self, request: &VerifyRequest<'_>) -> Result<bool, ApiError> {
+        let api = &self.api;
+        let token = api.access_token().await?;
+        let client = api.client.as_ref().ok_or(ApiError::NoClient)?;
+        let response = client
+            .post(api.endpoint("/v1/notifications/verify-webhook-signature"))
+            .bearer_auth(token)
+            .json(request)
+            .send()
+            .await
+            .map_err(ApiError::Http)?;
+        if !response.status().is_success() {
+            return Err(ApiError::Status(response.status().as_u16()));
+        }
+        let answer: VerifyResponse = response.json().await.map_err(ApiError::Http)?;
+        Ok(answer.verification_status == "SUCCESS")
+    }
+}
+
+impl PaypalApi {
+    /// `base` is PayPal's API root ([`LIVE_API_BASE`] or the sandbox's).
+    pub fn new(base: Url, client_id: String, client_secret: Secret) -> Self {
         Self {
             client: http_client(),
             base,
@@ -560,6 +594,25 @@ impl ApiCheck {
             client_secret,
             token: Mutex::new(None),
         }
+    }
+
+    /// GETs `path`; `None` for a 404.
+    pub async fn get_json(&self, path: &str) -> Result<Option<serde_json::Value>, ApiError> {
+        let token = self.access_token().await?;
+        let client = self.client.as_ref().ok_or(ApiError::NoClient)?;
+        let response = client
+            .get(self.endpoint(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(ApiError::Http)?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            return Err(ApiError::Status(response.status().as_u16()));
+        }
+        response.json().await.map(Some).map_err(ApiError::Http)
     }
 
     fn endpoint(&self, path: &str) -> String {
@@ -595,22 +648,6 @@ impl ApiCheck {
         Ok(token.access_token)
     }
 
-    async fn verify_once(&self, request: &VerifyRequest<'_>) -> Result<bool, ApiError> {
-        let token = self.access_token().await?;
-        let client = self.client.as_ref().ok_or(ApiError::NoClient)?;
-        let response = client
-            .post(self.endpoint("/v1/notifications/verify-webhook-signature"))
-            .bearer_auth(token)
-            .json(request)
-            .send()
-            .await
-            .map_err(ApiError::Http)?;
-        if !response.status().is_success() {
-            return Err(ApiError::Status(response.status().as_u16()));
-        }
-        let answer: VerifyResponse = response.json().await.map_err(ApiError::Http)?;
-        Ok(answer.verification_status == "SUCCESS")
-    }
 }
 
 #[async_trait]
