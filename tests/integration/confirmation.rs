@@ -59,6 +59,7 @@ async fn record_and_enqueue(rig: &Rig, provider: Provider, body: &[u8]) -> Event
     let verified = match provider {
         Provider::Flutterwave => flutterwave::parse_event(body, rig.now()),
         Provider::Killbill => killbill::parse_event(body, rig.now()),
+        Provider::Paypal => payhooks::providers::paypal::parse_event(body),
         other => panic!("no parser wired for {other}"),
     }
     .expect("parses");
@@ -361,29 +362,15 @@ async fn a_paypal_sale_is_confirmed_by_its_subscription_which_names_the_plan() {
     );
     let (rig, effects) = rig_with(PaypalSubscriptions::new(api), Provider::Paypal);
     let body = paypal::SAMPLES.event("PAYMENT.SALE.COMPLETED", &ids).expect("sample");
-    let verified = paypal::parse_event(body.as_bytes()).expect("parses");
-    assert_eq!(verified.event.plan, None, "the sale names no plan");
-    let key = EventKey::new(Provider::Paypal, verified.event_id.clone());
-    let new = NewEvent {
-        key: key.clone(),
-        fingerprint: verified.fingerprint,
-        event: verified.event,
-        received_at: rig.now(),
-        expires_at: rig.now() + Duration::from_secs(3600),
-    };
-    rig.backend.store.claim(&new).await.expect("claim");
-    rig.backend.queue.send(&message_body(&key)).await.expect("send");
+    assert_eq!(paypal::parse_event(body.as_bytes()).expect("parses").event.plan, None, "the sale names no plan");
+    let key = record_and_enqueue(&rig, Provider::Paypal, body.as_bytes()).await;
     assert_eq!(process(&rig, &key).await.status, EventStatus::Completed);
     assert_eq!(effects.seen.lock().expect("lock")[0].plan.as_deref(), Some("P-TESTPLAN"));
     assert_eq!(seen.lock().expect("lock").as_slice(), [format!("{} Bearer test-token", ids.subscription_id)]);
 
     // A cancellation of a subscription PayPal still shows as active is refused.
     let body = paypal::SAMPLES.event("BILLING.SUBSCRIPTION.CANCELLED", &ids.next_event("WH")).expect("sample");
-    let verified = paypal::parse_event(body.as_bytes()).expect("parses");
-    let key = EventKey::new(Provider::Paypal, verified.event_id.clone());
-    let new = NewEvent { key: key.clone(), fingerprint: verified.fingerprint, event: verified.event, received_at: rig.now(), expires_at: rig.now() + Duration::from_secs(3600) };
-    rig.backend.store.claim(&new).await.expect("claim");
-    rig.backend.queue.send(&message_body(&key)).await.expect("send");
+    let key = record_and_enqueue(&rig, Provider::Paypal, body.as_bytes()).await;
     let record = process(&rig, &key).await;
     assert_eq!(record.status, EventStatus::Failed);
     assert!(record.last_error.unwrap_or_default().contains("is ACTIVE"));

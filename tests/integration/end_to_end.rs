@@ -109,8 +109,6 @@ async fn a_signed_webhook_goes_from_api_gateway_through_sqs_to_a_completed_recor
 async fn a_retryable_message_is_reported_as_a_batch_item_failure() {
     let rig = Rig::new(Backend::memory(VISIBILITY));
     let key = EventKey::new(Provider::Stripe, EventId::parse("evt_leased_elsewhere").expect("id"));
-    let (_, body) = stripe_event("invoice.paid");
-    let _ = body;
     // Leased elsewhere: the processor must ask for a retry of this message.
     let new = payhooks::event::NewEvent {
         key: key.clone(),
