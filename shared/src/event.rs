@@ -168,10 +168,15 @@ pub enum EventKind {
     Renewal,
     /// The subscription changed (period roll, plan or status change).
     SubscriptionUpdated,
+    /// A refund of (part of) a payment, named by `payment`.
     Refund,
     Cancellation,
     PaymentFailed,
     TrialStarted,
+    /// Two of the provider's ids name one payment (Stripe: an invoice and
+    /// its payment intent), so a refund naming one finds what the other
+    /// granted.
+    PaymentLinked,
     /// Anything payhooks has no handler for; recorded as ignored (I8).
     Other,
 }
@@ -212,6 +217,13 @@ pub struct DomainEvent {
     pub currency: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_id: Option<String>,
+    /// The provider's id of the payment a renewal was paid by or a refund
+    /// refunds: where the two meet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<String>,
+    /// Another id of the same payment, which refunds may name instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_alias: Option<String>,
     /// The subscription's status as the provider states it (`active`,
     /// `past_due`, `canceled`, …), for events that set it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -238,6 +250,8 @@ impl DomainEvent {
             amount_minor: None,
             currency: None,
             refund_id: None,
+            payment: None,
+            payment_alias: None,
             status: None,
             object: None,
         }

@@ -264,7 +264,11 @@ impl Processor {
             Ok(Applied::Done) => Finish::Completed,
             Ok(Applied::NoHandler) => Finish::Ignored,
             Err(EffectError::Permanent(reason)) => Finish::Failed { reason },
-            Err(error @ EffectError::Transient(_)) => {
+            raced_or_transient @ (Ok(Applied::Raced) | Err(EffectError::Transient(_))) => {
+                let error = match raced_or_transient {
+                    Err(error) => error,
+                    _ => EffectError::Transient("what the effect was based on kept changing".into()),
+                };
                 let delay = self.settings.backoff(delivery.receive_count);
                 let message = format!("{error}: {}", source_chain(&error));
                 warn!(provider, event_id = %key.event_id, error = %message, retry_in_secs = delay.as_secs(), "effects failed; will retry");

@@ -229,7 +229,7 @@ async fn kill_bill_notifications_the_api_contradicts_give_nothing() {
     // A refund the payment does not have.
     let ids = providers::sample_ids(Provider::Killbill);
     api.answer(
-        "/1.0/kb/payments/3f1e2d4c-5b6a-4c8d-9e0f-a1b2c3d4e5f6",
+        &format!("/1.0/kb/payments/{}", ids.payment_id),
         StatusCode::OK,
         json!({"accountId": ids.customer_id, "transactions": [{"transactionId": "other", "transactionType": "REFUND", "status": "SUCCESS", "amount": 5.0, "currency": "EUR"}]}),
     );
@@ -247,7 +247,7 @@ async fn a_kill_bill_refund_takes_its_amount_from_the_api() {
     let (rig, effects) = rig_with(killbill_api(addr), Provider::Killbill);
     let ids = providers::sample_ids(Provider::Killbill);
     api.answer(
-        "/1.0/kb/payments/3f1e2d4c-5b6a-4c8d-9e0f-a1b2c3d4e5f6",
+        &format!("/1.0/kb/payments/{}", ids.payment_id),
         StatusCode::OK,
         json!({"accountId": ids.customer_id, "transactions": [
             {"transactionId": "t-capture", "transactionType": "PURCHASE", "status": "SUCCESS", "amount": 19.99, "currency": "EUR"},

@@ -119,4 +119,7 @@ ledger_contract!(
     concurrent_commits_of_one_fact_apply_once,
     concurrent_grants_for_distinct_periods_add_up_exactly,
     a_trial_and_a_failed_payment_are_recorded_on_the_account,
+    a_payment_is_written_only_over_the_version_read,
+    a_balance_guard_and_flags_hold_on_the_balance_before_the_change,
+    an_effect_without_an_account_records_payments_and_completes,
 );

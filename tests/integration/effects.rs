@@ -22,19 +22,27 @@ use payhooks_tests::requests::{SECRET, stripe_headers};
 
 use crate::support::{Rig, VISIBILITY};
 
-const PLAN: &str = "price_1TestPlanPro";
-const CREDITS: i64 = 100;
+pub(crate) const PLAN: &str = "price_1TestPlanPro";
+pub(crate) const CREDITS: i64 = 100;
 
 fn rig(backend: Backend) -> Rig {
     rig_with_provisioner(backend).0
 }
 
-fn rig_with_provisioner(backend: Backend) -> (Rig, Arc<MemoryProvisioner>) {
+pub(crate) fn rig_with_provisioner(backend: Backend) -> (Rig, Arc<MemoryProvisioner>) {
+    rig_with_effects(backend, |effects| effects)
+}
+
+/// A rig whose effects are adjusted by `configure` (negative balances, …).
+pub(crate) fn rig_with_effects(
+    backend: Backend,
+    configure: impl FnOnce(BillingEffects) -> BillingEffects,
+) -> (Rig, Arc<MemoryProvisioner>) {
     let plans = Plans::from_json(&format!(r#"{{"{PLAN}": {CREDITS}}}"#)).expect("plans");
     let provisioner = Arc::new(MemoryProvisioner::new());
-    let effects = Arc::new(
+    let effects = Arc::new(configure(
         BillingEffects::new(backend.ledger.clone(), plans, Arc::new(SystemClock)).with_provisioner(provisioner.clone()),
-    );
+    ));
     let (store, queue) = (backend.store.clone(), backend.queue.clone());
     (Rig::with(backend, store, queue, effects, IngestSettings::default()), provisioner)
 }
@@ -42,7 +50,7 @@ fn rig_with_provisioner(backend: Backend) -> (Rig, Arc<MemoryProvisioner>) {
 /// Delivers a Stripe sample for `ids` (fresh event id each time) and
 /// returns the delivery the processor would get, without going through the
 /// queue, so tests choose what runs concurrently.
-async fn recorded(rig: &Rig, sample: &str, ids: &SampleIds, edit: impl Fn(String) -> String) -> Delivery {
+pub(crate) async fn recorded(rig: &Rig, sample: &str, ids: &SampleIds, edit: impl Fn(String) -> String) -> Delivery {
     let ids = ids.next_event("evt");
     let body = edit(stripe::SAMPLES.event(sample, &ids).expect("sample"));
     let headers = stripe_headers(body.as_bytes(), SECRET, rig.now().unix_timestamp());
@@ -57,7 +65,7 @@ async fn recorded(rig: &Rig, sample: &str, ids: &SampleIds, edit: impl Fn(String
     }
 }
 
-async fn account(rig: &Rig, name: &str) -> (i64, Vec<i64>) {
+pub(crate) async fn account(rig: &Rig, name: &str) -> (i64, Vec<i64>) {
     let account = AccountRef::new(Provider::Stripe, name);
     let balance = rig.backend.ledger.account(&account).await.expect("account").map_or(0, |a| a.balance);
     let entries = rig.backend.ledger.entries(&account).await.expect("entries");
@@ -66,7 +74,7 @@ async fn account(rig: &Rig, name: &str) -> (i64, Vec<i64>) {
     (balance, deltas)
 }
 
-fn for_account(account: &str) -> SampleIds {
+pub(crate) fn for_account(account: &str) -> SampleIds {
     SampleIds {
         customer_id: account.to_owned(),
         ..SampleIds::random("evt")
@@ -75,7 +83,7 @@ fn for_account(account: &str) -> SampleIds {
 
 /// Removes the samples' explicit account (metadata, and checkout's client
 /// reference) so the customer id is the account.
-fn without_explicit_account(body: String) -> String {
+pub(crate) fn without_explicit_account(body: String) -> String {
     body.replace("\"account_id\": \"acct-demo-001\"", "\"note\": \"none\"")
         .replace("\"client_reference_id\": \"acct-demo-001\"", "\"client_reference_id\": null")
 }

@@ -13,5 +13,6 @@ mod logs;
 mod processor;
 mod properties;
 mod providers;
+mod refunds;
 mod stripe_sdk;
 mod support;

@@ -1,7 +1,8 @@
 //! The event store on DynamoDB: one item per event under `pk` =
 //! `{provider}#{event_id}`. Every state change is a single conditional write,
 //! so concurrent deliveries and workers are serialized by DynamoDB itself and
-//! no read-then-write race exists (I3, I9).
+//! no read-then-write race exists (I3, I9). Accounts, payments and the
+//! ledger share the table (`dynamo_ledger`).
 
 use std::collections::HashMap;
 
@@ -10,31 +11,29 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
-    TimeToLiveSpecification, TransactWriteItem, Update,
+    ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    TimeToLiveSpecification,
 };
 use time::OffsetDateTime;
 
 use crate::event::{EventId, EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use crate::ports::event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
-use crate::ports::ledger::{AccountRef, AccountState, Change, CommitOutcome, Effect, Entitlement, Ledger, LedgerEntry};
 
 pub const PARTITION_KEY: &str = "pk";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// Ledger entries by account, newest last by `entry_sort` (`{at ms}#{key}`).
 pub const ACCOUNT_INDEX: &str = "by_account";
-const INDEX_KEY: &str = "account_key";
-const INDEX_SORT: &str = "entry_sort";
+pub(super) const INDEX_KEY: &str = "account_key";
+pub(super) const INDEX_SORT: &str = "entry_sort";
 
-type Item = HashMap<String, AttributeValue>;
+pub(super) type Item = HashMap<String, AttributeValue>;
 
 #[derive(Debug, Clone)]
 pub struct DynamoEventStore {
-    client: Client,
-    table: String,
+    pub(super) client: Client,
+    pub(super) table: String,
 }
 
 impl DynamoEventStore {
@@ -125,19 +124,19 @@ async fn conditional(
     }
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(super) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn millis(at: OffsetDateTime) -> AttributeValue {
+pub(super) fn millis(at: OffsetDateTime) -> AttributeValue {
     n(at.unix_timestamp_nanos() / 1_000_000)
 }
 
-fn status(value: EventStatus) -> AttributeValue {
+pub(super) fn status(value: EventStatus) -> AttributeValue {
     s(value.as_str())
 }
 
@@ -161,21 +160,21 @@ fn to_item(event: &NewEvent) -> Result<Item, StoreError> {
     ]))
 }
 
-fn corrupt(what: &str) -> StoreError {
+pub(super) fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("attribute {what} is missing or malformed"))
 }
 
-fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+pub(super) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
-fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+pub(super) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
     item.get(name)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
 }
 
-fn get_time(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+pub(super) fn get_time(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, StoreError> {
     match get_n::<i128>(item, name) {
         None => Ok(None),
         Some(ms) => OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
@@ -184,7 +183,7 @@ fn get_time(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, StoreErro
     }
 }
 
-fn required<T>(value: Option<T>, name: &str) -> Result<T, StoreError> {
+pub(super) fn required<T>(value: Option<T>, name: &str) -> Result<T, StoreError> {
     value.ok_or_else(|| corrupt(name))
 }
 
@@ -395,243 +394,5 @@ impl EventStore for DynamoEventStore {
             Ok(_) => FinishOutcome::Finished,
             Err(_) => FinishOutcome::LeaseLost,
         })
-    }
-}
-
-fn effect_key(business_key: &str) -> String {
-    format!("effect#{business_key}")
-}
-
-fn entry_key(account: &AccountRef, business_key: &str) -> String {
-    format!("entry#{}#{}#{business_key}", account.provider, account.account)
-}
-
-#[async_trait]
-impl Ledger for DynamoEventStore {
-    async fn commit(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> Result<CommitOutcome, StoreError> {
-        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::unavailable(e);
-        let at = millis(now);
-        let event_id = s(effect.event.event_id.as_str());
-        let provider = s(effect.event.provider.as_str());
-
-        // 0: the business key, only if new.
-        let marker = Put::builder()
-            .table_name(&self.table)
-            .item(PARTITION_KEY, s(effect_key(&effect.business_key)))
-            .item("provider", provider.clone())
-            .item("event_id", event_id.clone())
-            .item("at", at.clone())
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build)?;
-
-        // 1: the account, changed by ADD only.
-        let (mut add, mut set, mut remove) = (
-            vec!["balance :delta"],
-            vec!["updated_at = :at", "#account = :account", "provider = :provider"],
-            Vec::new(),
-        );
-        let mut values = vec![
-            (":delta", n(effect.change.delta())),
-            (":at", at.clone()),
-            (":account", s(&effect.account.account)),
-            (":provider", provider.clone()),
-        ];
-        let mut condition = None;
-        match &effect.change {
-            Change::Credit(_) => {}
-            Change::Trial => set.push("trial_started_at = :at"),
-            Change::PaymentFailed => {
-                add.push("failed_payments :one");
-                values.push((":one", n(1)));
-            }
-            Change::Entitlement(entitlement) => {
-                set.push("entitlement_status = :status");
-                set.push("entitlement_as_of = :as_of");
-                values.push((":status", s(&entitlement.status)));
-                values.push((":as_of", millis(entitlement.as_of)));
-                for (attribute, placeholder, value) in [
-                    ("entitlement_plan", ":plan", &entitlement.plan),
-                    ("entitlement_subscription", ":subscription", &entitlement.subscription),
-                    ("entitlement_customer", ":customer", &entitlement.customer),
-                ] {
-                    match value {
-                        Some(value) => {
-                            set.push(match attribute {
-                                "entitlement_plan" => "entitlement_plan = :plan",
-                                "entitlement_subscription" => "entitlement_subscription = :subscription",
-                                _ => "entitlement_customer = :customer",
-                            });
-                            values.push((placeholder, s(value)));
-                        }
-                        None => remove.push(attribute),
-                    }
-                }
-                // Order-safe: only a newer provider time replaces the state.
-                condition = Some("attribute_not_exists(entitlement_as_of) OR entitlement_as_of < :as_of");
-            }
-        }
-        let mut expression = format!("ADD {} SET {}", add.join(", "), set.join(", "));
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
-        let mut account = Update::builder()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(effect.account.storage_key()))
-            .update_expression(expression)
-            .expression_attribute_names("#account", "account")
-            .set_condition_expression(condition.map(str::to_owned));
-        for (placeholder, value) in values {
-            account = account.expression_attribute_values(placeholder, value);
-        }
-        let account = account.build().map_err(build)?;
-
-        // 2: the ledger entry.
-        let entry = Put::builder()
-            .table_name(&self.table)
-            .item(PARTITION_KEY, s(entry_key(&effect.account, &effect.business_key)))
-            .item(INDEX_KEY, s(effect.account.storage_key()))
-            .item(INDEX_SORT, s(format!("{:015}#{}", now.unix_timestamp_nanos() / 1_000_000, effect.business_key)))
-            .item("business_key", s(&effect.business_key))
-            .item("delta", n(effect.change.delta()))
-            .item("provider", provider)
-            .item("event_id", event_id)
-            .item("at", at.clone())
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build)?;
-
-        // 3: the event's completion, only while this worker holds the lease.
-        let completion = Update::builder()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(effect.event.storage_key()))
-            .update_expression(
-                "SET #status = :completed, finished_at = :at, updated_at = :at REMOVE lease_owner, lease_until",
-            )
-            .condition_expression("#status = :processing AND lease_owner = :owner")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":completed", status(EventStatus::Completed))
-            .expression_attribute_values(":processing", status(EventStatus::Processing))
-            .expression_attribute_values(":owner", s(owner))
-            .expression_attribute_values(":at", at)
-            .build()
-            .map_err(build)?;
-
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(marker).build())
-            .transact_items(TransactWriteItem::builder().update(account).build())
-            .transact_items(TransactWriteItem::builder().put(entry).build())
-            .transact_items(TransactWriteItem::builder().update(completion).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(CommitOutcome::Applied),
-            Err(SdkError::ServiceError(service)) => match service.into_err() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let failed = |index: usize| {
-                        cancelled
-                            .cancellation_reasons()
-                            .get(index)
-                            .and_then(|reason| reason.code())
-                            == Some("ConditionalCheckFailed")
-                    };
-                    if failed(3) {
-                        Ok(CommitOutcome::LeaseLost)
-                    } else if failed(0) {
-                        Ok(CommitOutcome::DuplicateEffect)
-                    } else if failed(1) {
-                        Ok(CommitOutcome::Stale)
-                    } else {
-                        // A conflicting transaction or throttling: transient.
-                        Err(StoreError::unavailable(cancelled))
-                    }
-                }
-                other => Err(StoreError::unavailable(other)),
-            },
-            Err(other) => Err(StoreError::unavailable(other)),
-        }
-    }
-
-    async fn account(&self, account: &AccountRef) -> Result<Option<AccountState>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(account.storage_key()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::unavailable)?;
-        let Some(item) = output.item else {
-            return Ok(None);
-        };
-        let entitlement = match (get_s(&item, "entitlement_status"), get_time(&item, "entitlement_as_of")?) {
-            (Some(status), Some(as_of)) => Some(Entitlement {
-                status: status.to_owned(),
-                plan: get_s(&item, "entitlement_plan").map(str::to_owned),
-                subscription: get_s(&item, "entitlement_subscription").map(str::to_owned),
-                customer: get_s(&item, "entitlement_customer").map(str::to_owned),
-                as_of,
-            }),
-            _ => None,
-        };
-        Ok(Some(AccountState {
-            balance: get_n(&item, "balance").unwrap_or(0),
-            trial_started_at: get_time(&item, "trial_started_at")?,
-            failed_payments: get_n(&item, "failed_payments").unwrap_or(0),
-            entitlement,
-        }))
-    }
-
-    async fn has_effect(&self, business_key: &str) -> Result<bool, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, s(effect_key(business_key)))
-            .consistent_read(true)
-            .projection_expression("pk")
-            .send()
-            .await
-            .map_err(StoreError::unavailable)?;
-        Ok(output.item.is_some())
-    }
-
-    async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(ACCOUNT_INDEX)
-                .key_condition_expression("account_key = :account")
-                .expression_attribute_values(":account", s(account.storage_key()))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::unavailable)?;
-            for item in output.items.unwrap_or_default() {
-                let provider: Provider = required(get_s(&item, "provider"), "provider")?
-                    .parse()
-                    .map_err(|_| corrupt("provider"))?;
-                let event_id = EventId::parse(required(get_s(&item, "event_id"), "event_id")?)
-                    .map_err(|_| corrupt("event_id"))?;
-                entries.push(LedgerEntry {
-                    business_key: required(get_s(&item, "business_key"), "business_key")?.to_owned(),
-                    delta: required(get_n(&item, "delta"), "delta")?,
-                    event: EventKey::new(provider, event_id),
-                    at: required(get_time(&item, "at")?, "at")?,
-                });
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(entries);
-            }
-        }
     }
 }

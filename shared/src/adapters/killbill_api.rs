@@ -67,7 +67,7 @@ impl Confirmer for KillbillApi {
             EventKind::Purchase | EventKind::Cancellation | EventKind::SubscriptionUpdated | EventKind::TrialStarted => {
                 (format!("subscriptions/{id}"), "subscription")
             }
-            EventKind::Other => return Ok(Confirmation::Confirmed(Box::new(event.clone()))),
+            EventKind::PaymentLinked | EventKind::Other => return Ok(Confirmation::Confirmed(Box::new(event.clone()))),
         };
         let Some(object) = self.get(&path).await? else {
             return Ok(contradicted(format!("no {what} {id}")));

@@ -9,7 +9,9 @@ use time::OffsetDateTime;
 
 use crate::event::{EventKey, EventRecord, EventStatus, NewEvent};
 use crate::ports::event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
-use crate::ports::ledger::{AccountRef, AccountState, Change, CommitOutcome, Effect, Ledger, LedgerEntry};
+use crate::ports::ledger::{
+    AccountRef, AccountState, Change, CommitOutcome, Effect, Ledger, LedgerEntry, Payment, PaymentRef,
+};
 
 /// Events, effects, accounts and ledger entries: one state, so that a
 /// ledger commit and the event's completion happen under one lock, as they
@@ -20,6 +22,7 @@ struct State {
     effects: HashSet<String>,
     accounts: BTreeMap<AccountRef, AccountState>,
     entries: Vec<(AccountRef, LedgerEntry)>,
+    payments: HashMap<PaymentRef, Payment>,
 }
 
 #[derive(Debug, Default)]
@@ -201,6 +204,7 @@ impl Ledger for MemoryEventStore {
             effects,
             accounts,
             entries,
+            payments,
         } = &mut *state;
         let Some(record) = records
             .get_mut(&effect.event)
@@ -211,30 +215,52 @@ impl Ledger for MemoryEventStore {
         if effects.contains(&effect.business_key) {
             return Ok(CommitOutcome::DuplicateEffect);
         }
-        let account = accounts.entry(effect.account.clone()).or_default();
+        let current = effect.account.as_ref().and_then(|a| accounts.get(a));
         if let Change::Entitlement(new) = &effect.change
-            && account.entitlement.as_ref().is_some_and(|current| current.as_of >= new.as_of)
+            && current.and_then(|a| a.entitlement.as_ref()).is_some_and(|e| e.as_of >= new.as_of)
         {
             return Ok(CommitOutcome::Stale);
         }
-        effects.insert(effect.business_key.clone());
-        match &effect.change {
-            Change::Credit(amount) => account.balance += amount,
-            Change::Trial => account.trial_started_at = Some(now),
-            Change::PaymentFailed => account.failed_payments += 1,
-            Change::Entitlement(new) => account.entitlement = Some(new.clone()),
+        let version = |reference: &PaymentRef| payments.get(reference).map_or(0, |p| p.version);
+        let balance = current.map_or(0, |a| a.balance);
+        if effect.payments.iter().any(|w| version(&w.reference) != w.read_version)
+            || effect.guard.is_some_and(|guard| !guard.holds(balance))
+        {
+            return Ok(CommitOutcome::Raced);
         }
-        entries.push((
-            effect.account.clone(),
-            LedgerEntry {
-                business_key: effect.business_key.clone(),
-                delta: effect.change.delta(),
-                event: effect.event.clone(),
-                at: now,
-            },
-        ));
+        effects.insert(effect.business_key.clone());
+        for write in &effect.payments {
+            let payment = Payment {
+                version: write.read_version + 1,
+                ..write.payment.clone()
+            };
+            payments.insert(write.reference.clone(), payment);
+        }
+        if let Some(account_ref) = &effect.account {
+            let account = accounts.entry(account_ref.clone()).or_default();
+            match &effect.change {
+                Change::Credit(amount) => account.balance += amount,
+                Change::Trial => account.trial_started_at = Some(now),
+                Change::PaymentFailed => account.failed_payments += 1,
+                Change::Entitlement(new) => account.entitlement = Some(new.clone()),
+            }
+            account.flags.extend(effect.flags.iter().cloned());
+            entries.push((
+                account_ref.clone(),
+                LedgerEntry {
+                    business_key: effect.business_key.clone(),
+                    delta: effect.change.delta(),
+                    event: effect.event.clone(),
+                    at: now,
+                },
+            ));
+        }
         complete(record, now);
         Ok(CommitOutcome::Applied)
+    }
+
+    async fn payment(&self, reference: &PaymentRef) -> Result<Option<Payment>, StoreError> {
+        Ok(self.state().payments.get(reference).cloned())
     }
 
     async fn account(&self, account: &AccountRef) -> Result<Option<AccountState>, StoreError> {

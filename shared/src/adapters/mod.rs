@@ -3,6 +3,7 @@
 //! the same contract suite as the AWS ones, not test doubles.
 
 pub mod dynamo_event_store;
+pub mod dynamo_ledger;
 pub mod emf_metrics;
 pub mod flutterwave_transactions;
 pub mod http_provisioner;

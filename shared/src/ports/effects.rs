@@ -23,6 +23,10 @@ pub enum Applied {
     Stale,
     /// No handler exists for this kind of event: recorded as ignored (I8).
     NoHandler,
+    /// What the effect was based on changed before its commit: nothing
+    /// changed; the effects retry it at once, and the processor treats a
+    /// leftover as transient.
+    Raced,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,8 @@
 //! lease). Two deliveries, or two different events meaning one fact, meet at
 //! the business key: one effect (I4, I5).
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -75,10 +77,101 @@ pub struct Entitlement {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Effect {
     pub business_key: String,
-    pub account: AccountRef,
+    /// The account it changes, with a ledger entry; `None` for an effect
+    /// that only records what is known of payments.
+    pub account: Option<AccountRef>,
     pub change: Change,
     /// The event that causes it, completed in the same transaction.
     pub event: EventKey,
+    /// Payments written in the same transaction, each only if unchanged
+    /// since it was read.
+    pub payments: Vec<PaymentWrite>,
+    /// A condition on the account's balance before the change: what the
+    /// decision to flag (or to cap a claw-back) was based on.
+    pub guard: Option<BalanceGuard>,
+    /// Flags added to the account (`negative_balance`, …).
+    pub flags: Vec<String>,
+}
+
+impl Effect {
+    pub fn new(business_key: String, account: AccountRef, change: Change, event: EventKey) -> Self {
+        Self {
+            business_key,
+            account: Some(account),
+            change,
+            event,
+            payments: Vec::new(),
+            guard: None,
+            flags: Vec::new(),
+        }
+    }
+}
+
+/// A payment under one of the provider's ids for it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct PaymentRef {
+    pub provider: Provider,
+    pub id: String,
+}
+
+impl PaymentRef {
+    pub fn new(provider: Provider, id: impl Into<String>) -> Self {
+        Self {
+            provider,
+            id: id.into(),
+        }
+    }
+
+    pub fn storage_key(&self) -> String {
+        format!("payment#{}#{}", self.provider, self.id)
+    }
+}
+
+/// A payment as the ledger knows it: what it paid and granted, and what has
+/// been refunded and clawed back of it. Refunds meet their payment here in
+/// whatever order the two arrive.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Payment {
+    pub account: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_minor: Option<i64>,
+    /// Credits its renewal granted; `None` until that renewal is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub granted: Option<i64>,
+    pub refunded_minor: i64,
+    pub clawed_back: i64,
+    /// Set when this id is another name for the payment recorded under
+    /// `alias_of` (Stripe: an invoice's payment intent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias_of: Option<String>,
+    /// Bumped by every write, so a write based on a stale read fails. The
+    /// balance itself still changes by ADD only (I5).
+    pub version: u64,
+}
+
+/// `payment` written under `reference`, only if its version is still
+/// `read_version` (0: only if absent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentWrite {
+    pub reference: PaymentRef,
+    pub read_version: u64,
+    pub payment: Payment,
+}
+
+/// What the account's balance (absent: zero) must be before the change for
+/// the commit to go in: the balance a decision was based on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BalanceGuard {
+    pub at_least: Option<i64>,
+    pub below: Option<i64>,
+}
+
+impl BalanceGuard {
+    pub fn holds(self, balance: i64) -> bool {
+        self.at_least.is_none_or(|floor| balance >= floor) && self.below.is_none_or(|ceiling| balance < ceiling)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +186,9 @@ pub enum CommitOutcome {
     /// The account's state is newer than the event: nothing changed; the
     /// event is still to be finished (as stale).
     Stale,
+    /// A payment or the balance changed since it was read: nothing changed;
+    /// read again and retry.
+    Raced,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -103,6 +199,10 @@ pub struct AccountState {
     pub failed_payments: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entitlement: Option<Entitlement>,
+    /// Conditions a person should look at (`negative_balance`,
+    /// `clawback_shortfall`, `refund_without_grant`); never cleared by
+    /// payhooks.
+    pub flags: BTreeSet<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -125,6 +225,10 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     /// Whether an effect's business key is already taken: to skip a
     /// downstream call whose effect is known to be in.
     async fn has_effect(&self, business_key: &str) -> Result<bool, StoreError>;
+
+    /// The payment recorded under `reference`, as stored (an alias is not
+    /// followed).
+    async fn payment(&self, reference: &PaymentRef) -> Result<Option<Payment>, StoreError>;
 
     /// The account's entries, newest first.
     async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError>;

@@ -13,7 +13,10 @@ pub mod queue;
 pub use confirmation::{Confirmation, Confirmer};
 pub use effects::{Applied, EffectError, Effects};
 pub use event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
-pub use ledger::{AccountRef, AccountState, Change, CommitOutcome, Effect, Entitlement, Ledger, LedgerEntry};
+pub use ledger::{
+    AccountRef, AccountState, BalanceGuard, Change, CommitOutcome, Effect, Entitlement, Ledger, LedgerEntry, Payment,
+    PaymentRef, PaymentWrite,
+};
 pub use metrics::Metrics;
 pub use provisioner::{Action, ProvisionError, ProvisionRequest, Provisioner};
 pub use queue::{Delivery, Queue, QueueError};

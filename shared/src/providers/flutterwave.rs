@@ -207,6 +207,13 @@ fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDat
         } else {
             None
         },
+        // The transaction id: a renewal's own, and the one a refund refunds.
+        payment: match kind {
+            EventKind::Renewal => text_at(d, &["id"]),
+            EventKind::Refund => text_at(d, &["TransactionId"]),
+            _ => None,
+        },
+        payment_alias: None,
         status: None,
         object: text_at(d, &["id"]),
         event_type,
@@ -231,6 +238,9 @@ pub fn sample_ids() -> SampleIds {
         event_id: number(),
         customer_id: number(),
         subscription_id: number(),
+        payment_id: number(),
+        payment_alias_id: number(),
+        refund_id: number(),
     }
 }
 

@@ -140,6 +140,13 @@ fn normalize(
         } else {
             None
         },
+        // A renewal's payment is in its metadata; a refund is about it.
+        payment: match kind {
+            EventKind::Renewal => str_at(meta, &["paymentId"]),
+            EventKind::Refund => object.clone(),
+            _ => None,
+        },
+        payment_alias: None,
         status: None,
         object,
         event_type,
@@ -162,6 +169,9 @@ pub fn sample_ids() -> SampleIds {
         event_id: uuid(),
         customer_id: uuid(),
         subscription_id: uuid(),
+        payment_id: uuid(),
+        payment_alias_id: uuid(),
+        refund_id: uuid(),
     }
 }
 
@@ -206,7 +216,7 @@ mod tests {
         let first = parse_event(body.as_bytes(), now()).unwrap();
         assert_eq!(parse_event(body.as_bytes(), now() + time::Duration::hours(2)).unwrap(), first);
         assert!(first.event_id.as_str().starts_with(&format!("INVOICE_PAYMENT_SUCCESS:INVOICE:{}:", ids.event_id)));
-        let second_payment = body.replace("3f1e2d4c-5b6a-4c8d-9e0f-a1b2c3d4e5f6", "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e");
+        let second_payment = body.replace(&ids.payment_id, "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e");
         assert_ne!(parse_event(second_payment.as_bytes(), now()).unwrap().event_id, first.event_id);
     }
 

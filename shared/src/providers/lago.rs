@@ -460,6 +460,8 @@ pub const SAMPLES: Samples = Samples(&[
 pub fn sample_ids() -> SampleIds {
     SampleIds {
         event_id: uuid::Uuid::new_v4().to_string(),
+        payment_id: uuid::Uuid::new_v4().to_string(),
+        refund_id: uuid::Uuid::new_v4().to_string(),
         ..SampleIds::random("evt")
     }
 }
@@ -590,7 +592,10 @@ fn normalize(event_type: String, o: &Value, received_at: OffsetDateTime) -> Doma
             event.amount_minor = int_at(o, &["total_amount_cents"]);
             let subscription_invoice = str_at(o, &["invoice_type"]).as_deref() == Some("subscription");
             event.kind = match str_at(o, &["payment_status"]).as_deref() {
-                Some("succeeded") if subscription_invoice => EventKind::Renewal,
+                Some("succeeded") if subscription_invoice => {
+                    event.payment = str_at(o, &["lago_id"]);
+                    EventKind::Renewal
+                }
                 Some("failed") if event.event_type == "invoice.payment_status_updated" => {
                     EventKind::PaymentFailed
                 }
@@ -609,6 +614,7 @@ fn normalize(event_type: String, o: &Value, received_at: OffsetDateTime) -> Doma
                 event.kind = EventKind::Refund;
                 event.amount_minor = refund;
                 event.refund_id = str_at(o, &["lago_id"]);
+                event.payment = str_at(o, &["lago_invoice_id"]);
             }
         }
         customer_event if customer_event.starts_with("customer.") => {
@@ -1007,7 +1013,8 @@ mod tests {
     #[test]
     fn a_refund_is_keyed_by_its_credit_note() {
         let event = sample("credit_note.created");
-        assert_eq!(event.refund_id.as_deref(), Some("c0ffee00-5a5a-4b4b-8c8c-0d0d0d0d0d0d"));
+        assert!(event.refund_id.as_deref().is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()));
+        assert!(event.payment.as_deref().is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()));
         assert_eq!(event.amount_minor, Some(2940));
         assert_eq!(event.currency.as_deref(), Some("EUR"));
     }

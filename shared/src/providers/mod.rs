@@ -130,6 +130,11 @@ pub struct SampleIds {
     pub event_id: String,
     pub customer_id: String,
     pub subscription_id: String,
+    /// The payment a renewal is paid by and its refund refunds.
+    pub payment_id: String,
+    /// A second id of that payment (Stripe: the invoice's payment intent).
+    pub payment_alias_id: String,
+    pub refund_id: String,
 }
 
 impl SampleIds {
@@ -140,6 +145,9 @@ impl SampleIds {
             event_id: format!("{event_prefix}_test_{}", token()),
             customer_id: format!("cus_test_{}", token()),
             subscription_id: format!("sub_test_{}", token()),
+            payment_id: format!("in_test_{}", token()),
+            payment_alias_id: format!("pi_test_{}", token()),
+            refund_id: format!("re_test_{}", token()),
         }
     }
 
@@ -156,6 +164,9 @@ impl SampleIds {
             .replace("{{event_id}}", &self.event_id)
             .replace("{{customer_id}}", &self.customer_id)
             .replace("{{subscription_id}}", &self.subscription_id)
+            .replace("{{payment_id}}", &self.payment_id)
+            .replace("{{payment_alias_id}}", &self.payment_alias_id)
+            .replace("{{refund_id}}", &self.refund_id)
     }
 }
 
@@ -284,8 +295,9 @@ pub fn scenario(provider: Provider) -> &'static [&'static str] {
         Provider::Stripe => &[
             "checkout.session.completed",
             "invoice.payment_succeeded",
+            "invoice_payment.paid",
             "customer.subscription.updated",
-            "charge.refunded",
+            "refund.created",
             "customer.subscription.deleted",
         ],
         Provider::Paypal => &[

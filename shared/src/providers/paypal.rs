@@ -929,6 +929,9 @@ pub fn sample_ids() -> SampleIds {
         event_id: format!("WH-{}-{}", token(17), token(17)),
         customer_id: token(13),
         subscription_id: format!("I-{}", token(12)),
+        payment_id: token(17),
+        payment_alias_id: token(17),
+        refund_id: token(17),
     }
 }
 
@@ -1018,6 +1021,7 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, r: &Value) -> Doma
         "PAYMENT.SALE.COMPLETED" => {
             event.kind = EventKind::Renewal;
             event.subscription = str_at(r, &["billing_agreement_id"]);
+            event.payment = str_at(r, &["id"]);
             if let Some(amount) = at(r, &["amount"]) {
                 set_amount(&mut event, amount, "total", "currency");
             }
@@ -1032,6 +1036,8 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, r: &Value) -> Doma
             event.kind = EventKind::Refund;
             event.refund_id = str_at(r, &["id"]);
             event.subscription = str_at(r, &["billing_agreement_id"]);
+            // v1 names the sale; v2 links the capture as `up`.
+            event.payment = str_at(r, &["sale_id"]).or_else(|| refunded_capture(r));
             if let Some(amount) = at(r, &["amount"]) {
                 // v1 refunds carry `total`/`currency`, v2 `value`/`currency_code`.
                 if amount.get("total").is_some() {
@@ -1047,6 +1053,21 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, r: &Value) -> Doma
         .or_else(|| str_at(r, &["custom"]))
         .or(customer);
     event
+}
+
+/// The capture a v2 refund refunds: the last path segment of its `up` link.
+fn refunded_capture(refund: &Value) -> Option<String> {
+    refund
+        .get("links")?
+        .as_array()?
+        .iter()
+        .find(|link| link.get("rel").and_then(Value::as_str) == Some("up"))?
+        .get("href")?
+        .as_str()?
+        .rsplit('/')
+        .next()
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
 }
 
 fn set_amount(event: &mut DomainEvent, amount: &Value, value_key: &str, currency_key: &str) {
@@ -1479,9 +1500,9 @@ mod tests {
             ("BILLING.SUBSCRIPTION.UPDATED", EventKind::SubscriptionUpdated, sub, payer, Some("acct-demo-001"), None, None, None),
             ("BILLING.SUBSCRIPTION.PAYMENT.FAILED", EventKind::PaymentFailed, sub, payer, Some("acct-demo-001"), Some(2000), Some("USD"), None),
             ("BILLING.SUBSCRIPTION.CANCELLED", EventKind::Cancellation, sub, payer, Some("acct-demo-001"), None, None, None),
-            ("PAYMENT.SALE.REFUNDED", EventKind::Refund, sub, None, Some("acct-demo-001"), Some(2000), Some("USD"), Some("1JU08902781691411")),
+            ("PAYMENT.SALE.REFUNDED", EventKind::Refund, sub, None, Some("acct-demo-001"), Some(2000), Some("USD"), Some(ids.refund_id.as_str())),
             ("PAYMENT.CAPTURE.COMPLETED", EventKind::Purchase, None, None, Some("acct-demo-002"), Some(1500), Some("JPY"), None),
-            ("PAYMENT.CAPTURE.REFUNDED", EventKind::Refund, None, None, Some("acct-demo-003"), Some(1250), Some("EUR"), Some("0RF18402EH2218232")),
+            ("PAYMENT.CAPTURE.REFUNDED", EventKind::Refund, None, None, Some("acct-demo-003"), Some(1250), Some("EUR"), Some(ids.refund_id.as_str())),
         ];
         assert_eq!(SAMPLES.types().count(), expected.len());
         for (event_type, kind, subscription, customer, account, amount, currency, refund) in expected {

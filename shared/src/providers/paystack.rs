@@ -191,6 +191,13 @@ fn normalize(event_type: String, d: &Value, received_at: OffsetDateTime) -> Doma
         } else {
             None
         },
+        // The transaction's reference: a paid invoice's, and the refunded one.
+        payment: match kind {
+            EventKind::Renewal => str_at(d, &["transaction", "reference"]),
+            EventKind::Refund => str_at(d, &["transaction_reference"]),
+            _ => None,
+        },
+        payment_alias: None,
         status: if event_type.starts_with("subscription.") {
             str_at(d, &["status"])
         } else {
@@ -220,6 +227,8 @@ pub fn sample_ids() -> SampleIds {
         event_id: format!("T_test{}", token()),
         customer_id: format!("CUS_test{}", token()),
         subscription_id: format!("SUB_test{}", token()),
+        payment_id: format!("T_test{}", token()),
+        ..SampleIds::random("evt")
     }
 }
 

@@ -176,6 +176,8 @@ pub const SAMPLES: Samples = Samples(&[
     ("customer.subscription.deleted", include_str!("../../samples/stripe/customer.subscription.deleted.json")),
     ("checkout.session.completed", include_str!("../../samples/stripe/checkout.session.completed.json")),
     ("charge.refunded", include_str!("../../samples/stripe/charge.refunded.json")),
+    ("invoice_payment.paid", include_str!("../../samples/stripe/invoice_payment.paid.json")),
+    ("refund.created", include_str!("../../samples/stripe/refund.created.json")),
 ]);
 
 #[derive(Deserialize)]
@@ -271,6 +273,13 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, previou
             } else {
                 int_at(o, &["amount_due"])
             };
+            if event.kind == EventKind::Renewal {
+                // Refunds name the payment intent: before basil the invoice
+                // names it too; since, `invoice_payment.paid` links them.
+                event.payment = str_at(o, &["id"]);
+                event.payment_alias = id_at(o, &["payment_intent"])
+                    .or_else(|| id_at(o, &["payments", "data", "0", "payment", "payment_intent"]));
+            }
         }
         "customer.subscription.created"
         | "customer.subscription.updated"
@@ -311,15 +320,28 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, previou
             event.amount_minor = int_at(o, &["amount_total"]);
             explicit_account = explicit_account.or_else(|| str_at(o, &["client_reference_id"]));
         }
+        "invoice_payment.paid" => {
+            event.kind = EventKind::PaymentLinked;
+            event.payment = id_at(o, &["invoice"]);
+            event.payment_alias = id_at(o, &["payment", "payment_intent"]).or_else(|| id_at(o, &["payment", "charge"]));
+            event.amount_minor = int_at(o, &["amount_paid"]);
+        }
+        // Since basil a charge no longer lists its refunds; without the list
+        // the event cannot say which refund it is, and `refund.created`
+        // carries the same refund: recorded as ignored.
         "charge.refunded" => {
-            event.kind = EventKind::Refund;
-            event.refund_id = str_at(o, &["refunds", "data", "0", "id"]);
-            event.amount_minor = int_at(o, &["amount_refunded"]);
+            if let Some(refund) = o.pointer("/refunds/data/0") {
+                event.kind = EventKind::Refund;
+                event.refund_id = str_at(refund, &["id"]);
+                event.amount_minor = int_at(refund, &["amount"]);
+                event.payment = id_at(o, &["payment_intent"]).or_else(|| str_at(o, &["id"]));
+            }
         }
         "refund.created" => {
             event.kind = EventKind::Refund;
             event.refund_id = str_at(o, &["id"]);
             event.amount_minor = int_at(o, &["amount"]);
+            event.payment = id_at(o, &["payment_intent"]).or_else(|| id_at(o, &["charge"]));
         }
         _ => {}
     }
@@ -552,7 +574,10 @@ mod tests {
             ("customer.subscription.updated", EventKind::Renewal),
             ("customer.subscription.deleted", EventKind::Cancellation),
             ("checkout.session.completed", EventKind::Purchase),
-            ("charge.refunded", EventKind::Refund),
+            // Basil's charge no longer lists its refunds: refund.created counts.
+            ("charge.refunded", EventKind::Other),
+            ("invoice_payment.paid", EventKind::PaymentLinked),
+            ("refund.created", EventKind::Refund),
         ];
         assert_eq!(SAMPLES.types().count(), expected.len());
         for (event_type, kind) in expected {
@@ -562,8 +587,30 @@ mod tests {
             assert_eq!(verified.event_id.as_str(), ids.event_id);
             assert_eq!(verified.event.event_type, event_type);
             assert_eq!(verified.event.kind, kind, "{event_type}");
-            assert_eq!(verified.event.customer.as_deref(), Some(ids.customer_id.as_str()), "{event_type}");
+            // Invoice payments and refunds name no customer.
+            let customer = (!matches!(event_type, "invoice_payment.paid" | "refund.created")).then_some(ids.customer_id.as_str());
+            assert_eq!(verified.event.customer.as_deref(), customer, "{event_type}");
         }
+    }
+
+    #[test]
+    fn a_refund_finds_its_invoice_through_the_invoice_payment() {
+        let ids = SampleIds::random("evt");
+        let event = |event_type: &str| parse_event(SAMPLES.event(event_type, &ids).unwrap().as_bytes()).unwrap().event;
+        let renewal = event("invoice.payment_succeeded");
+        let link = event("invoice_payment.paid");
+        let refund = event("refund.created");
+        assert_eq!(renewal.payment.as_deref(), Some(ids.payment_id.as_str()));
+        assert_eq!((link.payment, link.payment_alias), (renewal.payment, Some(ids.payment_alias_id.clone())));
+        assert_eq!(refund.payment.as_deref(), Some(ids.payment_alias_id.as_str()));
+        assert_eq!((refund.refund_id.as_deref(), refund.amount_minor), (Some(ids.refund_id.as_str()), Some(500)));
+        // Before basil the invoice names its payment intent itself.
+        let older = SAMPLES
+            .event("invoice.payment_succeeded", &ids)
+            .unwrap()
+            .replacen("\"amount_due\"", &format!("\"payment_intent\": \"{}\", \"amount_due\"", ids.payment_alias_id), 1);
+        let older = parse_event(older.as_bytes()).unwrap().event;
+        assert_eq!(older.payment_alias.as_deref(), Some(ids.payment_alias_id.as_str()));
     }
 
     #[test]

@@ -33,6 +33,8 @@ fn new_event(key: &EventKey, fingerprint: &str) -> NewEvent {
             amount_minor: Some(2000),
             currency: Some("USD".into()),
             refund_id: None,
+            payment: Some("in_1".into()),
+            payment_alias: None,
             status: None,
             object: Some("in_1".into()),
         },

@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use payhooks::event::{DomainEvent, EventId, EventKey, EventKind, EventStatus, NewEvent, Provider};
-use payhooks::ports::{AccountRef, Change, CommitOutcome, Effect, EventStore, Ledger, LeaseOutcome};
+use payhooks::ports::{
+    AccountRef, BalanceGuard, Change, CommitOutcome, Effect, EventStore, Ledger, LeaseOutcome, Payment, PaymentRef,
+    PaymentWrite,
+};
 use time::OffsetDateTime;
 
 /// A store that is also the ledger, as both adapters are.
@@ -39,12 +42,7 @@ async fn leased_event(books: &dyn Books, owner: &str) -> EventKey {
 }
 
 fn grant(account: &AccountRef, business_key: &str, amount: i64, event: &EventKey) -> Effect {
-    Effect {
-        business_key: business_key.to_owned(),
-        account: account.clone(),
-        change: Change::Credit(amount),
-        event: event.clone(),
-    }
+    Effect::new(business_key.to_owned(), account.clone(), Change::Credit(amount), event.clone())
 }
 
 pub async fn an_effect_applies_once_and_completes_its_event(books: Arc<dyn Books>) {
@@ -141,20 +139,10 @@ pub async fn concurrent_grants_for_distinct_periods_add_up_exactly(books: Arc<dy
 pub async fn a_trial_and_a_failed_payment_are_recorded_on_the_account(books: Arc<dyn Books>) {
     let account = AccountRef::new(Provider::Stripe, unique("acct"));
     let trial = leased_event(books.as_ref(), "w1").await;
-    let effect = Effect {
-        business_key: format!("trial:{}", account.account),
-        account: account.clone(),
-        change: Change::Trial,
-        event: trial,
-    };
+    let effect = Effect::new(format!("trial:{}", account.account), account.clone(), Change::Trial, trial);
     assert_eq!(books.commit(&effect, "w1", t(2)).await.expect("commit"), CommitOutcome::Applied);
     let failed = leased_event(books.as_ref(), "w2").await;
-    let effect = Effect {
-        business_key: unique("payment_failed"),
-        account: account.clone(),
-        change: Change::PaymentFailed,
-        event: failed,
-    };
+    let effect = Effect::new(unique("payment_failed"), account.clone(), Change::PaymentFailed, failed);
     assert_eq!(books.commit(&effect, "w2", t(3)).await.expect("commit"), CommitOutcome::Applied);
     let state = books.account(&account).await.expect("account").expect("account");
     assert_eq!(state.balance, 0);
@@ -163,4 +151,104 @@ pub async fn a_trial_and_a_failed_payment_are_recorded_on_the_account(books: Arc
     let entries = books.entries(&account).await.expect("entries");
     assert_eq!(entries.len(), 2);
     assert!(entries[0].at >= entries[1].at, "newest first");
+}
+
+pub async fn a_payment_is_written_only_over_the_version_read(books: Arc<dyn Books>) {
+    let account = AccountRef::new(Provider::Stripe, unique("acct"));
+    let reference = PaymentRef::new(Provider::Stripe, unique("in"));
+    let payment = Payment {
+        account: account.account.clone(),
+        currency: Some("USD".into()),
+        paid_minor: Some(2000),
+        granted: Some(100),
+        ..Payment::default()
+    };
+    let write = |read_version: u64, payment: Payment| PaymentWrite {
+        reference: reference.clone(),
+        read_version,
+        payment,
+    };
+    let first = leased_event(books.as_ref(), "w1").await;
+    let effect = Effect {
+        payments: vec![write(0, payment.clone())],
+        ..grant(&account, &unique("grant"), 100, &first)
+    };
+    assert_eq!(books.commit(&effect, "w1", t(2)).await.expect("commit"), CommitOutcome::Applied);
+    let stored = books.payment(&reference).await.expect("payment").expect("written");
+    assert_eq!(stored, Payment { version: 1, ..payment.clone() });
+
+    // Based on a read of a payment that was absent: raced, nothing changes.
+    let refunded = Payment {
+        refunded_minor: 500,
+        clawed_back: 25,
+        ..payment.clone()
+    };
+    let second = leased_event(books.as_ref(), "w2").await;
+    let stale = Effect {
+        payments: vec![write(0, refunded.clone())],
+        ..grant(&account, &unique("refund"), -25, &second)
+    };
+    assert_eq!(books.commit(&stale, "w2", t(3)).await.expect("commit"), CommitOutcome::Raced);
+    assert_eq!(books.account(&account).await.expect("account").expect("account").balance, 100);
+    assert_eq!(books.get(&second).await.expect("get").expect("record").status, EventStatus::Processing);
+    let current = Effect {
+        payments: vec![write(1, refunded.clone())],
+        ..stale
+    };
+    assert_eq!(books.commit(&current, "w2", t(3)).await.expect("commit"), CommitOutcome::Applied);
+    assert_eq!(books.payment(&reference).await.expect("payment"), Some(Payment { version: 2, ..refunded }));
+    assert_eq!(books.account(&account).await.expect("account").expect("account").balance, 75);
+}
+
+pub async fn a_balance_guard_and_flags_hold_on_the_balance_before_the_change(books: Arc<dyn Books>) {
+    let account = AccountRef::new(Provider::Stripe, unique("acct"));
+    let first = leased_event(books.as_ref(), "w1").await;
+    assert_eq!(books.commit(&grant(&account, &unique("grant"), 10, &first), "w1", t(2)).await.expect("commit"), CommitOutcome::Applied);
+
+    let claw = leased_event(books.as_ref(), "w2").await;
+    let guarded = |guard: BalanceGuard| Effect {
+        guard: Some(guard),
+        flags: vec!["negative_balance".into()],
+        ..grant(&account, "refund:contract", -30, &claw)
+    };
+    // Decided on a balance below 30 (so: flag it): holds at 10.
+    let wrong = guarded(BalanceGuard { at_least: Some(30), below: None });
+    assert_eq!(books.commit(&wrong, "w2", t(3)).await.expect("commit"), CommitOutcome::Raced);
+    assert!(books.account(&account).await.expect("account").expect("account").flags.is_empty());
+    let right = guarded(BalanceGuard { at_least: Some(0), below: Some(30) });
+    assert_eq!(books.commit(&right, "w2", t(3)).await.expect("commit"), CommitOutcome::Applied);
+    let state = books.account(&account).await.expect("account").expect("account");
+    assert_eq!(state.balance, -20);
+    assert_eq!(state.flags.into_iter().collect::<Vec<_>>(), vec!["negative_balance".to_owned()]);
+
+    // A guard on an account that does not exist reads its balance as zero.
+    let nobody = AccountRef::new(Provider::Stripe, unique("acct"));
+    let third = leased_event(books.as_ref(), "w3").await;
+    let effect = Effect {
+        guard: Some(BalanceGuard { at_least: Some(0), below: Some(1) }),
+        ..grant(&nobody, &unique("refund"), 0, &third)
+    };
+    assert_eq!(books.commit(&effect, "w3", t(4)).await.expect("commit"), CommitOutcome::Applied);
+}
+
+pub async fn an_effect_without_an_account_records_payments_and_completes(books: Arc<dyn Books>) {
+    let reference = PaymentRef::new(Provider::Stripe, unique("pi"));
+    let event = leased_event(books.as_ref(), "w1").await;
+    let alias = Payment {
+        alias_of: Some(unique("in")),
+        ..Payment::default()
+    };
+    let effect = Effect {
+        account: None,
+        payments: vec![PaymentWrite {
+            reference: reference.clone(),
+            read_version: 0,
+            payment: alias.clone(),
+        }],
+        ..grant(&AccountRef::new(Provider::Stripe, "unused"), &unique("link"), 0, &event)
+    };
+    assert_eq!(books.commit(&effect, "w1", t(2)).await.expect("commit"), CommitOutcome::Applied);
+    assert_eq!(books.payment(&reference).await.expect("payment"), Some(Payment { version: 1, ..alias }));
+    assert_eq!(books.get(&event).await.expect("get").expect("record").status, EventStatus::Completed);
+    assert_eq!(books.account(&AccountRef::new(Provider::Stripe, "unused")).await.expect("account"), None);
 }

@@ -1,0 +1,370 @@
+//! The ledger on the event store's DynamoDB table: accounts under
+//! `account#{provider}#{account}`, business keys under `effect#{key}`, ledger
+//! entries under `entry#…` (indexed by account), payments under
+//! `payment#{provider}#{id}`. An effect is one `TransactWriteItems`: the
+//! business key only if new, the account by ADD, the entry, the payments only
+//! if unchanged since read, and the event's completion only under the lease.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use time::OffsetDateTime;
+
+use super::dynamo_event_store::{
+    ACCOUNT_INDEX, DynamoEventStore, INDEX_KEY, INDEX_SORT, PARTITION_KEY, corrupt, get_n, get_s, get_time, millis, n,
+    required, s, status,
+};
+use crate::event::{EventId, EventKey, EventStatus, Provider};
+use crate::ports::StoreError;
+use crate::ports::ledger::{
+    AccountRef, AccountState, Change, CommitOutcome, Effect, Entitlement, Ledger, LedgerEntry, Payment,
+    PaymentRef, PaymentWrite,
+};
+
+fn effect_key(business_key: &str) -> String {
+    format!("effect#{business_key}")
+}
+
+fn entry_key(account: &AccountRef, business_key: &str) -> String {
+    format!("entry#{}#{}#{business_key}", account.provider, account.account)
+}
+
+/// What each item of a commit's transaction is, to read its cancellation
+/// reasons.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    BusinessKey,
+    Account,
+    Entry,
+    Payment,
+    Completion,
+}
+
+type BuildResult<T> = Result<T, StoreError>;
+
+fn build(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::unavailable(e)
+}
+
+impl DynamoEventStore {
+    fn business_key_put(&self, effect: &Effect, at: &AttributeValue) -> BuildResult<Put> {
+        Put::builder()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(effect_key(&effect.business_key)))
+            .item("provider", s(effect.event.provider.as_str()))
+            .item("event_id", s(effect.event.event_id.as_str()))
+            .item("at", at.clone())
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)
+    }
+
+    /// The account's change: ADD for amounts and counters, SET for state,
+    /// conditioned on the entitlement being older (I6) and on the guard.
+    fn account_update(&self, effect: &Effect, account: &AccountRef, at: &AttributeValue) -> BuildResult<Update> {
+        let (mut add, mut set, mut remove) = (
+            vec!["balance :delta"],
+            vec!["updated_at = :at", "#account = :account", "provider = :provider"],
+            Vec::new(),
+        );
+        let mut values = vec![
+            (":delta", n(effect.change.delta())),
+            (":at", at.clone()),
+            (":account", s(&account.account)),
+            (":provider", s(account.provider.as_str())),
+        ];
+        let mut conditions = Vec::new();
+        match &effect.change {
+            Change::Credit(_) => {}
+            Change::Trial => set.push("trial_started_at = :at"),
+            Change::PaymentFailed => {
+                add.push("failed_payments :one");
+                values.push((":one", n(1)));
+            }
+            Change::Entitlement(entitlement) => {
+                set.push("entitlement_status = :status");
+                set.push("entitlement_as_of = :as_of");
+                values.push((":status", s(&entitlement.status)));
+                values.push((":as_of", millis(entitlement.as_of)));
+                let optional = [
+                    ("entitlement_plan", "entitlement_plan = :plan", ":plan", &entitlement.plan),
+                    (
+                        "entitlement_subscription",
+                        "entitlement_subscription = :subscription",
+                        ":subscription",
+                        &entitlement.subscription,
+                    ),
+                    (
+                        "entitlement_customer",
+                        "entitlement_customer = :customer",
+                        ":customer",
+                        &entitlement.customer,
+                    ),
+                ];
+                for (attribute, assignment, placeholder, value) in optional {
+                    match value {
+                        Some(value) => {
+                            set.push(assignment);
+                            values.push((placeholder, s(value)));
+                        }
+                        None => remove.push(attribute),
+                    }
+                }
+                conditions.push("(attribute_not_exists(entitlement_as_of) OR entitlement_as_of < :as_of)");
+            }
+        }
+        if !effect.flags.is_empty() {
+            add.push("flags :flags");
+            values.push((":flags", AttributeValue::Ss(effect.flags.clone())));
+        }
+        // An absent balance is zero.
+        if let Some(guard) = effect.guard {
+            if let Some(floor) = guard.at_least {
+                conditions.push(if floor <= 0 {
+                    "(attribute_not_exists(balance) OR balance >= :floor)"
+                } else {
+                    "balance >= :floor"
+                });
+                values.push((":floor", n(floor)));
+            }
+            if let Some(ceiling) = guard.below {
+                conditions.push(if ceiling > 0 {
+                    "(attribute_not_exists(balance) OR balance < :ceiling)"
+                } else {
+                    "balance < :ceiling"
+                });
+                values.push((":ceiling", n(ceiling)));
+            }
+        }
+        let mut expression = format!("ADD {} SET {}", add.join(", "), set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let condition = (!conditions.is_empty()).then(|| conditions.join(" AND "));
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(account.storage_key()))
+            .update_expression(expression)
+            .expression_attribute_names("#account", "account")
+            .set_condition_expression(condition);
+        for (placeholder, value) in values {
+            update = update.expression_attribute_values(placeholder, value);
+        }
+        update.build().map_err(build)
+    }
+
+    fn entry_put(&self, effect: &Effect, account: &AccountRef, now: OffsetDateTime) -> BuildResult<Put> {
+        Put::builder()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(entry_key(account, &effect.business_key)))
+            .item(INDEX_KEY, s(account.storage_key()))
+            .item(INDEX_SORT, s(format!("{:015}#{}", now.unix_timestamp_nanos() / 1_000_000, effect.business_key)))
+            .item("business_key", s(&effect.business_key))
+            .item("delta", n(effect.change.delta()))
+            .item("provider", s(effect.event.provider.as_str()))
+            .item("event_id", s(effect.event.event_id.as_str()))
+            .item("at", millis(now))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)
+    }
+
+    fn payment_put(&self, write: &PaymentWrite, at: &AttributeValue) -> BuildResult<Put> {
+        let payment = &write.payment;
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(write.reference.storage_key()))
+            .item("account", s(&payment.account))
+            .item("refunded_minor", n(payment.refunded_minor))
+            .item("clawed_back", n(payment.clawed_back))
+            .item("version", n(write.read_version + 1))
+            .item("updated_at", at.clone());
+        for (name, value) in [
+            ("currency", payment.currency.clone().map(s)),
+            ("paid_minor", payment.paid_minor.map(n)),
+            ("granted", payment.granted.map(n)),
+            ("alias_of", payment.alias_of.clone().map(s)),
+        ] {
+            if let Some(value) = value {
+                put = put.item(name, value);
+            }
+        }
+        put = if write.read_version == 0 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :version")
+                .expression_attribute_values(":version", n(write.read_version))
+        };
+        put.build().map_err(build)
+    }
+
+    fn completion_update(&self, effect: &Effect, owner: &str, at: &AttributeValue) -> BuildResult<Update> {
+        Update::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(effect.event.storage_key()))
+            .update_expression(
+                "SET #status = :completed, finished_at = :at, updated_at = :at REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("#status = :processing AND lease_owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":completed", status(EventStatus::Completed))
+            .expression_attribute_values(":processing", status(EventStatus::Processing))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":at", at.clone())
+            .build()
+            .map_err(build)
+    }
+}
+
+#[async_trait]
+impl Ledger for DynamoEventStore {
+    async fn commit(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> Result<CommitOutcome, StoreError> {
+        let at = millis(now);
+        let mut items = vec![(Part::BusinessKey, TransactWriteItem::builder().put(self.business_key_put(effect, &at)?).build())];
+        if let Some(account) = &effect.account {
+            let update = self.account_update(effect, account, &at)?;
+            items.push((Part::Account, TransactWriteItem::builder().update(update).build()));
+            let entry = self.entry_put(effect, account, now)?;
+            items.push((Part::Entry, TransactWriteItem::builder().put(entry).build()));
+        }
+        for write in &effect.payments {
+            items.push((Part::Payment, TransactWriteItem::builder().put(self.payment_put(write, &at)?).build()));
+        }
+        let completion = self.completion_update(effect, owner, &at)?;
+        items.push((Part::Completion, TransactWriteItem::builder().update(completion).build()));
+
+        let parts: Vec<Part> = items.iter().map(|(part, _)| *part).collect();
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items.into_iter().map(|(_, item)| item).collect()))
+            .send()
+            .await;
+        let cancelled = match result {
+            Ok(_) => return Ok(CommitOutcome::Applied),
+            Err(SdkError::ServiceError(service)) => match service.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled,
+                other => return Err(StoreError::unavailable(other)),
+            },
+            Err(other) => return Err(StoreError::unavailable(other)),
+        };
+        let failed = |wanted: Part| {
+            parts.iter().zip(cancelled.cancellation_reasons()).any(|(part, reason)| {
+                *part == wanted && reason.code() == Some("ConditionalCheckFailed")
+            })
+        };
+        Ok(if failed(Part::Completion) {
+            CommitOutcome::LeaseLost
+        } else if failed(Part::BusinessKey) {
+            CommitOutcome::DuplicateEffect
+        } else if failed(Part::Account) && matches!(effect.change, Change::Entitlement(_)) {
+            CommitOutcome::Stale
+        } else if failed(Part::Account) || failed(Part::Payment) {
+            CommitOutcome::Raced
+        } else {
+            // A conflicting transaction or throttling: transient.
+            return Err(StoreError::unavailable(cancelled));
+        })
+    }
+
+    async fn account(&self, account: &AccountRef) -> Result<Option<AccountState>, StoreError> {
+        let Some(item) = self.read_item(&account.storage_key()).await? else {
+            return Ok(None);
+        };
+        let entitlement = match (get_s(&item, "entitlement_status"), get_time(&item, "entitlement_as_of")?) {
+            (Some(status), Some(as_of)) => Some(Entitlement {
+                status: status.to_owned(),
+                plan: get_s(&item, "entitlement_plan").map(str::to_owned),
+                subscription: get_s(&item, "entitlement_subscription").map(str::to_owned),
+                customer: get_s(&item, "entitlement_customer").map(str::to_owned),
+                as_of,
+            }),
+            _ => None,
+        };
+        let flags = item
+            .get("flags")
+            .and_then(|v| v.as_ss().ok())
+            .map(|flags| flags.iter().cloned().collect())
+            .unwrap_or_default();
+        Ok(Some(AccountState {
+            balance: get_n(&item, "balance").unwrap_or(0),
+            trial_started_at: get_time(&item, "trial_started_at")?,
+            failed_payments: get_n(&item, "failed_payments").unwrap_or(0),
+            entitlement,
+            flags,
+        }))
+    }
+
+    async fn has_effect(&self, business_key: &str) -> Result<bool, StoreError> {
+        Ok(self.read_item(&effect_key(business_key)).await?.is_some())
+    }
+
+    async fn payment(&self, reference: &PaymentRef) -> Result<Option<Payment>, StoreError> {
+        let Some(item) = self.read_item(&reference.storage_key()).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Payment {
+            account: required(get_s(&item, "account"), "account")?.to_owned(),
+            currency: get_s(&item, "currency").map(str::to_owned),
+            paid_minor: get_n(&item, "paid_minor"),
+            granted: get_n(&item, "granted"),
+            refunded_minor: get_n(&item, "refunded_minor").unwrap_or(0),
+            clawed_back: get_n(&item, "clawed_back").unwrap_or(0),
+            alias_of: get_s(&item, "alias_of").map(str::to_owned),
+            version: required(get_n(&item, "version"), "version")?,
+        }))
+    }
+
+    async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(ACCOUNT_INDEX)
+                .key_condition_expression("account_key = :account")
+                .expression_attribute_values(":account", s(account.storage_key()))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                let provider: Provider = required(get_s(&item, "provider"), "provider")?
+                    .parse()
+                    .map_err(|_| corrupt("provider"))?;
+                let event_id = EventId::parse(required(get_s(&item, "event_id"), "event_id")?)
+                    .map_err(|_| corrupt("event_id"))?;
+                entries.push(LedgerEntry {
+                    business_key: required(get_s(&item, "business_key"), "business_key")?.to_owned(),
+                    delta: required(get_n(&item, "delta"), "delta")?,
+                    event: EventKey::new(provider, event_id),
+                    at: required(get_time(&item, "at")?, "at")?,
+                });
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(entries);
+            }
+        }
+    }
+}
+
+impl DynamoEventStore {
+    /// One item by key, read consistently (I9).
+    async fn read_item(&self, key: &str) -> Result<Option<super::dynamo_event_store::Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(output.item)
+    }
+}

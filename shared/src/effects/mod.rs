@@ -1,0 +1,582 @@
+//! The business effects of each kind of event, on the ledger. Every effect
+//! has a business key, so one fact gives one effect however many events
+//! carry it and however often they arrive (I4):
+//!
+//! | kind | business key | change |
+//! |---|---|---|
+//! | renewal | `grant:{provider}:{account}:{period start}` (or `…:payment:{id}` where the provider names no period) | the plan's credits for the period |
+//! | trial started | `trial:{provider}:{account}` | the account's one trial |
+//! | payment failed | `payment_failed:{provider}:{event id}` | counted on the account |
+//! | purchase | `provision:{provider}:{subscription}` | entitlement active; the provisioner told to provision |
+//! | cancellation | `deprovision:{provider}:{subscription}` | entitlement cancelled; the provisioner told to deprovision |
+//! | subscription updated (with a status) | `state:{provider}:{event id}` | entitlement status and plan |
+//! | refund | `refund:{provider}:{refund id}` | credits clawed back from what its payment granted |
+//! | payment linked | `link:{provider}:{other id}` | the payment known under a second id |
+//!
+//! Entitlements are state: one set by an event older than the one that set
+//! it last is stale and changes nothing (I6). `Other` is recorded as ignored.
+//!
+//! Refunds meet their payment on the ledger's payment record, whichever
+//! arrives first: a renewal that names its payment records what it granted
+//! there, a refund records what it refunded, and each claws back what the
+//! two together call for ([`payments`]). A refund of a payment that granted
+//! nothing flags the account `refund_without_grant`.
+
+pub mod payments;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::clock::Clock;
+use crate::event::{EventKind, EventRecord, Provider};
+use crate::ports::{
+    AccountRef, Action, Applied, BalanceGuard, Change, CommitOutcome, Effect, EffectError, Effects, Entitlement,
+    Ledger, Payment, PaymentRef, PaymentWrite, ProvisionRequest, Provisioner, StoreError,
+};
+
+/// Whether a claw-back may take a balance below zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NegativeBalances {
+    /// It may; the account is flagged `negative_balance`.
+    #[default]
+    Allow,
+    /// The claw-back stops at zero; the account is flagged
+    /// `clawback_shortfall`.
+    Forbid,
+}
+
+impl std::str::FromStr for NegativeBalances {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "allow" => Ok(Self::Allow),
+            "forbid" => Ok(Self::Forbid),
+            other => Err(format!("{other:?} is neither allow nor forbid")),
+        }
+    }
+}
+
+/// How many times an effect is re-read and retried at once when a payment
+/// or balance it was based on changed underneath it, before the event is
+/// retried later instead.
+const RACE_RETRIES: usize = 5;
+
+fn transient(e: StoreError) -> EffectError {
+    EffectError::Transient(Box::new(e))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Contended(&'static str);
+
+/// Credits per billing period, by the provider's plan or price id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Plans(BTreeMap<String, i64>);
+
+#[derive(Debug, thiserror::Error)]
+#[error("plans must be a JSON object of plan id to whole credits per period")]
+pub struct InvalidPlans(#[source] serde_json::Error);
+
+impl Plans {
+    pub fn from_json(json: &str) -> Result<Self, InvalidPlans> {
+        serde_json::from_str(json).map_err(InvalidPlans)
+    }
+
+    pub fn credits(&self, plan: &str) -> Option<i64> {
+        self.0.get(plan).copied()
+    }
+}
+
+#[derive(Debug)]
+pub struct BillingEffects {
+    ledger: Arc<dyn Ledger>,
+    plans: Plans,
+    clock: Arc<dyn Clock>,
+    provisioner: Option<Arc<dyn Provisioner>>,
+    negative_balances: NegativeBalances,
+}
+
+/// A payment record as read, with where it lives and the version read.
+struct Read {
+    reference: PaymentRef,
+    payment: Option<Payment>,
+}
+
+impl Read {
+    fn version(&self) -> u64 {
+        self.payment.as_ref().map_or(0, |p| p.version)
+    }
+
+    fn write(&self, payment: Payment) -> PaymentWrite {
+        PaymentWrite {
+            reference: self.reference.clone(),
+            read_version: self.version(),
+            payment,
+        }
+    }
+}
+
+impl BillingEffects {
+    pub fn new(ledger: Arc<dyn Ledger>, plans: Plans, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            ledger,
+            plans,
+            clock,
+            provisioner: None,
+            negative_balances: NegativeBalances::default(),
+        }
+    }
+
+    pub fn with_negative_balances(mut self, negative_balances: NegativeBalances) -> Self {
+        self.negative_balances = negative_balances;
+        self
+    }
+
+    /// Tells `provisioner` about purchases and cancellations.
+    pub fn with_provisioner(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
+        self.provisioner = Some(provisioner);
+        self
+    }
+
+    /// Calls the provisioner for an entitlement effect that is neither
+    /// applied already nor older than the account's state, so a duplicate or
+    /// a late event never reaches downstream. Two workers racing past this
+    /// check send the same idempotency key.
+    async fn provision(&self, record: &EventRecord, effect: &Effect, action: Action) -> Result<Option<Applied>, EffectError> {
+        let Some(provisioner) = &self.provisioner else {
+            return Ok(None);
+        };
+        if self.ledger.has_effect(&effect.business_key).await.map_err(transient)? {
+            return Ok(Some(Applied::DuplicateEffect));
+        }
+        let Change::Entitlement(entitlement) = &effect.change else {
+            return Ok(None);
+        };
+        let Some(account) = &effect.account else {
+            return Ok(None);
+        };
+        let current = self.ledger.account(account).await.map_err(transient)?;
+        if current
+            .and_then(|a| a.entitlement)
+            .is_some_and(|e| e.as_of >= entitlement.as_of)
+        {
+            return Ok(Some(Applied::Stale));
+        }
+        let request = ProvisionRequest {
+            idempotency_key: effect.business_key.clone(),
+            action,
+            provider: record.provider,
+            account: account.account.clone(),
+            plan: entitlement.plan.clone(),
+            subscription: entitlement.subscription.clone(),
+            customer: entitlement.customer.clone(),
+            event_id: record.event_id.to_string(),
+        };
+        provisioner
+            .send(&request)
+            .await
+            .map_err(|e| EffectError::Transient(Box::new(e)))?;
+        Ok(None)
+    }
+
+    /// The effect of `record`, if its kind has one.
+    fn effect(&self, record: &EventRecord) -> Result<Option<Effect>, EffectError> {
+        let event = &record.event;
+        let provider = record.provider;
+        let account = || {
+            event
+                .account
+                .as_deref()
+                .map(|a| AccountRef::new(provider, a))
+                .ok_or_else(|| EffectError::Permanent(format!("the {} event names no account", event.event_type)))
+        };
+        let effect = |business_key: String, change: Change| -> Result<Option<Effect>, EffectError> {
+            Ok(Some(Effect::new(business_key, account()?, change, record.key())))
+        };
+        match event.kind {
+            EventKind::Renewal => {
+                let account = account()?;
+                let plan = event
+                    .plan
+                    .as_deref()
+                    .ok_or_else(|| EffectError::Permanent("the renewal names no plan".into()))?;
+                let credits = self
+                    .plans
+                    .credits(plan)
+                    .ok_or_else(|| EffectError::Permanent(format!("unknown plan {plan:?}: add it to the plans")))?;
+                // Once per period where the provider names it (two events of
+                // one renewal meet here); where it names none, once per
+                // payment (its only renewal event names the payment).
+                let occasion = match (event.period, event.payment.as_deref().or(event.object.as_deref())) {
+                    (Some(period), _) => period.start.unix_timestamp().to_string(),
+                    (None, Some(payment)) => format!("payment:{payment}"),
+                    (None, None) => {
+                        return Err(EffectError::Permanent("the renewal names no billing period or payment".into()));
+                    }
+                };
+                effect(format!("grant:{provider}:{}:{occasion}", account.account), Change::Credit(credits))
+            }
+            EventKind::TrialStarted => effect(format!("trial:{provider}:{}", account()?.account), Change::Trial),
+            EventKind::PaymentFailed => effect(
+                format!("payment_failed:{provider}:{}", record.event_id),
+                Change::PaymentFailed,
+            ),
+            EventKind::Purchase | EventKind::Cancellation => {
+                let account = account()?;
+                let target = event.subscription.clone().unwrap_or_else(|| account.account.clone());
+                let (prefix, status) = if event.kind == EventKind::Purchase {
+                    ("provision", "active")
+                } else {
+                    ("deprovision", "cancelled")
+                };
+                effect(format!("{prefix}:{provider}:{target}"), entitle(event, status))
+            }
+            EventKind::SubscriptionUpdated => match &event.status {
+                Some(status) => effect(
+                    format!("state:{provider}:{}", record.event_id),
+                    entitle(event, &status.to_ascii_lowercase()),
+                ),
+                None => Ok(None),
+            },
+            // Payment effects depend on what the ledger holds: see `apply`.
+            EventKind::Refund | EventKind::PaymentLinked | EventKind::Other => Ok(None),
+        }
+    }
+
+    /// The payment record `id` names, following an alias once.
+    async fn read_payment(&self, provider: Provider, id: &str) -> Result<Read, EffectError> {
+        let reference = PaymentRef::new(provider, id);
+        let payment = self.ledger.payment(&reference).await.map_err(transient)?;
+        match payment.as_ref().and_then(|p| p.alias_of.clone()) {
+            Some(target) => {
+                let reference = PaymentRef::new(provider, target);
+                let payment = self.ledger.payment(&reference).await.map_err(transient)?;
+                Ok(Read { reference, payment })
+            }
+            None => Ok(Read { reference, payment }),
+        }
+    }
+
+    /// The event's payment, merged with what was recorded under its alias
+    /// before the two were linked; the writes that link them; and the
+    /// credits that merge makes due back.
+    async fn gather(&self, record: &EventRecord, account: &str) -> Result<Option<Gathered>, EffectError> {
+        let event = &record.event;
+        let Some(id) = event.payment.as_deref() else {
+            return Ok(None);
+        };
+        let primary = self.read_payment(record.provider, id).await?;
+        let mut payment = primary.payment.clone().unwrap_or_default();
+        if payment.account.is_empty() {
+            payment.account = account.to_owned();
+        }
+        let mut writes = Vec::new();
+        let mut due = 0;
+        if let Some(alias) = event.payment_alias.as_deref().filter(|a| *a != primary.reference.id) {
+            let reference = PaymentRef::new(record.provider, alias);
+            let existing = self.ledger.payment(&reference).await.map_err(transient)?;
+            let read = Read {
+                reference,
+                payment: existing.clone(),
+            };
+            match existing {
+                Some(alias) if alias.alias_of.is_some() => {}
+                found => {
+                    if let Some(refunds) = &found {
+                        due += payments::merge(&mut payment, refunds);
+                    }
+                    writes.push(read.write(Payment {
+                        account: payment.account.clone(),
+                        alias_of: Some(primary.reference.id.clone()),
+                        ..Payment::default()
+                    }));
+                }
+            }
+        }
+        Ok(Some(Gathered {
+            primary,
+            payment,
+            writes,
+            due,
+        }))
+    }
+
+    /// The renewal's grant, with what it paid recorded on its payment. When
+    /// another event of the renewal granted it first, the payment is still
+    /// recorded (under its own key), so its refunds find the grant.
+    async fn renew(&self, record: &EventRecord, grant: Effect, owner: &str) -> Result<Applied, EffectError> {
+        let Change::Credit(credits) = grant.change else {
+            return self.commit(&grant, owner).await;
+        };
+        let account = grant.account.clone().ok_or_else(|| EffectError::Permanent("a grant needs an account".into()))?;
+        for _ in 0..RACE_RETRIES {
+            let Some(mut gathered) = self.gather(record, &account.account).await? else {
+                return self.commit(&grant, owner).await;
+            };
+            if gathered.payment.granted.is_some() && gathered.writes.is_empty() {
+                return self.commit(&grant, owner).await;
+            }
+            let event = &record.event;
+            let due = gathered.due
+                + payments::grant(&mut gathered.payment, credits, event.amount_minor, event.currency.clone());
+            let mut writes = std::mem::take(&mut gathered.writes);
+            writes.push(gathered.primary.write(gathered.payment));
+            let with_payment = Effect {
+                change: Change::Credit(credits - due),
+                payments: writes.clone(),
+                ..grant.clone()
+            };
+            let applied = self.commit(&with_payment, owner).await?;
+            if applied != Applied::DuplicateEffect {
+                if applied != Applied::Raced {
+                    return Ok(applied);
+                }
+                continue;
+            }
+            // Refunds that arrived first are clawed back now; otherwise the
+            // account does not change and gets no entry.
+            let (claw, guard, flag) = self.claw(&account, due).await?;
+            let link = Effect {
+                business_key: format!("paid:{}:{}", record.provider, gathered.primary.reference.id),
+                account: (claw > 0).then(|| account.clone()),
+                change: Change::Credit(-claw),
+                payments: writes,
+                guard,
+                flags: flag.into_iter().map(str::to_owned).collect(),
+                ..grant.clone()
+            };
+            match self.commit(&link, owner).await? {
+                Applied::Raced => continue,
+                _ => return Ok(Applied::DuplicateEffect),
+            }
+        }
+        Err(EffectError::Transient(Box::new(Contended("the payment kept changing while its renewal was applied"))))
+    }
+
+    /// A refund's claw-back, in proportion to what its payment granted.
+    async fn refund(&self, record: &EventRecord, owner: &str) -> Result<Applied, EffectError> {
+        let event = &record.event;
+        let provider = record.provider;
+        let refund_id = event
+            .refund_id
+            .as_deref()
+            .ok_or_else(|| EffectError::Permanent(format!("the {} event names no refund id", event.event_type)))?;
+        let amount = event
+            .amount_minor
+            .ok_or_else(|| EffectError::Permanent(format!("refund {refund_id} names no amount")))?;
+        if event.payment.is_none() {
+            return Err(EffectError::Permanent(format!("refund {refund_id} names no payment")));
+        }
+        // Stripe's refunds name no customer: the payment's account is the
+        // one that was granted credits.
+        let account = event.account.as_deref().unwrap_or_default();
+        for _ in 0..RACE_RETRIES {
+            let Some(mut gathered) = self.gather(record, account).await? else {
+                unreachable!("the refund's payment was checked above");
+            };
+            if let (Some(paid), Some(refunded)) = (&gathered.payment.currency, &event.currency)
+                && paid != refunded
+            {
+                return Err(EffectError::Permanent(format!(
+                    "refund {refund_id} is in {refunded} but its payment was in {paid}"
+                )));
+            }
+            let mut flags = Vec::new();
+            if gathered.payment.granted.is_none() {
+                flags.push("refund_without_grant".to_owned());
+            }
+            let due = gathered.due + payments::refund(&mut gathered.payment, amount);
+            let account = (!gathered.payment.account.is_empty())
+                .then(|| AccountRef::new(provider, gathered.payment.account.clone()));
+            let (claw, guard, flag) = match &account {
+                Some(account) => self.claw(account, due).await?,
+                None => (0, None, None),
+            };
+            flags.extend(flag.map(str::to_owned));
+            let mut writes = std::mem::take(&mut gathered.writes);
+            writes.push(gathered.primary.write(gathered.payment));
+            let effect = Effect {
+                business_key: format!("refund:{provider}:{refund_id}"),
+                account,
+                change: Change::Credit(-claw),
+                event: record.key(),
+                payments: writes,
+                guard,
+                flags,
+            };
+            match self.commit(&effect, owner).await? {
+                Applied::Raced => continue,
+                applied => return Ok(applied),
+            }
+        }
+        Err(EffectError::Transient(Box::new(Contended("the payment kept changing while its refund was applied"))))
+    }
+
+    /// Another id for a payment (Stripe: an invoice's payment intent), so
+    /// that refunds naming it find the grant.
+    async fn link(&self, record: &EventRecord, owner: &str) -> Result<Applied, EffectError> {
+        let provider = record.provider;
+        let Some(alias) = record.event.payment_alias.clone() else {
+            return Err(EffectError::Permanent(format!("the {} event names no second payment id", record.event.event_type)));
+        };
+        for _ in 0..RACE_RETRIES {
+            let Some(mut gathered) = self.gather(record, "").await? else {
+                return Err(EffectError::Permanent(format!("the {} event names no payment", record.event.event_type)));
+            };
+            if gathered.writes.is_empty() {
+                return Ok(Applied::DuplicateEffect);
+            }
+            let mut writes = std::mem::take(&mut gathered.writes);
+            let account = (!gathered.payment.account.is_empty())
+                .then(|| AccountRef::new(provider, gathered.payment.account.clone()));
+            let (claw, guard, flag) = match &account {
+                Some(account) if gathered.due > 0 => self.claw(account, gathered.due).await?,
+                _ => (0, None, None),
+            };
+            // The payment carries the refunds merged from the alias, if any.
+            writes.push(gathered.primary.write(gathered.payment));
+            let effect = Effect {
+                business_key: format!("link:{provider}:{alias}"),
+                account: account.filter(|_| claw > 0),
+                change: Change::Credit(-claw),
+                event: record.key(),
+                payments: writes,
+                guard,
+                flags: flag.into_iter().map(str::to_owned).collect(),
+            };
+            match self.commit(&effect, owner).await? {
+                Applied::Raced => continue,
+                applied => return Ok(applied),
+            }
+        }
+        Err(EffectError::Transient(Box::new(Contended("the payment kept changing while it was linked"))))
+    }
+
+    /// How much of `due` to claw back from `account` now, the balance that
+    /// decision rests on, and the flag it raises.
+    async fn claw(&self, account: &AccountRef, due: i64) -> Result<(i64, Option<BalanceGuard>, Option<&'static str>), EffectError> {
+        if due <= 0 {
+            return Ok((0, None, None));
+        }
+        let balance = self.ledger.account(account).await.map_err(transient)?.map_or(0, |a| a.balance);
+        if balance >= due {
+            let guard = BalanceGuard { at_least: Some(due), below: None };
+            return Ok((due, Some(guard), None));
+        }
+        let below = Some(due);
+        Ok(match self.negative_balances {
+            NegativeBalances::Allow => (due, Some(BalanceGuard { at_least: None, below }), Some("negative_balance")),
+            NegativeBalances::Forbid => {
+                let claw = balance.max(0);
+                let guard = BalanceGuard { at_least: Some(claw), below };
+                (claw, Some(guard), Some("clawback_shortfall"))
+            }
+        })
+    }
+
+    async fn commit(&self, effect: &Effect, owner: &str) -> Result<Applied, EffectError> {
+        let now: OffsetDateTime = self.clock.now();
+        // A conflicting transaction or throttling surfaces as a store error:
+        // transient, retried with backoff.
+        let outcome = self.ledger.commit(effect, owner, now).await.map_err(transient)?;
+        Ok(match outcome {
+            CommitOutcome::Applied => Applied::Committed,
+            CommitOutcome::DuplicateEffect => Applied::DuplicateEffect,
+            CommitOutcome::LeaseLost => Applied::LeaseLost,
+            CommitOutcome::Stale => Applied::Stale,
+            CommitOutcome::Raced => Applied::Raced,
+        })
+    }
+}
+
+struct Gathered {
+    primary: Read,
+    payment: Payment,
+    writes: Vec<PaymentWrite>,
+    due: i64,
+}
+
+#[async_trait]
+impl Effects for BillingEffects {
+    async fn apply(&self, record: &EventRecord, owner: &str) -> Result<Applied, EffectError> {
+        match record.event.kind {
+            EventKind::Other => return Ok(Applied::NoHandler),
+            EventKind::Refund => return self.refund(record, owner).await,
+            EventKind::PaymentLinked => return self.link(record, owner).await,
+            _ => {}
+        }
+        let Some(effect) = self.effect(record)? else {
+            return Ok(Applied::Done);
+        };
+        let action = match record.event.kind {
+            EventKind::Purchase => Some(Action::Provision),
+            EventKind::Cancellation => Some(Action::Deprovision),
+            _ => None,
+        };
+        if let Some(action) = action
+            && let Some(decided) = self.provision(record, &effect, action).await?
+        {
+            return Ok(decided);
+        }
+        if record.event.kind == EventKind::Renewal {
+            return self.renew(record, effect, owner).await;
+        }
+        self.commit(&effect, owner).await
+    }
+}
+
+fn entitle(event: &crate::event::DomainEvent, status: &str) -> Change {
+    Change::Entitlement(Entitlement {
+        status: status.to_owned(),
+        plan: event.plan.clone(),
+        subscription: event.subscription.clone(),
+        customer: event.customer.clone(),
+        as_of: event.occurred_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::MemoryEventStore;
+    use crate::clock::SystemClock;
+    use crate::event::{EventId, EventKey, NewEvent, Provider};
+    use crate::ports::{EventStore, LeaseOutcome};
+    use crate::providers::flutterwave;
+
+    #[tokio::test]
+    async fn a_renewal_without_a_period_is_granted_once_per_payment() {
+        let store = Arc::new(MemoryEventStore::new());
+        let ids = flutterwave::sample_ids();
+        let body = flutterwave::SAMPLES.event("charge.completed.renewal", &ids).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let verified = flutterwave::parse_event(body.as_bytes(), now).unwrap();
+        assert_eq!(verified.event.period, None);
+        let plan = verified.event.plan.clone().unwrap();
+        let key = EventKey::new(Provider::Flutterwave, EventId::parse(verified.event_id.as_str()).unwrap());
+        let new = NewEvent {
+            key: key.clone(),
+            fingerprint: verified.fingerprint,
+            event: verified.event,
+            received_at: now,
+            expires_at: now + time::Duration::hours(1),
+        };
+        store.claim(&new).await.unwrap();
+        let LeaseOutcome::Acquired(record) = store.lease(&key, "w", now, now + time::Duration::minutes(1)).await.unwrap() else {
+            panic!("leased");
+        };
+        let plans = Plans::from_json(&format!(r#"{{"{plan}": 7}}"#)).unwrap();
+        let effects = BillingEffects::new(store.clone(), plans, Arc::new(SystemClock));
+        assert_eq!(effects.apply(&record, "w").await.unwrap(), Applied::Committed);
+        let account = AccountRef::new(Provider::Flutterwave, "acct-demo-001");
+        let entries = store.entries(&account).await.unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].business_key, format!("grant:flutterwave:acct-demo-001:payment:{}", ids.payment_id));
+        assert_eq!(store.account(&account).await.unwrap().unwrap().balance, 7);
+    }
+}
