@@ -13,7 +13,7 @@ use crate::adapters::{
     PaypalSubscriptions, SecretsManagerSource, SqsQueue,
 };
 use crate::clock::SystemClock;
-use crate::effects::{BillingEffects, Plans};
+use crate::effects::{BillingEffects, NegativeBalances, Plans};
 use crate::ports::Effects;
 use crate::event::Provider;
 use crate::ingest::{Ingest, IngestSettings};
@@ -36,6 +36,9 @@ pub const PAYSTACK_SOURCE_IPS: &str = "PAYSTACK_SOURCE_IPS";
 pub const PLANS: &str = "PAYHOOKS_PLANS";
 /// Where purchases and cancellations are sent, and the secret that signs
 /// them (`PAYHOOKS_PROVISIONER_SECRET_ARN` in Secrets Manager).
+/// `allow` (default: a claw-back may take a balance below zero, and the
+/// account is flagged) or `forbid` (it stops at zero).
+pub const NEGATIVE_BALANCES: &str = "PAYHOOKS_NEGATIVE_BALANCES";
 pub const PROVISIONER_URL: &str = "PAYHOOKS_PROVISIONER_URL";
 pub const PROVISIONER_SECRET: &str = "PAYHOOKS_PROVISIONER_SECRET";
 pub const FLUTTERWAVE_VERIFY_TRANSACTIONS: &str = "FLUTTERWAVE_VERIFY_TRANSACTIONS";
@@ -91,6 +94,17 @@ fn number<T: FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
         Some(value) => value.trim().parse().map_err(|_| ConfigError::Invalid {
             name: name.to_owned(),
             expected: "a whole number",
+        }),
+    }
+}
+
+/// Whether claw-backs may take balances below zero.
+pub fn negative_balances() -> Result<NegativeBalances, ConfigError> {
+    match var(NEGATIVE_BALANCES) {
+        None => Ok(NegativeBalances::default()),
+        Some(value) => value.trim().parse().map_err(|_| ConfigError::Invalid {
+            name: NEGATIVE_BALANCES.to_owned(),
+            expected: "allow or forbid",
         }),
     }
 }
@@ -374,7 +388,8 @@ pub async fn lambda_processor() -> Result<Processor, ConfigError> {
     let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?));
     let effects: Arc<dyn Effects> = match plans(&sdk).await? {
         Some(plans) => {
-            let mut effects = BillingEffects::new(store.clone(), plans, Arc::new(SystemClock));
+            let mut effects = BillingEffects::new(store.clone(), plans, Arc::new(SystemClock))
+                .with_negative_balances(negative_balances()?);
             if let Some(url) = var(PROVISIONER_URL) {
                 let secret = secret_value(PROVISIONER_SECRET, &sdk).await?.ok_or_else(|| {
                     ConfigError::Missing(format!("{PROVISIONER_SECRET}_ARN or {PROVISIONER_SECRET} (to sign requests to {PROVISIONER_URL})"))

@@ -31,6 +31,11 @@ struct Local {
 
 impl Local {
     fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// With `plans`, the processor applies effects.
+    fn start_with(plans: Option<payhooks::effects::Plans>) -> Self {
         let settings = VerifierSettings::default();
         let paypal = LocalPaypal::start("WH-TEST-ONLY", settings.tolerance, &std::env::temp_dir()).expect("paypal signer");
         let paypal_file = paypal.signing_file.display().to_string();
@@ -46,7 +51,7 @@ impl Local {
                 _ => providers::verifier(provider, SecretSet::from_comma_separated(SECRET).expect("secret"), &settings),
             })
             .collect();
-        let app = LocalApp::with_verifiers(verifiers, None, IngestSettings::default(), ProcessorSettings::default());
+        let app = LocalApp::with_verifiers(verifiers, plans, IngestSettings::default(), ProcessorSettings::default());
         Self {
             app,
             paypal_file,
@@ -195,5 +200,59 @@ fn every_providers_scenario_names_its_own_samples() {
         for name in scenario {
             assert!(samples.contains(name), "{provider}: {name} is not a sample");
         }
+    }
+}
+
+/// Credits per period for every plan the scenarios' samples name.
+fn sample_plans(flutterwave_plan: &str) -> payhooks::effects::Plans {
+    let plans = serde_json::json!({
+        "price_1TestPlanPro": 100,
+        "P-5ML4271244454362WXNWU5NQ": 100,
+        "PLN_testpro0001": 100,
+        "pro_monthly": 100,
+        flutterwave_plan: 100,
+    });
+    payhooks::effects::Plans::from_json(&plans.to_string()).expect("plans")
+}
+
+#[tokio::test]
+async fn every_providers_scenario_grants_claws_back_and_cancels_one_account() {
+    // Kill Bill's notifications name no plan: its renewals need the Kill Bill
+    // API (see the confirmation tests).
+    for provider in Provider::ALL.iter().copied().filter(|p| *p != Provider::Killbill) {
+        let ids = providers::sample_ids(provider);
+        let local = Local::start_with(Some(sample_plans(&ids.subscription_id)));
+        let app = &local.app;
+        for (i, sample) in providers::scenario(provider).iter().enumerate() {
+            let event = providers::SampleIds {
+                event_id: providers::sample_ids(provider).event_id,
+                ..ids.clone()
+            };
+            let body = providers::sample_event(provider, sample, &event).expect("sample").into_bytes();
+            let now = time::OffsetDateTime::now_utc();
+            let signed = providers::sign_sample(provider, &body, &event, local.secret(provider), now).expect("signed");
+            let (status, answer) = send(app, request(provider, &signed, body)).await;
+            assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("accepted")), "{provider} {sample}: {answer}");
+            // One at a time, in the scenario's order, as a person would watch it.
+            while app.processor.poll_once(Duration::from_millis(50)).await.expect("poll").processed > 0 {}
+            let unfinished: Vec<_> = app.store.all().into_iter().filter(|r| r.status != EventStatus::Completed).collect();
+            assert!(unfinished.is_empty(), "{provider}: step {i} ({sample}): {unfinished:#?}");
+        }
+        let renewal = app
+            .store
+            .all()
+            .into_iter()
+            .find(|r| r.event.kind == payhooks::event::EventKind::Renewal)
+            .expect("a renewal");
+        use payhooks::ports::Ledger;
+        let account = payhooks::ports::AccountRef::new(provider, renewal.event.account.clone().expect("account"));
+        let state = app.store.account(&account).await.expect("account").expect("an account");
+        let entries = app.store.entries(&account).await.expect("entries");
+        let deltas: Vec<i64> = entries.iter().map(|e| e.delta).collect();
+        assert_eq!(state.balance, deltas.iter().sum::<i64>(), "{provider}: the balance is the sum of its ledger");
+        assert_eq!(deltas.iter().filter(|d| **d > 0).collect::<Vec<_>>(), vec![&100], "{provider}: one grant: {deltas:?}");
+        let clawed: i64 = -deltas.iter().filter(|d| **d < 0).sum::<i64>();
+        assert!(clawed > 0 && clawed <= 100, "{provider}: the refund claws back part of the grant: {deltas:?}");
+        assert_eq!(state.entitlement.expect("entitlement").status, "cancelled", "{provider}");
     }
 }

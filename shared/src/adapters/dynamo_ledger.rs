@@ -18,7 +18,7 @@ use super::dynamo_event_store::{
 use crate::event::{EventId, EventKey, EventStatus, Provider};
 use crate::ports::StoreError;
 use crate::ports::ledger::{
-    AccountRef, AccountState, Change, CommitOutcome, Effect, Entitlement, Ledger, LedgerEntry, Payment,
+    CANCELLED, AccountRef, AccountState, Change, CommitOutcome, Effect, Entitlement, Ledger, LedgerEntry, Payment,
     PaymentRef, PaymentWrite,
 };
 
@@ -111,7 +111,12 @@ impl DynamoEventStore {
                         None => remove.push(attribute),
                     }
                 }
-                conditions.push("(attribute_not_exists(entitlement_as_of) OR entitlement_as_of < :as_of)");
+                conditions.push(if entitlement.status == CANCELLED {
+                    "(attribute_not_exists(entitlement_as_of) OR entitlement_as_of < :as_of \
+                     OR (entitlement_as_of = :as_of AND entitlement_status <> :status))"
+                } else {
+                    "(attribute_not_exists(entitlement_as_of) OR entitlement_as_of < :as_of)"
+                });
             }
         }
         if !effect.flags.is_empty() {

@@ -217,7 +217,7 @@ impl Ledger for MemoryEventStore {
         }
         let current = effect.account.as_ref().and_then(|a| accounts.get(a));
         if let Change::Entitlement(new) = &effect.change
-            && current.and_then(|a| a.entitlement.as_ref()).is_some_and(|e| e.as_of >= new.as_of)
+            && current.and_then(|a| a.entitlement.as_ref()).is_some_and(|e| !new.supersedes(e))
         {
             return Ok(CommitOutcome::Stale);
         }

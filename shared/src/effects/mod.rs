@@ -161,10 +161,7 @@ impl BillingEffects {
             return Ok(None);
         };
         let current = self.ledger.account(account).await.map_err(transient)?;
-        if current
-            .and_then(|a| a.entitlement)
-            .is_some_and(|e| e.as_of >= entitlement.as_of)
-        {
+        if current.and_then(|a| a.entitlement).is_some_and(|e| !entitlement.supersedes(&e)) {
             return Ok(Some(Applied::Stale));
         }
         let request = ProvisionRequest {
@@ -232,7 +229,7 @@ impl BillingEffects {
                 let (prefix, status) = if event.kind == EventKind::Purchase {
                     ("provision", "active")
                 } else {
-                    ("deprovision", "cancelled")
+                    ("deprovision", crate::ports::ledger::CANCELLED)
                 };
                 effect(format!("{prefix}:{provider}:{target}"), entitle(event, status))
             }
@@ -245,6 +242,34 @@ impl BillingEffects {
             },
             // Payment effects depend on what the ledger holds: see `apply`.
             EventKind::Refund | EventKind::PaymentLinked | EventKind::Other => Ok(None),
+        }
+    }
+
+    /// For a renewal that names no plan (Paystack's invoices, PayPal's
+    /// sales, Kill Bill's notifications without the API): the plan of the
+    /// account's entitlement to the same subscription. A renewal that
+    /// overtook its purchase waits for it (retried); none at all is a
+    /// permanent failure.
+    async fn subscribed_plan(&self, record: &EventRecord) -> Result<Option<String>, EffectError> {
+        let event = &record.event;
+        if event.kind != EventKind::Renewal || event.plan.is_some() {
+            return Ok(None);
+        }
+        let Some(account) = event.account.as_deref() else {
+            return Ok(None);
+        };
+        let state = self
+            .ledger
+            .account(&AccountRef::new(record.provider, account))
+            .await
+            .map_err(transient)?;
+        let entitlement = state.and_then(|s| s.entitlement);
+        match entitlement {
+            Some(e) if e.subscription == event.subscription && e.plan.is_some() => Ok(e.plan),
+            Some(_) => Ok(None),
+            None => Err(EffectError::Transient(Box::new(Contended(
+                "the renewal names no plan and its subscription's purchase is not in yet",
+            )))),
         }
     }
 
@@ -510,6 +535,16 @@ impl Effects for BillingEffects {
             EventKind::PaymentLinked => return self.link(record, owner).await,
             _ => {}
         }
+        let with_plan;
+        let record = match self.subscribed_plan(record).await? {
+            Some(plan) => {
+                let mut copy = record.clone();
+                copy.event.plan = Some(plan);
+                with_plan = copy;
+                &with_plan
+            }
+            None => record,
+        };
         let Some(effect) = self.effect(record)? else {
             return Ok(Applied::Done);
         };

@@ -74,6 +74,19 @@ pub struct Entitlement {
     pub as_of: OffsetDateTime,
 }
 
+/// The entitlement status of a cancellation.
+pub const CANCELLED: &str = "cancelled";
+
+impl Entitlement {
+    /// Whether this replaces `current` (I6): set by a newer event, or, at
+    /// the same provider time (Paystack's subscription events all carry the
+    /// subscription's creation time), a cancellation, which is final.
+    pub fn supersedes(&self, current: &Entitlement) -> bool {
+        self.as_of > current.as_of
+            || (self.as_of == current.as_of && self.status == CANCELLED && current.status != CANCELLED)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Effect {
     pub business_key: String,

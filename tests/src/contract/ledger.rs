@@ -252,3 +252,32 @@ pub async fn an_effect_without_an_account_records_payments_and_completes(books: 
     assert_eq!(books.get(&event).await.expect("get").expect("record").status, EventStatus::Completed);
     assert_eq!(books.account(&AccountRef::new(Provider::Stripe, "unused")).await.expect("account"), None);
 }
+
+pub async fn at_the_same_provider_time_a_cancellation_wins_and_nothing_else_does(books: Arc<dyn Books>) {
+    let account = AccountRef::new(Provider::Paystack, unique("acct"));
+    let entitle = |status: &str| {
+        Change::Entitlement(payhooks::ports::Entitlement {
+            status: status.to_owned(),
+            plan: None,
+            subscription: Some("SUB_1".into()),
+            customer: None,
+            as_of: t(100),
+        })
+    };
+    let commit = |status: &'static str, owner: &'static str| {
+        let books = books.clone();
+        let account = account.clone();
+        let change = entitle(status);
+        async move {
+            let event = leased_event(books.as_ref(), owner).await;
+            books.commit(&Effect::new(unique("state"), account, change, event), owner, t(2)).await.expect("commit")
+        }
+    };
+    assert_eq!(commit("active", "w1").await, CommitOutcome::Applied);
+    assert_eq!(commit("past_due", "w2").await, CommitOutcome::Stale, "same time, not a cancellation");
+    assert_eq!(commit("cancelled", "w3").await, CommitOutcome::Applied);
+    assert_eq!(commit("active", "w4").await, CommitOutcome::Stale);
+    assert_eq!(commit("cancelled", "w5").await, CommitOutcome::Stale);
+    let state = books.account(&account).await.expect("account").expect("account");
+    assert_eq!(state.entitlement.expect("entitlement").status, "cancelled");
+}
