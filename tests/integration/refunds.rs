@@ -183,3 +183,27 @@ async fn a_refund_in_another_currency_than_its_payment_goes_to_the_dlq() {
     assert!(record.last_error.unwrap_or_default().contains("is in EUR but its payment was in USD"));
     assert_eq!(account(&rig, &name).await.0, CREDITS);
 }
+
+#[tokio::test]
+async fn a_second_payment_for_an_already_granted_period_is_not_credited_with_the_grant() {
+    for backend in Backend::all(VISIBILITY).await {
+        let (rig, _) = rig_with_effects(backend, |e| e);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        drive(&rig, renewal_and_link(&rig, &ids).await).await;
+        // A re-issued invoice for the same period, paid by another payment,
+        // granted nothing: refunding it claws nothing back.
+        let reissued = SampleIds {
+            payment_id: format!("in_test_{}", uuid::Uuid::new_v4().simple()),
+            payment_alias_id: format!("pi_test_{}", uuid::Uuid::new_v4().simple()),
+            refund_id: format!("re_test_{}", uuid::Uuid::new_v4().simple()),
+            ..ids.clone()
+        };
+        drive(&rig, renewal_and_link(&rig, &reissued).await).await;
+        drive(&rig, vec![recorded(&rig, "refund.created", &reissued, without_explicit_account).await]).await;
+        assert_eq!(account(&rig, &name).await, (CREDITS, vec![CREDITS]), "{}", rig.backend.name);
+        // The first payment's refund still claws back.
+        drive(&rig, vec![recorded(&rig, "refund.created", &ids, without_explicit_account).await]).await;
+        assert_eq!(account(&rig, &name).await.0, CREDITS - QUARTER, "{}", rig.backend.name);
+    }
+}

@@ -48,10 +48,10 @@ fn build(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
 }
 
 impl DynamoEventStore {
-    fn business_key_put(&self, effect: &Effect, at: &AttributeValue) -> BuildResult<Put> {
+    fn business_key_put(&self, effect: &Effect, business_key: &str, at: &AttributeValue) -> BuildResult<Put> {
         Put::builder()
             .table_name(&self.table)
-            .item(PARTITION_KEY, s(effect_key(&effect.business_key)))
+            .item(PARTITION_KEY, s(effect_key(business_key)))
             .item("provider", s(effect.event.provider.as_str()))
             .item("event_id", s(effect.event.event_id.as_str()))
             .item("at", at.clone())
@@ -226,7 +226,11 @@ impl DynamoEventStore {
 impl Ledger for DynamoEventStore {
     async fn commit(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> Result<CommitOutcome, StoreError> {
         let at = millis(now);
-        let mut items = vec![(Part::BusinessKey, TransactWriteItem::builder().put(self.business_key_put(effect, &at)?).build())];
+        let mut items = Vec::new();
+        for key in std::iter::once(&effect.business_key).chain(&effect.also_keys) {
+            let put = self.business_key_put(effect, key, &at)?;
+            items.push((Part::BusinessKey, TransactWriteItem::builder().put(put).build()));
+        }
         if let Some(account) = &effect.account {
             let update = self.account_update(effect, account, &at)?;
             items.push((Part::Account, TransactWriteItem::builder().update(update).build()));

@@ -212,7 +212,7 @@ impl Ledger for MemoryEventStore {
         else {
             return Ok(CommitOutcome::LeaseLost);
         };
-        if effects.contains(&effect.business_key) {
+        if std::iter::once(&effect.business_key).chain(&effect.also_keys).any(|key| effects.contains(key)) {
             return Ok(CommitOutcome::DuplicateEffect);
         }
         let current = effect.account.as_ref().and_then(|a| accounts.get(a));
@@ -229,6 +229,7 @@ impl Ledger for MemoryEventStore {
             return Ok(CommitOutcome::Raced);
         }
         effects.insert(effect.business_key.clone());
+        effects.extend(effect.also_keys.iter().cloned());
         for write in &effect.payments {
             let payment = Payment {
                 version: write.read_version + 1,

@@ -351,7 +351,11 @@ impl BillingEffects {
                 + payments::grant(&mut gathered.payment, credits, event.amount_minor, event.currency.clone());
             let mut writes = std::mem::take(&mut gathered.writes);
             writes.push(gathered.primary.write(gathered.payment));
+            // One payment per grant: a second payment for the same period
+            // (a re-issued invoice) is not credited with it.
+            let attributed = format!("paid:{}", grant.business_key);
             let with_payment = Effect {
+                also_keys: vec![attributed.clone()],
                 change: Change::Credit(credits - due),
                 payments: writes.clone(),
                 ..grant.clone()
@@ -367,7 +371,7 @@ impl BillingEffects {
             // account does not change and gets no entry.
             let (claw, guard, flag) = self.claw(&account, due).await?;
             let link = Effect {
-                business_key: format!("paid:{}:{}", record.provider, gathered.primary.reference.id),
+                business_key: attributed,
                 account: (claw > 0).then(|| account.clone()),
                 change: Change::Credit(-claw),
                 payments: writes,
@@ -427,6 +431,7 @@ impl BillingEffects {
             writes.push(gathered.primary.write(gathered.payment));
             let effect = Effect {
                 business_key: format!("refund:{provider}:{refund_id}"),
+                also_keys: Vec::new(),
                 account,
                 change: Change::Credit(-claw),
                 event: record.key(),
@@ -467,6 +472,7 @@ impl BillingEffects {
             writes.push(gathered.primary.write(gathered.payment));
             let effect = Effect {
                 business_key: format!("link:{provider}:{alias}"),
+                also_keys: Vec::new(),
                 account: account.filter(|_| claw > 0),
                 change: Change::Credit(-claw),
                 event: record.key(),

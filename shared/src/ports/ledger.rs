@@ -90,6 +90,10 @@ impl Entitlement {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Effect {
     pub business_key: String,
+    /// Further keys taken with it, only if all are new: a fact that must
+    /// also never happen twice (the one payment a period's grant is
+    /// attributed to).
+    pub also_keys: Vec<String>,
     /// The account it changes, with a ledger entry; `None` for an effect
     /// that only records what is known of payments.
     pub account: Option<AccountRef>,
@@ -110,6 +114,7 @@ impl Effect {
     pub fn new(business_key: String, account: AccountRef, change: Change, event: EventKey) -> Self {
         Self {
             business_key,
+            also_keys: Vec::new(),
             account: Some(account),
             change,
             event,
