@@ -207,3 +207,60 @@ async fn a_second_payment_for_an_already_granted_period_is_not_credited_with_the
         assert_eq!(account(&rig, &name).await.0, CREDITS - QUARTER, "{}", rig.backend.name);
     }
 }
+
+/// DynamoDB requests each effect makes, beyond the event's lease (one
+/// `UpdateItem`): counted at the ledger port, on both backends.
+#[tokio::test]
+async fn dynamodb_requests_per_effect() {
+    use std::sync::Arc;
+
+    use payhooks::clock::SystemClock;
+    use payhooks::effects::{BillingEffects, Plans};
+    use payhooks::ingest::IngestSettings;
+    use payhooks_tests::faults::InstrumentedLedger;
+
+    for backend in Backend::all(VISIBILITY).await {
+        let ledger = Arc::new(InstrumentedLedger::new(backend.ledger.clone()));
+        let calls = ledger.calls.clone();
+        let plans = Plans::from_json(&format!(r#"{{"{}": {CREDITS}}}"#, crate::effects::PLAN)).expect("plans");
+        let effects = Arc::new(BillingEffects::new(ledger, plans, Arc::new(SystemClock)));
+        let (store, queue) = (backend.store.clone(), backend.queue.clone());
+        let rig = Rig::with(backend, store, queue, effects, IngestSettings::default());
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        let mut counted = Vec::new();
+        for sample in [
+            "customer.subscription.created",
+            "invoice.payment_succeeded",
+            "invoice_payment.paid",
+            "customer.subscription.updated",
+            "refund.created",
+            "customer.subscription.deleted",
+        ] {
+            let delivery = recorded(&rig, sample, &ids, without_explicit_account).await;
+            calls.reset();
+            drive(&rig, vec![delivery]).await;
+            counted.push((sample, calls.count("GetItem"), calls.count("TransactWriteItems")));
+        }
+        assert_eq!(
+            counted,
+            vec![
+                // The trial: one transaction.
+                ("customer.subscription.created", 0, 1),
+                // The grant reads its payment (by invoice) and commits.
+                ("invoice.payment_succeeded", 1, 1),
+                // The link reads the invoice's payment and the intent's.
+                ("invoice_payment.paid", 2, 1),
+                // The period roll's grant is a duplicate: one transaction, cancelled.
+                ("customer.subscription.updated", 0, 1),
+                // The refund follows the intent to the invoice and reads the balance.
+                ("refund.created", 3, 1),
+                // A cancellation, without a provisioner: one transaction.
+                ("customer.subscription.deleted", 0, 1),
+            ],
+            "{}",
+            rig.backend.name
+        );
+        assert_eq!(account(&rig, &name).await.0, CREDITS - QUARTER);
+    }
+}

@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use payhooks::event::{EventKey, EventRecord, NewEvent};
 use payhooks::ports::{
-    Applied, Claim, Delivery, EffectError, Effects, EventStore, Finish, FinishOutcome, LeaseOutcome, Queue,
-    QueueError, StoreError,
+    AccountRef, AccountState, Applied, Claim, CommitOutcome, Delivery, Effect, EffectError, Effects, EventStore,
+    Finish, FinishOutcome, Ledger, LeaseOutcome, LedgerEntry, Payment, PaymentRef, Queue, QueueError, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -110,6 +110,55 @@ impl EventStore for InstrumentedStore {
     async fn finish(&self, key: &EventKey, owner: &str, finish: &Finish, now: OffsetDateTime) -> Result<FinishOutcome, StoreError> {
         self.call("finish")?;
         self.inner.finish(key, owner, finish, now).await
+    }
+}
+
+/// The ledger, counted by the DynamoDB request each call is: `GetItem`
+/// for reads, `TransactWriteItems` for a commit, `Query` for entries.
+#[derive(Debug)]
+pub struct InstrumentedLedger {
+    pub inner: Arc<dyn Ledger>,
+    pub calls: Arc<Calls>,
+}
+
+impl InstrumentedLedger {
+    pub fn new(inner: Arc<dyn Ledger>) -> Self {
+        Self {
+            inner,
+            calls: Arc::default(),
+        }
+    }
+
+    fn call(&self, operation: &'static str) -> Result<(), StoreError> {
+        self.calls.call(operation).map_err(StoreError::unavailable)
+    }
+}
+
+#[async_trait]
+impl Ledger for InstrumentedLedger {
+    async fn commit(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> Result<CommitOutcome, StoreError> {
+        self.call("TransactWriteItems")?;
+        self.inner.commit(effect, owner, now).await
+    }
+
+    async fn account(&self, account: &AccountRef) -> Result<Option<AccountState>, StoreError> {
+        self.call("GetItem")?;
+        self.inner.account(account).await
+    }
+
+    async fn has_effect(&self, business_key: &str) -> Result<bool, StoreError> {
+        self.call("GetItem")?;
+        self.inner.has_effect(business_key).await
+    }
+
+    async fn payment(&self, reference: &PaymentRef) -> Result<Option<Payment>, StoreError> {
+        self.call("GetItem")?;
+        self.inner.payment(reference).await
+    }
+
+    async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.call("Query")?;
+        self.inner.entries(account).await
     }
 }
 
