@@ -18,6 +18,9 @@
 #   PAYHOOKS_TOOLS_DIR   tool cache (default: $HOME/.cache/payhooks-tools)
 #   PAYHOOKS_TEMPLATE    template to lint (default: template.yaml)
 #   PAYHOOKS_SKIP_CARGO  =1 skips step 5; only for testing this script itself
+#   PAYHOOKS_RUN         a command run instead of step 5, with the emulators
+#                        up, e.g. PAYHOOKS_RUN='cargo bench -p payhooks-tests'
+#                        for the benchmarks against them
 #   PAYHOOKS_KEEP_LOGS   =1 keeps the emulator logs (path printed on exit)
 set -euo pipefail
 
@@ -275,10 +278,15 @@ if [[ "${PAYHOOKS_SKIP_CARGO:-}" == 1 ]]; then
     say "PAYHOOKS_SKIP_CARGO=1: not running cargo test"
     exit 0
 fi
-say "cargo test --workspace --all-targets $*"
 cd "$REPO_ROOT"
 set +e
-cargo test --workspace --all-targets "$@"
+if [[ -n "${PAYHOOKS_RUN:-}" ]]; then
+    say "$PAYHOOKS_RUN"
+    bash -c "$PAYHOOKS_RUN"
+else
+    say "cargo test --workspace --all-targets $*"
+    cargo test --workspace --all-targets "$@"
+fi
 rc=$?
 set -e
 exit "$rc"

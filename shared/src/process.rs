@@ -245,6 +245,10 @@ impl Processor {
             Ok(Applied::Committed) => {
                 self.metrics.count(provider, "effect_applied");
                 self.metrics.count(provider, "processed");
+                // What the failed-payments alarm counts: once per failure.
+                if record.event.kind == EventKind::PaymentFailed {
+                    self.metrics.count(provider, "payment_failed");
+                }
                 info!(provider, event_id = %key.event_id, event_type = %record.event_type, status = "completed", "effect applied; event finished");
                 return Ok(Disposition::Done);
             }

@@ -312,3 +312,18 @@ async fn a_lease_that_expires_mid_processing_still_gives_one_effect() {
         assert_eq!(account(&rig, &name).await, (CREDITS, vec![CREDITS]), "{}", rig.backend.name);
     }
 }
+
+#[tokio::test]
+async fn a_failed_payment_is_recorded_and_counted_once_and_changes_no_balance() {
+    for backend in Backend::all(VISIBILITY).await {
+        let rig = rig(backend);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        let failed = recorded(&rig, "invoice.payment_failed", &ids, without_explicit_account).await;
+        rig.processor.process(&failed).await;
+        rig.processor.process(&Delivery { receive_count: 2, ..failed }).await;
+        let state = rig.backend.ledger.account(&AccountRef::new(Provider::Stripe, &name)).await.expect("account").expect("account");
+        assert_eq!((state.failed_payments, state.balance), (1, 0), "{}", rig.backend.name);
+        assert_eq!(rig.metrics.get("stripe", "payment_failed"), 1, "{}", rig.backend.name);
+    }
+}
