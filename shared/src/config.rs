@@ -14,6 +14,7 @@ use crate::adapters::{
 };
 use crate::clock::SystemClock;
 use crate::effects::{BillingEffects, NegativeBalances, Plans};
+use crate::sweep::{SweepSettings, Sweeper};
 use crate::ports::Effects;
 use crate::event::Provider;
 use crate::ingest::{Ingest, IngestSettings};
@@ -379,6 +380,29 @@ fn parse_plans(json: &str) -> Result<Plans, ConfigError> {
         name: PLANS.to_owned(),
         expected: "a JSON object of plan id to whole credits per period",
     })
+}
+
+/// Seconds an event may sit in a non-final state before the sweeper sends
+/// it again (default 900).
+pub const SWEEP_AFTER_SECS: &str = "PAYHOOKS_SWEEP_AFTER_SECS";
+/// The main queue's `maxReceiveCount` (default 5, as in the template).
+pub const MAX_RECEIVE_COUNT: &str = "PAYHOOKS_MAX_RECEIVE_COUNT";
+
+pub fn sweep_settings() -> Result<SweepSettings, ConfigError> {
+    let defaults = SweepSettings::default();
+    Ok(SweepSettings {
+        older_than: Duration::from_secs(number(SWEEP_AFTER_SECS, defaults.older_than.as_secs())?),
+        max_receive_count: number(MAX_RECEIVE_COUNT, defaults.max_receive_count)?,
+        ..defaults
+    })
+}
+
+/// The sweeper function, wired to DynamoDB and SQS.
+pub async fn lambda_sweeper() -> Result<Sweeper, ConfigError> {
+    let sdk = aws().await;
+    let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?));
+    let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), required(QUEUE_URL)?));
+    Ok(Sweeper::new(store, queue, Arc::new(EmfMetrics), Arc::new(SystemClock), sweep_settings()?))
 }
 
 /// The processor function, wired to DynamoDB and SQS.

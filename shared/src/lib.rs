@@ -17,7 +17,8 @@
 //!   providers' and provisioner's HTTP APIs for the cloud; memory for the
 //!   local server and tests.
 //! - [`ingest`] and [`process`]: the two pipelines; [`effects`]: what each
-//!   kind of event does to accounts, on the ledger.
+//!   kind of event does to accounts, on the ledger; [`sweep`]: the scheduled
+//!   re-enqueueing of stuck events.
 //! - [`edge`]: HTTP and SQS-batch entry points over the pipelines.
 //! - [`config`]: environment variables and the Lambda functions' wiring.
 //! - [`local`]: the local server (every provider route plus the processor,
@@ -38,4 +39,5 @@ pub mod ports;
 pub mod process;
 pub mod providers;
 pub mod secret;
+pub mod sweep;
 pub mod telemetry;

@@ -21,6 +21,7 @@ use crate::ports::{AccountRef, Effects, EventStore, Ledger};
 use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
 use crate::providers::{self, Inbound, Verifier, VerifierSettings};
 use crate::secret::SecretSet;
+use crate::sweep::{SweepSettings, Sweeper};
 
 /// SQS's default redrive setting in `template.yaml`.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
@@ -128,6 +129,26 @@ impl LocalApp {
         }
     }
 
+    /// Sweeps stuck events every minute, as the scheduled function does.
+    pub async fn run_sweeper(&self) {
+        let sweeper = self.sweeper();
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            if let Err(error) = sweeper.sweep().await {
+                warn!(error = %error, "sweep failed");
+            }
+        }
+    }
+
+    /// The sweeper over the local store and queue.
+    pub fn sweeper(&self) -> Sweeper {
+        let settings = SweepSettings {
+            max_receive_count: MAX_RECEIVE_COUNT,
+            ..SweepSettings::default()
+        };
+        Sweeper::new(self.store.clone(), self.queue.clone(), self.metrics.clone(), Arc::new(SystemClock), settings)
+    }
+
     /// Serves on `addr` with the worker running beside the routes.
     pub async fn serve(self, addr: SocketAddr) -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -135,6 +156,10 @@ impl LocalApp {
         let worker = tokio::spawn({
             let app = self.clone();
             async move { app.run_worker().await }
+        });
+        let sweeper = tokio::spawn({
+            let app = self.clone();
+            async move { app.run_sweeper().await }
         });
         let served = axum::serve(
             listener,
@@ -145,6 +170,7 @@ impl LocalApp {
             })
             .await;
         worker.abort();
+        sweeper.abort();
         served
     }
 }

@@ -40,6 +40,8 @@ event_store_contract!(
     leasing_an_unknown_event_reports_it_missing,
     only_one_delivery_takes_over_an_abandoned_event,
     conflicts_are_counted_on_the_record,
+    stuck_lists_only_unfinished_events_older_than_asked_oldest_first,
+    only_one_sweeper_requeues_a_stuck_event,
 );
 
 macro_rules! queue_contract {

@@ -15,4 +15,5 @@ mod properties;
 mod providers;
 mod refunds;
 mod stripe_sdk;
+mod sweeper;
 mod support;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use payhooks::event::{EventKey, EventRecord, NewEvent};
+use payhooks::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use payhooks::ports::{
     AccountRef, AccountState, Applied, Claim, CommitOutcome, Delivery, Effect, EffectError, Effects, EventStore,
     Finish, FinishOutcome, Ledger, LeaseOutcome, LedgerEntry, Payment, PaymentRef, Queue, QueueError, StoreError,
@@ -95,6 +95,16 @@ impl EventStore for InstrumentedStore {
         self.call("record_conflict")?;
         self.inner.record_conflict(key, at).await
     }
+    async fn stuck(&self, provider: Provider, older_than: OffsetDateTime, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+        self.call("stuck")?;
+        self.inner.stuck(provider, older_than, limit).await
+    }
+
+    async fn requeue(&self, key: &EventKey, seen: EventStatus, seen_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.call("requeue")?;
+        self.inner.requeue(key, seen, seen_at, now).await
+    }
+
     async fn get(&self, key: &EventKey) -> Result<Option<EventRecord>, StoreError> {
         self.call("get")?;
         self.inner.get(key).await

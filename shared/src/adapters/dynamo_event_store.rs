@@ -25,6 +25,12 @@ pub const PARTITION_KEY: &str = "pk";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// Ledger entries by account, newest last by `entry_sort` (`{at ms}#{key}`).
 pub const ACCOUNT_INDEX: &str = "by_account";
+/// Events not yet final, by provider, oldest change first: a sparse index
+/// (`pending_key` is removed when an event reaches a final state) that the
+/// sweeper queries.
+pub const PENDING_INDEX: &str = "by_pending";
+pub(super) const PENDING_KEY: &str = "pending_key";
+pub(super) const PENDING_SORT: &str = "updated_at";
 pub(super) const INDEX_KEY: &str = "account_key";
 pub(super) const INDEX_SORT: &str = "entry_sort";
 
@@ -68,6 +74,23 @@ impl DynamoEventStore {
             .attribute_definitions(string_attribute(PARTITION_KEY)?)
             .attribute_definitions(string_attribute(INDEX_KEY)?)
             .attribute_definitions(string_attribute(INDEX_SORT)?)
+            .attribute_definitions(string_attribute(PENDING_KEY)?)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(PENDING_SORT)
+                    .attribute_type(ScalarAttributeType::N)
+                    .build()
+                    .map_err(StoreError::unavailable)?,
+            )
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(PENDING_INDEX)
+                    .key_schema(key(PENDING_KEY, KeyType::Hash)?)
+                    .key_schema(key(PENDING_SORT, KeyType::Range)?)
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .build()
+                    .map_err(StoreError::unavailable)?,
+            )
             .global_secondary_indexes(
                 GlobalSecondaryIndex::builder()
                     .index_name(ACCOUNT_INDEX)
@@ -157,7 +180,12 @@ fn to_item(event: &NewEvent) -> Result<Item, StoreError> {
         // DynamoDB's TTL reads epoch seconds.
         (TTL_ATTRIBUTE.to_owned(), n(record.expires_at.unix_timestamp())),
         ("event".to_owned(), s(json)),
+        (PENDING_KEY.to_owned(), s(pending_key(record.provider))),
     ]))
+}
+
+pub(super) fn pending_key(provider: Provider) -> String {
+    format!("pending#{provider}")
 }
 
 pub(super) fn corrupt(what: &str) -> StoreError {
@@ -267,6 +295,65 @@ impl EventStore for DynamoEventStore {
             .update_expression("SET updated_at = :now")
             .condition_expression("#status = :received AND updated_at = :seen")
             .expression_attribute_values(":received", status(EventStatus::Received))
+            .expression_attribute_values(":seen", millis(seen_updated_at))
+            .expression_attribute_values(":now", millis(now));
+        Ok(conditional(request).await?.is_ok())
+    }
+
+    async fn stuck(
+        &self,
+        provider: Provider,
+        older_than: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let mut stuck = Vec::new();
+        let mut start = None;
+        while stuck.len() < limit {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(PENDING_INDEX)
+                .key_condition_expression("pending_key = :pending AND updated_at < :older_than")
+                .expression_attribute_values(":pending", s(pending_key(provider)))
+                .expression_attribute_values(":older_than", millis(older_than))
+                .limit(i32::try_from(limit - stuck.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                stuck.push(from_item(&item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        // The index is eventually consistent: drop what has since finished.
+        stuck.retain(|r| !r.status.is_final());
+        Ok(stuck)
+    }
+
+    async fn requeue(
+        &self,
+        key: &EventKey,
+        seen_status: EventStatus,
+        seen_updated_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        if seen_status.is_final() {
+            return Ok(false);
+        }
+        let request = self
+            .update(key)
+            .update_expression("SET updated_at = :now")
+            .condition_expression(
+                "#status = :seen_status AND updated_at = :seen \
+                 AND (#status <> :processing OR attribute_not_exists(lease_until) OR lease_until < :now)",
+            )
+            .expression_attribute_values(":seen_status", status(seen_status))
+            .expression_attribute_values(":processing", status(EventStatus::Processing))
             .expression_attribute_values(":seen", millis(seen_updated_at))
             .expression_attribute_values(":now", millis(now));
         Ok(conditional(request).await?.is_ok())
@@ -383,11 +470,11 @@ impl EventStore for DynamoEventStore {
             Finish::Failed { reason } => request
                 .update_expression(
                     "SET #status = :final, finished_at = :now, updated_at = :now, last_error = :reason \
-                     REMOVE lease_owner, lease_until",
+                     REMOVE lease_owner, lease_until, pending_key",
                 )
                 .expression_attribute_values(":reason", s(reason)),
             Finish::Completed | Finish::Ignored | Finish::Stale => request.update_expression(
-                "SET #status = :final, finished_at = :now, updated_at = :now REMOVE lease_owner, lease_until",
+                "SET #status = :final, finished_at = :now, updated_at = :now REMOVE lease_owner, lease_until, pending_key",
             ),
         };
         Ok(match conditional(request).await? {

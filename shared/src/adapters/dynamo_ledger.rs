@@ -209,7 +209,8 @@ impl DynamoEventStore {
             .table_name(&self.table)
             .key(PARTITION_KEY, s(effect.event.storage_key()))
             .update_expression(
-                "SET #status = :completed, finished_at = :at, updated_at = :at REMOVE lease_owner, lease_until",
+                "SET #status = :completed, finished_at = :at, updated_at = :at \
+                 REMOVE lease_owner, lease_until, pending_key",
             )
             .condition_expression("#status = :processing AND lease_owner = :owner")
             .expression_attribute_names("#status", "status")

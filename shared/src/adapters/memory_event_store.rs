@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::event::{EventKey, EventRecord, EventStatus, NewEvent};
+use crate::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use crate::ports::event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
 use crate::ports::ledger::{
     AccountRef, AccountState, Change, CommitOutcome, Effect, Ledger, LedgerEntry, Payment, PaymentRef,
@@ -137,6 +137,47 @@ impl EventStore for MemoryEventStore {
         record.enqueued_at.get_or_insert(now);
         record.updated_at = now;
         Ok(LeaseOutcome::Acquired(Box::new(record.clone())))
+    }
+
+    async fn stuck(
+        &self,
+        provider: Provider,
+        older_than: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let mut stuck: Vec<EventRecord> = self
+            .state()
+            .records
+            .values()
+            .filter(|r| r.provider == provider && !r.status.is_final() && r.updated_at < older_than)
+            .cloned()
+            .collect();
+        stuck.sort_by_key(|r| r.updated_at);
+        stuck.truncate(limit);
+        Ok(stuck)
+    }
+
+    async fn requeue(
+        &self,
+        key: &EventKey,
+        seen_status: EventStatus,
+        seen_updated_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let Some(record) = state.records.get_mut(key) else {
+            return Ok(false);
+        };
+        let lease_expired = record.lease_until.is_none_or(|until| until < now);
+        if record.status != seen_status
+            || record.status.is_final()
+            || record.updated_at != seen_updated_at
+            || (record.status == EventStatus::Processing && !lease_expired)
+        {
+            return Ok(false);
+        }
+        record.updated_at = now;
+        Ok(true)
     }
 
     async fn release(

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::event::{EventKey, EventRecord, EventStatus, NewEvent};
+use crate::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -85,6 +85,27 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     async fn take_over_enqueue(
         &self,
         key: &EventKey,
+        seen_updated_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Events of `provider` still in a non-final state whose last change is
+    /// older than `older_than`, oldest first, at most `limit`: what the
+    /// sweeper looks at.
+    async fn stuck(
+        &self,
+        provider: Provider,
+        older_than: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Lets exactly one sweeper re-enqueue an event it found stuck: true if
+    /// the event is still in `seen_status` as of `seen_updated_at` (and, if
+    /// processing, its lease has expired); its `updated_at` becomes `now`.
+    async fn requeue(
+        &self,
+        key: &EventKey,
+        seen_status: EventStatus,
         seen_updated_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;

@@ -224,3 +224,46 @@ pub async fn conflicts_are_counted_on_the_record(store: Arc<dyn EventStore>) {
     assert_eq!(record.status, EventStatus::Received);
 }
 
+
+pub async fn stuck_lists_only_unfinished_events_older_than_asked_oldest_first(store: Arc<dyn EventStore>) {
+    let (old, older, recent, finished) = (key(), key(), key(), key());
+    for (key, at) in [(&old, t(10)), (&older, t(5)), (&recent, t(100)), (&finished, t(1))] {
+        store.claim(&NewEvent { received_at: at, ..new_event(key, "fp") }).await.expect("claim");
+    }
+    assert!(matches!(store.lease(&finished, "w", t(2), t(32)).await.expect("lease"), LeaseOutcome::Acquired(_)));
+    assert_eq!(store.finish(&finished, "w", &Finish::Completed, t(3)).await.expect("finish"), FinishOutcome::Finished);
+    let stuck = store.stuck(Provider::Stripe, t(50), 10).await.expect("stuck");
+    let keys: Vec<EventKey> = stuck.iter().map(|r| r.key()).collect();
+    assert_eq!(keys, vec![older.clone(), old.clone()], "unfinished, older than asked, oldest first");
+    assert_eq!(store.stuck(Provider::Stripe, t(50), 1).await.expect("stuck").len(), 1, "at most the limit");
+    assert!(store.stuck(Provider::Paypal, t(50), 10).await.expect("stuck").is_empty(), "per provider");
+}
+
+pub async fn only_one_sweeper_requeues_a_stuck_event(store: Arc<dyn EventStore>) {
+    let key = key();
+    store.claim(&new_event(&key, "fp")).await.expect("claim");
+    let seen = store.get(&key).await.expect("get").expect("record");
+    let winners = futures::future::join_all((0..8).map(|i| {
+        let store = store.clone();
+        let key = key.clone();
+        async move { store.requeue(&key, EventStatus::Received, seen.updated_at, t(1000 + i)).await.expect("requeue") }
+    }))
+    .await;
+    assert_eq!(winners.iter().filter(|w| **w).count(), 1, "{winners:?}");
+    assert!(!store.requeue(&key, EventStatus::Received, seen.updated_at, t(2000)).await.expect("requeue"), "seen is stale now");
+
+    // A processing event only once its lease has expired.
+    let leased = self::key();
+    store.claim(&new_event(&leased, "fp")).await.expect("claim");
+    assert!(matches!(store.lease(&leased, "w", t(10), t(40)).await.expect("lease"), LeaseOutcome::Acquired(_)));
+    let seen = store.get(&leased).await.expect("get").expect("record");
+    assert!(!store.requeue(&leased, EventStatus::Processing, seen.updated_at, t(20)).await.expect("requeue"), "lease held");
+    assert!(store.requeue(&leased, EventStatus::Processing, seen.updated_at, t(41)).await.expect("requeue"), "lease expired");
+    // Never a final one.
+    let done = self::key();
+    store.claim(&new_event(&done, "fp")).await.expect("claim");
+    assert!(matches!(store.lease(&done, "w", t(10), t(40)).await.expect("lease"), LeaseOutcome::Acquired(_)));
+    store.finish(&done, "w", &Finish::Completed, t(11)).await.expect("finish");
+    let seen = store.get(&done).await.expect("get").expect("record");
+    assert!(!store.requeue(&done, EventStatus::Completed, seen.updated_at, t(100)).await.expect("requeue"));
+}
