@@ -14,6 +14,7 @@ use crate::adapters::{
 };
 use crate::clock::SystemClock;
 use crate::effects::{BillingEffects, NegativeBalances, Plans};
+use crate::reconcile::Reconciler;
 use crate::sweep::{SweepSettings, Sweeper};
 use crate::ports::Effects;
 use crate::event::Provider;
@@ -403,6 +404,13 @@ pub async fn lambda_sweeper() -> Result<Sweeper, ConfigError> {
     let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?));
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), required(QUEUE_URL)?));
     Ok(Sweeper::new(store, queue, Arc::new(EmfMetrics), Arc::new(SystemClock), sweep_settings()?))
+}
+
+/// The reconciliation function, wired to DynamoDB.
+pub async fn lambda_reconciler() -> Result<Reconciler, ConfigError> {
+    let sdk = aws().await;
+    let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?));
+    Ok(Reconciler::new(store, Arc::new(EmfMetrics), Arc::new(SystemClock)))
 }
 
 /// The processor function, wired to DynamoDB and SQS.

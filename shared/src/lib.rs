@@ -17,8 +17,9 @@
 //!   providers' and provisioner's HTTP APIs for the cloud; memory for the
 //!   local server and tests.
 //! - [`ingest`] and [`process`]: the two pipelines; [`effects`]: what each
-//!   kind of event does to accounts, on the ledger; [`sweep`]: the scheduled
-//!   re-enqueueing of stuck events.
+//!   kind of event does to accounts, on the ledger; [`sweep`] and
+//!   [`reconcile`]: the scheduled re-enqueueing of stuck events and the
+//!   check of every balance against its ledger.
 //! - [`edge`]: HTTP and SQS-batch entry points over the pipelines.
 //! - [`config`]: environment variables and the Lambda functions' wiring.
 //! - [`local`]: the local server (every provider route plus the processor,
@@ -37,6 +38,7 @@ pub mod ingest;
 pub mod local;
 pub mod ports;
 pub mod process;
+pub mod reconcile;
 pub mod providers;
 pub mod secret;
 pub mod sweep;

@@ -48,6 +48,29 @@ fn every_provider_has_a_function_crate_and_a_template_route() {
     }
 }
 
+#[test]
+fn every_function_crate_is_a_member_and_deployed_by_the_template() {
+    let template = repo_file("template.yaml");
+    let workspace = repo_file("Cargo.toml");
+    let functions = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(functions).expect("functions/") {
+        let dir = entry.expect("entry").file_name().into_string().expect("utf-8");
+        let manifest = repo_file(&format!("functions/{dir}/Cargo.toml"));
+        let binary = manifest
+            .lines()
+            .skip_while(|l| *l != "[[bin]]")
+            .find_map(|l| l.strip_prefix("name = \"").and_then(|l| l.strip_suffix('"')))
+            .unwrap_or_else(|| panic!("functions/{dir}: a [[bin]] with a name"));
+        assert!(workspace.contains(&format!("\"functions/{dir}\"")), "{dir}: a workspace member");
+        assert!(template.contains(&format!("BinaryName: {binary}\n")), "{dir}: {binary} is deployed by template.yaml");
+        names.push(binary.to_owned());
+    }
+    for expected in ["processor", "sweeper", "reconciler"] {
+        assert!(names.iter().any(|n| n == expected), "{expected}: {names:?}");
+    }
+}
+
 #[tokio::test]
 async fn every_provider_has_a_local_route() {
     let app = local_app();

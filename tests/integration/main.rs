@@ -13,6 +13,7 @@ mod logs;
 mod processor;
 mod properties;
 mod providers;
+mod reconcile;
 mod refunds;
 mod stripe_sdk;
 mod sweeper;

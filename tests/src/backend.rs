@@ -126,6 +126,25 @@ impl Backend {
         all
     }
 
+    /// Changes `account`'s balance behind the ledger's back, as a bug or a
+    /// hand edit would.
+    pub async fn corrupt_balance(&self, account: &payhooks::ports::AccountRef, delta: i64) {
+        match &self.records {
+            Records::Memory(store) => store.corrupt_balance(account, delta),
+            Records::Dynamo { client, table } => {
+                client
+                    .update_item()
+                    .table_name(table)
+                    .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(account.storage_key()))
+                    .update_expression("ADD balance :delta")
+                    .expression_attribute_values(":delta", aws_sdk_dynamodb::types::AttributeValue::N(delta.to_string()))
+                    .send()
+                    .await
+                    .expect("update the balance on DynamoDB Local");
+            }
+        }
+    }
+
     /// How many event records exist.
     pub async fn record_count(&self) -> usize {
         match &self.records {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use payhooks::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use payhooks::ports::{
-    AccountRef, AccountState, Applied, Claim, CommitOutcome, Delivery, Effect, EffectError, Effects, EventStore,
+    AccountPage, AccountRef, AccountState, Applied, Audit, Claim, CommitOutcome, Delivery, Effect, EffectError, Effects, EventStore,
     Finish, FinishOutcome, Ledger, LeaseOutcome, LedgerEntry, Payment, PaymentRef, Queue, QueueError, StoreError,
 };
 use time::OffsetDateTime;
@@ -169,6 +169,21 @@ impl Ledger for InstrumentedLedger {
     async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {
         self.call("Query")?;
         self.inner.entries(account).await
+    }
+
+    async fn accounts(&self, cursor: Option<String>, limit: usize) -> Result<AccountPage, StoreError> {
+        self.call("Scan")?;
+        self.inner.accounts(cursor, limit).await
+    }
+
+    async fn record_audit(&self, audit: &Audit) -> Result<(), StoreError> {
+        self.call("PutItem")?;
+        self.inner.record_audit(audit).await
+    }
+
+    async fn audits(&self, account: &AccountRef) -> Result<Vec<Audit>, StoreError> {
+        self.call("Query")?;
+        self.inner.audits(account).await
     }
 }
 

@@ -18,7 +18,7 @@ use super::dynamo_event_store::{
 use crate::event::{EventId, EventKey, EventStatus, Provider};
 use crate::ports::StoreError;
 use crate::ports::ledger::{
-    CANCELLED, AccountRef, AccountState, Change, CommitOutcome, Effect, Entitlement, Ledger, LedgerEntry, Payment,
+    CANCELLED, AccountPage, AccountRef, AccountState, Audit, Change, CommitOutcome, Effect, Entitlement, Ledger, LedgerEntry, Payment,
     PaymentRef, PaymentWrite,
 };
 
@@ -68,7 +68,10 @@ impl DynamoEventStore {
             vec!["updated_at = :at", "#account = :account", "provider = :provider"],
             Vec::new(),
         );
+        // The entry count moves with the entries, for reconciliation.
+        add.push("entries :one_entry");
         let mut values = vec![
+            (":one_entry", n(1)),
             (":delta", n(effect.change.delta())),
             (":at", at.clone()),
             (":account", s(&account.account)),
@@ -301,6 +304,7 @@ impl Ledger for DynamoEventStore {
             balance: get_n(&item, "balance").unwrap_or(0),
             trial_started_at: get_time(&item, "trial_started_at")?,
             failed_payments: get_n(&item, "failed_payments").unwrap_or(0),
+            entries: get_n(&item, "entries").unwrap_or(0),
             entitlement,
             flags,
         }))
@@ -326,6 +330,87 @@ impl Ledger for DynamoEventStore {
         }))
     }
 
+    async fn accounts(&self, cursor: Option<String>, limit: usize) -> Result<AccountPage, StoreError> {
+        // A scheduled scan: accounts have no index of their own, and the
+        // reconciliation that reads them all runs rarely.
+        let mut accounts = Vec::new();
+        let mut start = cursor.map(|pk| std::collections::HashMap::from([(PARTITION_KEY.to_owned(), s(pk))]));
+        loop {
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :account)")
+                .expression_attribute_values(":account", s("account#"))
+                .projection_expression("pk, provider, #account")
+                .expression_attribute_names("#account", "account")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                let provider: Provider = required(get_s(&item, "provider"), "provider")?
+                    .parse()
+                    .map_err(|_| corrupt("provider"))?;
+                accounts.push(AccountRef::new(provider, required(get_s(&item, "account"), "account")?));
+            }
+            start = output.last_evaluated_key;
+            if accounts.len() >= limit || start.is_none() {
+                let cursor = start.as_ref().and_then(|key| get_s(key, PARTITION_KEY)).map(str::to_owned);
+                return Ok(AccountPage { accounts, cursor });
+            }
+        }
+    }
+
+    async fn record_audit(&self, audit: &Audit) -> Result<(), StoreError> {
+        let at = millis(audit.at);
+        let sort = format!("{AUDIT_SORT_PREFIX}{:015}#{}", audit.at.unix_timestamp_nanos() / 1_000_000, audit.kind);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PARTITION_KEY, s(format!("audit#{}#{sort}", audit.account.storage_key())))
+            .item(INDEX_KEY, s(audit.account.storage_key()))
+            .item(INDEX_SORT, s(sort))
+            .item("kind", s(&audit.kind))
+            .item("provider", s(audit.account.provider.as_str()))
+            .item("account", s(&audit.account.account))
+            .item("detail", s(audit.detail.to_string()))
+            .item("at", at)
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(())
+    }
+
+    async fn audits(&self, account: &AccountRef) -> Result<Vec<Audit>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(ACCOUNT_INDEX)
+            .key_condition_expression("account_key = :account AND begins_with(entry_sort, :audits)")
+            .expression_attribute_values(":account", s(account.storage_key()))
+            .expression_attribute_values(":audits", s(AUDIT_SORT_PREFIX))
+            .scan_index_forward(false)
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        output
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                Ok(Audit {
+                    kind: required(get_s(item, "kind"), "kind")?.to_owned(),
+                    account: account.clone(),
+                    detail: serde_json::from_str(required(get_s(item, "detail"), "detail")?)
+                        .map_err(|_| corrupt("detail"))?,
+                    at: required(get_time(item, "at")?, "at")?,
+                })
+            })
+            .collect()
+    }
+
     async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {
         let mut entries = Vec::new();
         let mut start = None;
@@ -335,8 +420,9 @@ impl Ledger for DynamoEventStore {
                 .query()
                 .table_name(&self.table)
                 .index_name(ACCOUNT_INDEX)
-                .key_condition_expression("account_key = :account")
+                .key_condition_expression("account_key = :account AND entry_sort < :audits")
                 .expression_attribute_values(":account", s(account.storage_key()))
+                .expression_attribute_values(":audits", s(AUDIT_SORT_PREFIX))
                 .scan_index_forward(false)
                 .set_exclusive_start_key(start)
                 .send()
@@ -362,6 +448,10 @@ impl Ledger for DynamoEventStore {
         }
     }
 }
+
+/// Audit records share the account index with the entries, sorted after
+/// them (`~` is above every digit an entry's sort key starts with).
+const AUDIT_SORT_PREFIX: &str = "~audit#";
 
 impl DynamoEventStore {
     /// One item by key, read consistently (I9).

@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use crate::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use crate::ports::event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
 use crate::ports::ledger::{
-    AccountRef, AccountState, Change, CommitOutcome, Effect, Ledger, LedgerEntry, Payment, PaymentRef,
+    AccountPage, AccountRef, AccountState, Audit, Change, CommitOutcome, Effect, Ledger, LedgerEntry, Payment,
+    PaymentRef,
 };
 
 /// Events, effects, accounts and ledger entries: one state, so that a
@@ -23,6 +24,7 @@ struct State {
     accounts: BTreeMap<AccountRef, AccountState>,
     entries: Vec<(AccountRef, LedgerEntry)>,
     payments: HashMap<PaymentRef, Payment>,
+    audits: Vec<Audit>,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +49,12 @@ impl MemoryEventStore {
     }
 
     /// Every record, for the local server's listings and for tests.
+    /// Changes a balance without a ledger entry, as a bug or a hand edit
+    /// would: what reconciliation exists to catch (for its tests).
+    pub fn corrupt_balance(&self, account: &AccountRef, delta: i64) {
+        self.state().accounts.entry(account.clone()).or_default().balance += delta;
+    }
+
     pub fn all(&self) -> Vec<EventRecord> {
         let mut all: Vec<_> = self.state().records.values().cloned().collect();
         all.sort_by_key(|r| r.received_at);
@@ -246,6 +254,7 @@ impl Ledger for MemoryEventStore {
             accounts,
             entries,
             payments,
+            ..
         } = &mut *state;
         let Some(record) = records
             .get_mut(&effect.event)
@@ -287,6 +296,7 @@ impl Ledger for MemoryEventStore {
                 Change::Entitlement(new) => account.entitlement = Some(new.clone()),
             }
             account.flags.extend(effect.flags.iter().cloned());
+            account.entries += 1;
             entries.push((
                 account_ref.clone(),
                 LedgerEntry {
@@ -299,6 +309,28 @@ impl Ledger for MemoryEventStore {
         }
         complete(record, now);
         Ok(CommitOutcome::Applied)
+    }
+
+    async fn accounts(&self, cursor: Option<String>, limit: usize) -> Result<AccountPage, StoreError> {
+        // Paged by storage key, as DynamoDB's scan is by its own order.
+        let mut keys: Vec<AccountRef> = self.state().accounts.keys().cloned().collect();
+        keys.sort_by_key(AccountRef::storage_key);
+        keys.retain(|a| cursor.as_deref().is_none_or(|c| a.storage_key().as_str() > c));
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        let cursor = more.then(|| keys.last().map(AccountRef::storage_key)).flatten();
+        Ok(AccountPage { accounts: keys, cursor })
+    }
+
+    async fn record_audit(&self, audit: &Audit) -> Result<(), StoreError> {
+        self.state().audits.push(audit.clone());
+        Ok(())
+    }
+
+    async fn audits(&self, account: &AccountRef) -> Result<Vec<Audit>, StoreError> {
+        let mut audits: Vec<Audit> = self.state().audits.iter().filter(|a| &a.account == account).cloned().collect();
+        audits.sort_by_key(|a| std::cmp::Reverse(a.at));
+        Ok(audits)
     }
 
     async fn payment(&self, reference: &PaymentRef) -> Result<Option<Payment>, StoreError> {

@@ -215,6 +215,9 @@ pub struct AccountState {
     #[serde(with = "time::serde::rfc3339::option")]
     pub trial_started_at: Option<OffsetDateTime>,
     pub failed_payments: u32,
+    /// How many ledger entries the account has, counted in each entry's
+    /// transaction: what reconciliation compares its read of the entries to.
+    pub entries: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entitlement: Option<Entitlement>,
     /// Conditions a person should look at (`negative_balance`,
@@ -250,4 +253,32 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
 
     /// The account's entries, newest first.
     async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError>;
+
+    /// A page of accounts, in no particular order, after `cursor` (from the
+    /// previous page; `None` to start); the next cursor, `None` at the end.
+    async fn accounts(&self, cursor: Option<String>, limit: usize) -> Result<AccountPage, StoreError>;
+
+    /// Writes an audit record (a reconciliation mismatch, …): never changes
+    /// an account.
+    async fn record_audit(&self, audit: &Audit) -> Result<(), StoreError>;
+
+    /// The account's audit records, newest first.
+    async fn audits(&self, account: &AccountRef) -> Result<Vec<Audit>, StoreError>;
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountPage {
+    pub accounts: Vec<AccountRef>,
+    pub cursor: Option<String>,
+}
+
+/// What a check found that a person must look at.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Audit {
+    /// `reconcile_mismatch`, …
+    pub kind: String,
+    pub account: AccountRef,
+    pub detail: serde_json::Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
 }

@@ -14,7 +14,7 @@ pub use confirmation::{Confirmation, Confirmer};
 pub use effects::{Applied, EffectError, Effects};
 pub use event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
 pub use ledger::{
-    AccountRef, AccountState, BalanceGuard, Change, CommitOutcome, Effect, Entitlement, Ledger, LedgerEntry, Payment,
+    AccountPage, AccountRef, AccountState, Audit, BalanceGuard, Change, CommitOutcome, Effect, Entitlement, Ledger, LedgerEntry, Payment,
     PaymentRef, PaymentWrite,
 };
 pub use metrics::Metrics;
