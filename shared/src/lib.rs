@@ -19,7 +19,8 @@
 //! - [`ingest`] and [`process`]: the two pipelines; [`effects`]: what each
 //!   kind of event does to accounts, on the ledger; [`sweep`] and
 //!   [`reconcile`]: the scheduled re-enqueueing of stuck events and the
-//!   check of every balance against its ledger.
+//!   check of every balance against its ledger; [`replay`]: moving dead
+//!   letters back to the queue.
 //! - [`edge`]: HTTP and SQS-batch entry points over the pipelines.
 //! - [`config`]: environment variables and the Lambda functions' wiring.
 //! - [`local`]: the local server (every provider route plus the processor,
@@ -39,6 +40,7 @@ pub mod local;
 pub mod ports;
 pub mod process;
 pub mod reconcile;
+pub mod replay;
 pub mod providers;
 pub mod secret;
 pub mod sweep;

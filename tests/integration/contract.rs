@@ -42,6 +42,7 @@ event_store_contract!(
     conflicts_are_counted_on_the_record,
     stuck_lists_only_unfinished_events_older_than_asked_oldest_first,
     only_one_sweeper_requeues_a_stuck_event,
+    only_a_failed_event_can_be_reopened,
 );
 
 macro_rules! queue_contract {

@@ -14,6 +14,7 @@ mod processor;
 mod properties;
 mod providers;
 mod reconcile;
+mod replay;
 mod refunds;
 mod stripe_sdk;
 mod sweeper;

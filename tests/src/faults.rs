@@ -105,6 +105,11 @@ impl EventStore for InstrumentedStore {
         self.inner.requeue(key, seen, seen_at, now).await
     }
 
+    async fn reopen(&self, key: &EventKey, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.call("reopen")?;
+        self.inner.reopen(key, now).await
+    }
+
     async fn get(&self, key: &EventKey) -> Result<Option<EventRecord>, StoreError> {
         self.call("get")?;
         self.inner.get(key).await

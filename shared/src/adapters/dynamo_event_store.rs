@@ -359,6 +359,18 @@ impl EventStore for DynamoEventStore {
         Ok(conditional(request).await?.is_ok())
     }
 
+    async fn reopen(&self, key: &EventKey, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let request = self
+            .update(key)
+            .update_expression("SET #status = :enqueued, updated_at = :now, pending_key = :pending REMOVE finished_at")
+            .condition_expression("#status = :failed")
+            .expression_attribute_values(":enqueued", status(EventStatus::Enqueued))
+            .expression_attribute_values(":failed", status(EventStatus::Failed))
+            .expression_attribute_values(":pending", s(pending_key(key.provider)))
+            .expression_attribute_values(":now", millis(now));
+        Ok(conditional(request).await?.is_ok())
+    }
+
     async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
         let request = self
             .client

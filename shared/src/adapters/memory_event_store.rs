@@ -188,6 +188,19 @@ impl EventStore for MemoryEventStore {
         Ok(true)
     }
 
+    async fn reopen(&self, key: &EventKey, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.records.get_mut(key) {
+            Some(record) if record.status == EventStatus::Failed => {
+                record.status = EventStatus::Enqueued;
+                record.finished_at = None;
+                record.updated_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn release(
         &self,
         key: &EventKey,

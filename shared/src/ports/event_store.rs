@@ -110,6 +110,11 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
+    /// Opens a failed event to processing again (a replay from the DLQ,
+    /// once its cause is fixed): true if it was failed; any other state is
+    /// left alone, so a completed event can never be processed twice.
+    async fn reopen(&self, key: &EventKey, now: OffsetDateTime) -> Result<bool, StoreError>;
+
     /// Counts a delivery that reused the key with different content (I10).
     async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError>;
 

@@ -267,3 +267,20 @@ pub async fn only_one_sweeper_requeues_a_stuck_event(store: Arc<dyn EventStore>)
     let seen = store.get(&done).await.expect("get").expect("record");
     assert!(!store.requeue(&done, EventStatus::Completed, seen.updated_at, t(100)).await.expect("requeue"));
 }
+
+pub async fn only_a_failed_event_can_be_reopened(store: Arc<dyn EventStore>) {
+    let (failed, completed) = (key(), key());
+    for (key, finish) in [(&failed, Finish::Failed { reason: "unknown plan".into() }), (&completed, Finish::Completed)] {
+        store.claim(&new_event(key, "fp")).await.expect("claim");
+        assert!(matches!(store.lease(key, "w", t(1), t(31)).await.expect("lease"), LeaseOutcome::Acquired(_)));
+        store.finish(key, "w", &finish, t(2)).await.expect("finish");
+    }
+    assert!(store.reopen(&failed, t(10)).await.expect("reopen"));
+    let record = store.get(&failed).await.expect("get").expect("record");
+    assert_eq!((record.status, record.updated_at), (EventStatus::Enqueued, t(10)));
+    assert_eq!(record.last_error.as_deref(), Some("unknown plan"), "its history stays");
+    assert!(!store.reopen(&failed, t(11)).await.expect("reopen"), "once");
+    assert!(!store.reopen(&completed, t(12)).await.expect("reopen"), "never a completed one");
+    assert_eq!(store.get(&completed).await.expect("get").expect("record").status, EventStatus::Completed);
+    assert!(matches!(store.lease(&failed, "w2", t(20), t(50)).await.expect("lease"), LeaseOutcome::Acquired(_)));
+}

@@ -1,0 +1,173 @@
+//! Replay from the dead-letter queue: moves messages back to the main queue,
+//! all of them, one provider's, or one event's, with a dry run that only
+//! lists what would move. It receives, sends and deletes (SQS's own redrive,
+//! `StartMessageMoveTask`, moves everything and cannot filter). Nothing can
+//! double: a completed event's message is deleted by the processor unread,
+//! and a failed event is reopened only from `failed`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+use crate::event::{EventKey, EventStatus, Provider};
+use crate::ingest::{message_body, parse_message};
+use crate::ports::{EventStore, Metrics, Queue, QueueError, StoreError};
+
+/// Which dead letters to move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayFilter {
+    All,
+    Provider(Provider),
+    Event(EventKey),
+}
+
+impl ReplayFilter {
+    fn matches(&self, key: &EventKey) -> bool {
+        match self {
+            ReplayFilter::All => true,
+            ReplayFilter::Provider(provider) => key.provider == *provider,
+            ReplayFilter::Event(wanted) => key == wanted,
+        }
+    }
+}
+
+/// One dead letter that matched.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeadLetter {
+    pub provider: Provider,
+    pub event_id: String,
+    /// The record's state when seen; `None` if there is no record.
+    pub status: Option<EventStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReplayReport {
+    pub dry_run: bool,
+    /// What matched: moved, or with a dry run, what would move.
+    pub matched: Vec<DeadLetter>,
+    pub moved: u32,
+    /// Failed events opened to processing again.
+    pub reopened: u32,
+    /// Left in the dead-letter queue: not matching, or not a payhooks message.
+    pub kept: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("the event store is unavailable: {0}")]
+    Store(#[from] StoreError),
+    #[error("a queue is unavailable: {0}")]
+    Queue(#[from] QueueError),
+}
+
+#[derive(Debug)]
+pub struct Replayer {
+    store: Arc<dyn EventStore>,
+    queue: Arc<dyn Queue>,
+    dead_letters: Arc<dyn Queue>,
+    metrics: Arc<dyn Metrics>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Replayer {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        queue: Arc<dyn Queue>,
+        dead_letters: Arc<dyn Queue>,
+        metrics: Arc<dyn Metrics>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            queue,
+            dead_letters,
+            metrics,
+            clock,
+        }
+    }
+
+    /// Moves (or, with `dry_run`, lists) the dead letters `filter` matches.
+    /// `progress` is called after each batch with the report so far.
+    pub async fn replay(
+        &self,
+        filter: &ReplayFilter,
+        dry_run: bool,
+        progress: &(dyn Fn(&ReplayReport) + Sync),
+    ) -> Result<ReplayReport, ReplayError> {
+        let mut report = ReplayReport {
+            dry_run,
+            ..ReplayReport::default()
+        };
+        let mut seen = HashSet::new();
+        // Messages received and not moved stay invisible until the run ends,
+        // so each is looked at once; then they are released at once.
+        let mut held = Vec::new();
+        let outcome = self.run(filter, dry_run, &mut report, &mut seen, &mut held, progress).await;
+        for receipt in &held {
+            if let Err(error) = self.dead_letters.change_visibility(receipt, Duration::ZERO).await {
+                warn!(error = %error, "a dead letter stays hidden until its visibility timeout ends");
+            }
+        }
+        outcome?;
+        info!(dry_run, moved = report.moved, reopened = report.reopened, kept = report.kept, "replay finished");
+        Ok(report)
+    }
+
+    async fn run(
+        &self,
+        filter: &ReplayFilter,
+        dry_run: bool,
+        report: &mut ReplayReport,
+        seen: &mut HashSet<String>,
+        held: &mut Vec<String>,
+        progress: &(dyn Fn(&ReplayReport) + Sync),
+    ) -> Result<(), ReplayError> {
+        loop {
+            let batch = self.dead_letters.receive(10, Duration::ZERO).await?;
+            let mut new = false;
+            for delivery in batch {
+                if !seen.insert(delivery.message_id.clone()) {
+                    held.push(delivery.receipt);
+                    continue;
+                }
+                new = true;
+                let Some(key) = parse_message(&delivery.body).filter(|key| filter.matches(key)) else {
+                    report.kept += 1;
+                    held.push(delivery.receipt);
+                    continue;
+                };
+                let record = self.store.get(&key).await?;
+                report.matched.push(DeadLetter {
+                    provider: key.provider,
+                    event_id: key.event_id.to_string(),
+                    status: record.as_ref().map(|r| r.status),
+                    last_error: record.as_ref().and_then(|r| r.last_error.clone()),
+                });
+                if dry_run {
+                    held.push(delivery.receipt);
+                    continue;
+                }
+                if record.is_some_and(|r| r.status == EventStatus::Failed)
+                    && self.store.reopen(&key, self.clock.now()).await?
+                {
+                    report.reopened += 1;
+                }
+                // Sent before the delete: a crash between the two leaves a
+                // copy in each queue, which the processor's lease makes one.
+                self.queue.send(&message_body(&key)).await?;
+                self.dead_letters.delete(&delivery.receipt).await?;
+                report.moved += 1;
+                self.metrics.count(key.provider.as_str(), "replayed");
+            }
+            progress(report);
+            if !new {
+                return Ok(());
+            }
+        }
+    }
+}
