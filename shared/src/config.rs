@@ -14,6 +14,7 @@ use crate::adapters::{
 };
 use crate::clock::SystemClock;
 use crate::effects::{BillingEffects, NegativeBalances, Plans};
+use crate::admin::Admin;
 use crate::reconcile::Reconciler;
 use crate::sweep::{SweepSettings, Sweeper};
 use crate::ports::Effects;
@@ -404,6 +405,22 @@ pub async fn lambda_sweeper() -> Result<Sweeper, ConfigError> {
     let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?));
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), required(QUEUE_URL)?));
     Ok(Sweeper::new(store, queue, Arc::new(EmfMetrics), Arc::new(SystemClock), sweep_settings()?))
+}
+
+/// The admin function, wired to DynamoDB and both queues.
+pub async fn lambda_admin() -> Result<Admin, ConfigError> {
+    let sdk = aws().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?));
+    Ok(Admin {
+        store: store.clone(),
+        ledger: store,
+        queue: Arc::new(SqsQueue::new(sqs.clone(), required(QUEUE_URL)?)),
+        dead_letters: Arc::new(SqsQueue::new(sqs, required(DLQ_URL)?)),
+        metrics: Arc::new(EmfMetrics),
+        clock: Arc::new(SystemClock),
+        sweep: sweep_settings()?,
+    })
 }
 
 /// The reconciliation function, wired to DynamoDB.

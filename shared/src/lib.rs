@@ -22,6 +22,7 @@
 //!   check of every balance against its ledger; [`replay`]: moving dead
 //!   letters back to the queue.
 //! - [`edge`]: HTTP and SQS-batch entry points over the pipelines.
+//! - [`admin`]: the operator's health, history and repair routes.
 //! - [`config`]: environment variables and the Lambda functions' wiring.
 //! - [`local`]: the local server (every provider route plus the processor,
 //!   in memory).
@@ -30,6 +31,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod adapters;
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod edge;

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use tracing::{info, warn};
 
+use crate::admin::Admin;
 use crate::adapters::{MemoryEventStore, MemoryMetrics, MemoryProvisioner, MemoryQueue};
 use crate::clock::SystemClock;
 use crate::effects::{BillingEffects, Plans};
@@ -114,6 +115,7 @@ impl LocalApp {
             .route("/events/{provider}/{event_id}", axum::routing::get(event_route))
             .route("/accounts/{provider}/{account}", axum::routing::get(account_route))
             .route("/accounts/{provider}/{account}/ledger", axum::routing::get(ledger_route))
+            .route("/admin/{*path}", axum::routing::any(admin_route))
             .fallback(|| async { json(JsonResponse::not_found("route")) })
             .with_state(self.clone())
     }
@@ -137,6 +139,22 @@ impl LocalApp {
             if let Err(error) = sweeper.sweep().await {
                 warn!(error = %error, "sweep failed");
             }
+        }
+    }
+
+    /// The operator's routes over the local store and queues.
+    pub fn admin(&self) -> Admin {
+        Admin {
+            store: self.store.clone(),
+            ledger: self.store.clone(),
+            queue: self.queue.clone(),
+            dead_letters: self.dead_letters.clone(),
+            metrics: self.metrics.clone(),
+            clock: Arc::new(SystemClock),
+            sweep: SweepSettings {
+                max_receive_count: MAX_RECEIVE_COUNT,
+                ..SweepSettings::default()
+            },
         }
     }
 
@@ -177,6 +195,15 @@ impl LocalApp {
 
 fn json(response: JsonResponse) -> Response {
     (response.status, axum::Json(response.body)).into_response()
+}
+
+/// The admin routes, open on the local server (it listens on loopback).
+async fn admin_route(State(app): State<LocalApp>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return json(JsonResponse::error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "admin bodies are small"));
+    };
+    json(app.admin().handle(&parts.method, parts.uri.path(), &bytes).await)
 }
 
 async fn webhook_route(

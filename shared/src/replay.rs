@@ -55,6 +55,8 @@ pub struct ReplayReport {
     pub reopened: u32,
     /// Left in the dead-letter queue: not matching, or not a payhooks message.
     pub kept: u32,
+    /// The run stopped at its limit: run it again for the rest.
+    pub more: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +65,16 @@ pub enum ReplayError {
     Store(#[from] StoreError),
     #[error("a queue is unavailable: {0}")]
     Queue(#[from] QueueError),
+}
+
+/// One replay's progress. Messages received and not moved are held
+/// (invisible) until the run ends, so each is looked at once; then they are
+/// released at once.
+struct Run {
+    report: ReplayReport,
+    seen: HashSet<String>,
+    held: Vec<String>,
+    limit: usize,
 }
 
 #[derive(Debug)]
@@ -91,23 +103,27 @@ impl Replayer {
         }
     }
 
-    /// Moves (or, with `dry_run`, lists) the dead letters `filter` matches.
-    /// `progress` is called after each batch with the report so far.
+    /// Moves (or, with `dry_run`, lists) the dead letters `filter` matches,
+    /// at most `limit` of them. `progress` is called after each batch with
+    /// the report so far.
     pub async fn replay(
         &self,
         filter: &ReplayFilter,
         dry_run: bool,
+        limit: Option<usize>,
         progress: &(dyn Fn(&ReplayReport) + Sync),
     ) -> Result<ReplayReport, ReplayError> {
-        let mut report = ReplayReport {
-            dry_run,
-            ..ReplayReport::default()
+        let mut run = Run {
+            report: ReplayReport {
+                dry_run,
+                ..ReplayReport::default()
+            },
+            seen: HashSet::new(),
+            held: Vec::new(),
+            limit: limit.unwrap_or(usize::MAX),
         };
-        let mut seen = HashSet::new();
-        // Messages received and not moved stay invisible until the run ends,
-        // so each is looked at once; then they are released at once.
-        let mut held = Vec::new();
-        let outcome = self.run(filter, dry_run, &mut report, &mut seen, &mut held, progress).await;
+        let outcome = self.run(filter, &mut run, progress).await;
+        let Run { report, held, .. } = run;
         for receipt in &held {
             if let Err(error) = self.dead_letters.change_visibility(receipt, Duration::ZERO).await {
                 warn!(error = %error, "a dead letter stays hidden until its visibility timeout ends");
@@ -121,16 +137,25 @@ impl Replayer {
     async fn run(
         &self,
         filter: &ReplayFilter,
-        dry_run: bool,
-        report: &mut ReplayReport,
-        seen: &mut HashSet<String>,
-        held: &mut Vec<String>,
+        run: &mut Run,
         progress: &(dyn Fn(&ReplayReport) + Sync),
     ) -> Result<(), ReplayError> {
+        let Run {
+            report,
+            seen,
+            held,
+            limit,
+        } = run;
+        let (dry_run, limit) = (report.dry_run, *limit);
         loop {
             let batch = self.dead_letters.receive(10, Duration::ZERO).await?;
             let mut new = false;
             for delivery in batch {
+                if report.matched.len() >= limit {
+                    report.more = true;
+                    held.push(delivery.receipt);
+                    continue;
+                }
                 if !seen.insert(delivery.message_id.clone()) {
                     held.push(delivery.receipt);
                     continue;
@@ -165,7 +190,7 @@ impl Replayer {
                 self.metrics.count(key.provider.as_str(), "replayed");
             }
             progress(report);
-            if !new {
+            if !new || report.more {
                 return Ok(());
             }
         }

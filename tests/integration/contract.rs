@@ -72,6 +72,7 @@ queue_contract!(
     a_zero_visibility_change_redelivers_and_counts_the_receive,
     a_visibility_delay_hides_the_message_until_it_ends,
     a_batch_holds_up_to_ten_messages,
+    the_depth_counts_waiting_and_in_flight_messages,
 );
 
 #[tokio::test]

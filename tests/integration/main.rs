@@ -3,6 +3,7 @@
 //! with Stripe's own SDK. Tests that need the AWS emulators or the SDK skip
 //! themselves when run without `scripts/test.sh`, which makes them required.
 
+mod admin;
 mod confirmation;
 mod contract;
 mod effects;

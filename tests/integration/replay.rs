@@ -38,7 +38,7 @@ fn replayer(rig: &Rig) -> Replayer {
 }
 
 async fn replay(rig: &Rig, filter: &ReplayFilter, dry_run: bool) -> ReplayReport {
-    replayer(rig).replay(filter, dry_run, &|_| {}).await.expect("replay")
+    replayer(rig).replay(filter, dry_run, None, &|_| {}).await.expect("replay")
 }
 
 fn key_of(delivery: &Delivery) -> EventKey {

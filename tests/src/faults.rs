@@ -225,6 +225,11 @@ impl Queue for InstrumentedQueue {
         self.call("delete")?;
         self.inner.delete(receipt).await
     }
+    async fn counts(&self) -> Result<payhooks::ports::QueueDepth, QueueError> {
+        self.call("counts")?;
+        self.inner.counts().await
+    }
+
     async fn change_visibility(&self, receipt: &str, hide_for: Duration) -> Result<(), QueueError> {
         self.call("change_visibility")?;
         self.inner.change_visibility(receipt, hide_for).await

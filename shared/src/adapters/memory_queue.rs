@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::ports::queue::{Delivery, Queue, QueueError};
+use crate::ports::queue::{Delivery, Queue, QueueDepth, QueueError};
 
 #[derive(Debug)]
 struct Message {
@@ -140,6 +140,16 @@ impl Queue for MemoryQueue {
         self.messages()
             .retain(|m| m.receipt.as_deref() != Some(receipt));
         Ok(())
+    }
+
+    async fn counts(&self) -> Result<QueueDepth, QueueError> {
+        let now = Instant::now();
+        let messages = self.messages();
+        let visible = messages.iter().filter(|m| m.visible_at <= now).count() as u64;
+        Ok(QueueDepth {
+            visible,
+            in_flight: messages.len() as u64 - visible,
+        })
     }
 
     async fn change_visibility(&self, receipt: &str, hide_for: Duration) -> Result<(), QueueError> {

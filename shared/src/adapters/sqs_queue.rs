@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
-use crate::ports::queue::{Delivery, Queue, QueueError};
+use crate::ports::queue::{Delivery, Queue, QueueDepth, QueueError};
 
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
@@ -121,6 +121,28 @@ impl Queue for SqsQueue {
             .await
             .map_err(QueueError::unavailable)?;
         Ok(())
+    }
+
+    async fn counts(&self) -> Result<QueueDepth, QueueError> {
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(QueueError::unavailable)?;
+        let attributes = output.attributes.unwrap_or_default();
+        let count = |name: QueueAttributeName| -> u64 {
+            attributes.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0)
+        };
+        Ok(QueueDepth {
+            visible: count(QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                + count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+        })
     }
 
     async fn change_visibility(&self, receipt: &str, hide_for: Duration) -> Result<(), QueueError> {

@@ -106,6 +106,16 @@ pub async fn lambda(
     Ok(to_lambda(response))
 }
 
+/// The admin function's edge: any `/admin/...` route behind API Gateway's
+/// IAM authorization.
+pub async fn lambda_admin(
+    admin: &crate::admin::Admin,
+    request: lambda_http::Request,
+) -> Result<lambda_http::Response<lambda_http::Body>, std::convert::Infallible> {
+    let response = admin.handle(request.method(), request.uri().path(), request.body().as_ref()).await;
+    Ok(to_lambda(response))
+}
+
 pub fn to_lambda(response: JsonResponse) -> lambda_http::Response<lambda_http::Body> {
     let mut out = lambda_http::Response::new(lambda_http::Body::Text(response.body.to_string()));
     *out.status_mut() = response.status;

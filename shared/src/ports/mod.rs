@@ -19,4 +19,4 @@ pub use ledger::{
 };
 pub use metrics::Metrics;
 pub use provisioner::{Action, ProvisionError, ProvisionRequest, Provisioner};
-pub use queue::{Delivery, Queue, QueueError};
+pub use queue::{Delivery, Queue, QueueDepth, QueueError};

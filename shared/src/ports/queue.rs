@@ -32,6 +32,15 @@ pub struct Delivery {
     pub receive_count: u32,
 }
 
+/// How many messages a queue holds, as SQS approximates it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueDepth {
+    /// Waiting to be received.
+    pub visible: u64,
+    /// Received and not yet deleted, or hidden for a retry delay.
+    pub in_flight: u64,
+}
+
 #[async_trait]
 pub trait Queue: Send + Sync + std::fmt::Debug {
     /// Sends a message; returns its id.
@@ -44,4 +53,7 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
 
     /// Hides an in-flight message for `hide_for` from now: the retry delay.
     async fn change_visibility(&self, receipt: &str, hide_for: Duration) -> Result<(), QueueError>;
+
+    /// The queue's depth, for health checks.
+    async fn counts(&self) -> Result<QueueDepth, QueueError>;
 }

@@ -85,3 +85,15 @@ pub async fn a_message_received_too_often_moves_to_the_dead_letter_queue(
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].body, "poison");
 }
+
+pub async fn the_depth_counts_waiting_and_in_flight_messages(queue: &dyn Queue) {
+    for body in ["a", "b", "c"] {
+        queue.send(body).await.expect("send");
+    }
+    let depth = queue.counts().await.expect("counts");
+    assert_eq!((depth.visible, depth.in_flight), (3, 0));
+    let batch = queue.receive(1, Duration::from_secs(1)).await.expect("receive");
+    assert_eq!(batch.len(), 1);
+    let depth = queue.counts().await.expect("counts");
+    assert_eq!((depth.visible, depth.in_flight), (2, 1));
+}
