@@ -93,3 +93,76 @@ async fn admin_requests_that_make_no_sense_are_refused_with_a_reason() {
         assert_eq!((answer_status, answer["error"].as_str()), (status, Some(code)), "{method} {path} {body}: {answer}");
     }
 }
+
+/// The store, queue and ledger calls each repair operation makes, counted
+/// at the ports (each is one AWS request on the DynamoDB and SQS adapters).
+#[tokio::test]
+async fn the_calls_each_repair_operation_makes() {
+    use std::sync::Arc;
+
+    use payhooks::clock::{Clock, ManualClock};
+    use payhooks::adapters::{MemoryEventStore, MemoryMetrics, MemoryQueue};
+    use payhooks::event::{DomainEvent, EventId, EventKey, NewEvent};
+    use payhooks::ports::{AccountRef, Change, Effect, EventStore, Finish, LeaseOutcome, Ledger};
+    use payhooks::reconcile::Reconciler;
+    use payhooks::replay::{ReplayFilter, Replayer};
+    use payhooks::sweep::{SweepSettings, Sweeper};
+    use payhooks_tests::faults::{InstrumentedLedger, InstrumentedQueue, InstrumentedStore};
+
+    let memory = Arc::new(MemoryEventStore::new());
+    let store = Arc::new(InstrumentedStore::new(memory.clone()));
+    let ledger = Arc::new(InstrumentedLedger::new(memory.clone()));
+    let queue = Arc::new(InstrumentedQueue::new(Arc::new(MemoryQueue::new(Duration::from_secs(30)))));
+    let dead_letters = Arc::new(InstrumentedQueue::new(Arc::new(MemoryQueue::new(Duration::from_secs(30)))));
+    let start = time::OffsetDateTime::now_utc();
+    let clock = Arc::new(ManualClock::at(start));
+    let metrics = Arc::new(MemoryMetrics::new());
+    let event = |id: &str| {
+        let key = EventKey::new(Provider::Stripe, EventId::parse(id).expect("id"));
+        let new = NewEvent {
+            key: key.clone(),
+            fingerprint: "fp".into(),
+            event: DomainEvent::new("invoice.paid", start),
+            received_at: start,
+            expires_at: start + time::Duration::days(1),
+        };
+        (key, new)
+    };
+
+    // Sweep: one event recorded, never sent.
+    let (_, new) = event("evt_calls_unsent");
+    memory.claim(&new).await.expect("claim");
+    clock.advance(time::Duration::hours(1));
+    let sweeper = Sweeper::new(store.clone(), queue.clone(), metrics.clone(), clock.clone(), SweepSettings::default());
+    assert_eq!(sweeper.sweep().await.expect("sweep").requeued_unsent, 1);
+    let counted = |calls: &payhooks_tests::faults::Calls, names: &[&str]| names.iter().map(|n| calls.count(n)).collect::<Vec<_>>();
+    assert_eq!(counted(&store.calls, &["stuck", "requeue", "mark_enqueued"]), vec![6, 1, 1]);
+    assert_eq!(queue.calls.count("send"), 1);
+
+    // Replay: one failed event in the DLQ.
+    let (failed, new) = event("evt_calls_failed");
+    memory.claim(&new).await.expect("claim");
+    let now = clock.now();
+    assert!(matches!(memory.lease(&failed, "w", now, now + time::Duration::minutes(1)).await.expect("lease"), LeaseOutcome::Acquired(_)));
+    memory.finish(&failed, "w", &Finish::Failed { reason: "unknown plan".into() }, now).await.expect("finish");
+    dead_letters.send(&payhooks::ingest::message_body(&failed)).await.expect("send");
+    for calls in [&store.calls, &queue.calls, &dead_letters.calls] {
+        calls.reset();
+    }
+    let replayer = Replayer::new(store.clone(), queue.clone(), dead_letters.clone(), metrics.clone(), clock.clone());
+    let report = replayer.replay(&ReplayFilter::All, false, None, &|_| {}).await.expect("replay");
+    assert_eq!((report.moved, report.reopened), (1, 1));
+    assert_eq!(counted(&store.calls, &["get", "reopen"]), vec![1, 1]);
+    assert_eq!(queue.calls.count("send"), 1);
+    assert_eq!(counted(&dead_letters.calls, &["receive", "delete", "change_visibility"]), vec![2, 1, 0]);
+
+    // Reconcile: one account.
+    let (granted, new) = event("evt_calls_grant");
+    memory.claim(&new).await.expect("claim");
+    assert!(matches!(memory.lease(&granted, "w", now, now + time::Duration::minutes(1)).await.expect("lease"), LeaseOutcome::Acquired(_)));
+    let account = AccountRef::new(Provider::Stripe, "acct-calls");
+    memory.commit(&Effect::new("grant:calls".into(), account, Change::Credit(5), granted), "w", now).await.expect("commit");
+    let reconciler = Reconciler::new(ledger.clone(), metrics.clone(), clock.clone());
+    assert_eq!(reconciler.reconcile().await.expect("reconcile").accounts, 1);
+    assert_eq!(counted(&ledger.calls, &["Scan", "GetItem", "Query", "PutItem"]), vec![1, 1, 1, 0]);
+}
