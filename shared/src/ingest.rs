@@ -139,17 +139,19 @@ impl Ingest {
 
     pub async fn ingest(&self, provider: Provider, inbound: &Inbound<'_>) -> Result<IngestOutcome, IngestError> {
         let label = provider.as_str();
+        let started = std::time::Instant::now();
         self.metrics.count(label, "received");
         let result = self.ingest_verified(provider, inbound).await;
+        self.metrics.duration(label, "ingest_latency", started.elapsed());
         match &result {
             Ok(outcome) => self.metrics.count(label, outcome.as_str()),
             Err(IngestError::Rejected(rejection)) => {
                 warn!(provider = label, reason = rejection.code(), "webhook rejected: {rejection}");
-                self.metrics.count(label, "rejected");
+                self.metrics.count_reason(label, "rejected", rejection.code());
             }
             Err(IngestError::PayloadTooLarge { limit }) => {
                 warn!(provider = label, size = inbound.body.len(), limit, "webhook rejected: body too large");
-                self.metrics.count(label, "rejected");
+                self.metrics.count_reason(label, "rejected", "payload_too_large");
             }
             Err(error @ (IngestError::Store(_) | IngestError::Queue(_))) => {
                 tracing::error!(

@@ -200,7 +200,10 @@ impl Processor {
             self.metrics.count("unknown", "failed");
             return self.dead_letter(delivery, "unknown").await;
         };
-        match self.lease_and_apply(&key, delivery).await {
+        let started = std::time::Instant::now();
+        let outcome = self.lease_and_apply(&key, delivery).await;
+        self.metrics.duration(key.provider.as_str(), "processing_latency", started.elapsed());
+        match outcome {
             Ok(disposition) => disposition,
             Err(error) => {
                 let delay = self.settings.backoff(delivery.receive_count);

@@ -153,3 +153,29 @@ async fn the_local_server_shows_an_accounts_balance_entitlement_and_ledger() {
     let (status, _) = call(&app, Request::get("/accounts/stripe/nobody").body(Body::empty()).expect("request")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// The dashboard's body is JSON once CloudFormation substitutes its
+/// placeholders, and it shows every alarm the stack defines.
+#[test]
+fn the_dashboard_is_json_and_shows_every_alarm() {
+    let template = repo_file("template.yaml");
+    let start = template.find("DashboardBody: !Sub").expect("a dashboard");
+    let body_start = start + template[start..].find("- |\n").expect("a block") + 4;
+    let body_end = body_start + template[body_start..].find("        - Queue:").expect("its substitutions");
+    let mut body = template[body_start..body_end].to_owned();
+    while let Some(open) = body.find("${") {
+        let close = open + body[open..].find('}').expect("a closed placeholder");
+        body.replace_range(open..=close, "placeholder");
+    }
+    let dashboard: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("dashboard JSON: {e}"));
+    let widgets = dashboard["widgets"].as_array().expect("widgets");
+    let alarms = widgets
+        .iter()
+        .find(|w| w["type"] == "alarm")
+        .and_then(|w| w["properties"]["alarms"].as_array())
+        .expect("an alarm widget")
+        .len();
+    let defined = template.matches("Type: AWS::CloudWatch::Alarm").count();
+    assert!(defined >= 6, "alarms: DLQ, queue age, rejections, processor errors, payment failures, reconciliation");
+    assert_eq!(alarms, defined, "the dashboard shows every alarm");
+}

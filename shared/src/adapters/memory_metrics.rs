@@ -3,12 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use crate::ports::Metrics;
 
 #[derive(Debug, Default)]
 pub struct MemoryMetrics {
     counts: Mutex<BTreeMap<(String, &'static str), u64>>,
+    reasons: Mutex<BTreeMap<(String, &'static str, String), u64>>,
+    durations: Mutex<BTreeMap<(String, &'static str), Vec<Duration>>>,
 }
 
 impl MemoryMetrics {
@@ -26,6 +29,18 @@ impl MemoryMetrics {
             .sum()
     }
 
+    /// How often `name` was counted for `provider` with `reason`.
+    pub fn get_reason(&self, provider: &str, name: &'static str, reason: &str) -> u64 {
+        let reasons = self.reasons.lock().unwrap_or_else(|e| e.into_inner());
+        reasons.get(&(provider.to_owned(), name, reason.to_owned())).copied().unwrap_or(0)
+    }
+
+    /// The durations recorded as `name` for `provider`.
+    pub fn durations(&self, provider: &str, name: &'static str) -> Vec<Duration> {
+        let durations = self.durations.lock().unwrap_or_else(|e| e.into_inner());
+        durations.get(&(provider.to_owned(), name)).cloned().unwrap_or_default()
+    }
+
     pub fn snapshot(&self) -> BTreeMap<(String, &'static str), u64> {
         self.counts.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -39,5 +54,24 @@ impl Metrics for MemoryMetrics {
             .unwrap_or_else(|e| e.into_inner())
             .entry((provider.to_owned(), name))
             .or_default() += 1;
+    }
+
+    fn count_reason(&self, provider: &str, name: &'static str, reason: &str) {
+        self.count(provider, name);
+        *self
+            .reasons
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((provider.to_owned(), name, reason.to_owned()))
+            .or_default() += 1;
+    }
+
+    fn duration(&self, provider: &str, name: &'static str, elapsed: Duration) {
+        self.durations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((provider.to_owned(), name))
+            .or_default()
+            .push(elapsed);
     }
 }
