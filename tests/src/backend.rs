@@ -34,7 +34,17 @@ pub struct Backend {
     pub dead_letters: Arc<dyn Queue>,
     /// The same store, as the ledger.
     pub ledger: Arc<dyn Ledger>,
+    /// Where the emulators keep it, for a process configured by names.
+    pub resources: Option<EmulatorResources>,
     records: Records,
+}
+
+/// The emulator table and queues a backend uses.
+#[derive(Debug, Clone)]
+pub struct EmulatorResources {
+    pub table: String,
+    pub queue_url: String,
+    pub dlq_url: String,
 }
 
 static SDK: OnceCell<Option<aws_config::SdkConfig>> = OnceCell::const_new();
@@ -78,6 +88,7 @@ impl Backend {
             queue,
             dead_letters,
             ledger: store.clone(),
+            resources: None,
             records: Records::Memory(store),
         }
     }
@@ -98,10 +109,16 @@ impl Backend {
             .await
             .expect("create a queue on moto");
         let store = Arc::new(DynamoEventStore::new(dynamo.clone(), table.clone()));
+        let resources = EmulatorResources {
+            table: table.clone(),
+            queue_url: queue_url.clone(),
+            dlq_url: dlq_url.clone(),
+        };
         Some(Self {
             name: "emulators",
             store: store.clone(),
             ledger: store,
+            resources: Some(resources),
             queue: Arc::new(SqsQueue::new(sqs.clone(), queue_url)),
             dead_letters: Arc::new(SqsQueue::new(sqs, dlq_url)),
             records: Records::Dynamo { client: dynamo, table },

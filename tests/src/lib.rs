@@ -1,10 +1,12 @@
 //! Support for the contract suites and end-to-end tests: backends (memory,
 //! or DynamoDB Local and moto's SQS), fresh tables and queues per test,
-//! signed requests, and adapters that fail on purpose.
+//! signed requests, adapters that fail on purpose, and a local Lambda
+//! Runtime API to run built function binaries against.
 
 pub mod backend;
 pub mod contract;
 pub mod faults;
 pub mod requests;
+pub mod runtime_api;
 
 pub use backend::Backend;
