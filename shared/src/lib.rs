@@ -12,12 +12,14 @@
 //!   mapping of its event types onto [`event::DomainEvent`].
 //! - [`ports`]: the traits the pipelines talk to (event store, queue,
 //!   ledger, effects, confirmation by a provider's API, provisioner,
-//!   metrics); [`clock`] and [`secret`] are small ports of their own.
+//!   metrics, locks); [`clock`] and [`secret`] are small ports of their own.
 //! - [`adapters`]: DynamoDB, SQS, Secrets Manager, CloudWatch EMF and the
 //!   providers' and provisioner's HTTP APIs for the cloud; memory for the
 //!   local server and tests.
 //! - [`ingest`] and [`process`]: the two pipelines; [`effects`]: what each
 //!   kind of event does to accounts, on the ledger.
+//! - [`registration`]: provider callbacks registered exactly once, at
+//!   deploy time, under a lock.
 //! - [`edge`]: HTTP and SQS-batch entry points over the pipelines.
 //! - [`config`]: environment variables and the Lambda functions' wiring.
 //! - [`local`]: the local server (every provider route plus the processor,
@@ -37,5 +39,6 @@ pub mod local;
 pub mod ports;
 pub mod process;
 pub mod providers;
+pub mod registration;
 pub mod secret;
 pub mod telemetry;

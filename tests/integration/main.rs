@@ -1,6 +1,7 @@
 //! One test binary: the contract suites against every adapter, ingest and
-//! processing behaviour, the Lambda edges end to end, and the cross-checks
-//! with Stripe's own SDK. Tests that need the AWS emulators or the SDK skip
+//! processing behaviour, the Lambda edges end to end, the cross-checks with
+//! Stripe's own SDK, and callback registration against fakes of the
+//! providers' APIs. Tests that need the AWS emulators or the SDK skip
 //! themselves when run without `scripts/test.sh`, which makes them required.
 
 mod confirmation;
@@ -14,5 +15,6 @@ mod processor;
 mod properties;
 mod providers;
 mod refunds;
+mod registration;
 mod stripe_sdk;
 mod support;
