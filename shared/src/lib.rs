@@ -20,7 +20,8 @@
 //!   kind of event does to accounts, on the ledger.
 //! - [`registration`]: provider callbacks registered exactly once, at
 //!   deploy time, under a lock.
-//! - [`edge`]: HTTP and SQS-batch entry points over the pipelines.
+//! - [`edge`]: HTTP and SQS-batch entry points over the pipelines, and the
+//!   CloudFormation custom resource that runs the registration.
 //! - [`config`]: environment variables and the Lambda functions' wiring.
 //! - [`local`]: the local server (every provider route plus the processor,
 //!   in memory).

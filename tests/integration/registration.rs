@@ -11,22 +11,30 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceResponseStatus as Status;
 use axum::http::StatusCode;
 use payhooks::adapters::MemoryEventStore;
 use payhooks::clock::{Clock, SystemClock};
+use payhooks::edge::custom_resource::{CustomResourceError, CustomResources, explain};
 use payhooks::event::Provider;
 use payhooks::ports::{Lock, StoreError};
 use payhooks::registration::{
-    Callback, KillbillRegistrar, LockSettings, Locked, Registered, Registrar, RegistrationError, StripeRegistrar,
+    Callback, KillbillRegistrar, LockSettings, Locked, Registered, Registrar, Registrars, RegistrationError,
+    StripeRegistrar,
 };
 use payhooks::secret::Secret;
 use payhooks_tests::Backend;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use fakes::{FakeKillbill, FakeStripe, KB_PASSWORD, STRIPE_KEY, killbill_credentials, refusing_url};
+use fakes::{
+    FakeKillbill, FakeResponseUrl, FakeStripe, KB_PASSWORD, STRIPE_ENDPOINT_SECRET, STRIPE_KEY, killbill_credentials,
+    refusing_url,
+};
 
 const API_BASE: &str = "https://abc123.execute-api.us-east-1.amazonaws.com";
 const KB_TOKEN: &str = "kb-token-test";
+const KB_ROUTE: &str = "https://abc123.execute-api.us-east-1.amazonaws.com/webhooks/killbill/";
 const KB_URL: &str = "https://abc123.execute-api.us-east-1.amazonaws.com/webhooks/killbill/kb-token-test";
 const STRIPE_URL: &str = "https://abc123.execute-api.us-east-1.amazonaws.com/webhooks/stripe";
 const EVENTS: &[&str] = &["invoice.paid", "customer.subscription.deleted", "refund.created"];
@@ -215,7 +223,7 @@ async fn killbill_registration_needs_the_tenant_credentials() {
 #[tokio::test]
 async fn killbill_down_fails_with_a_reason_that_names_it() {
     let error = killbill(&refusing_url()).ensure(&Callback::new(KB_URL)).await.expect_err("no API");
-    let reason = error_chain(&error);
+    let reason = explain(&error);
     assert!(reason.starts_with("Kill Bill's API could not be reached"), "{reason}");
     assert!(reason.to_lowercase().contains("connection refused"), "{reason}");
     assert!(!reason.contains(KB_TOKEN), "the URL (and its token) is not quoted: {reason}");
@@ -444,13 +452,316 @@ async fn a_deploy_that_cannot_get_the_lock_fails_without_calling_the_provider() 
     assert!(fake.calls().is_empty());
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+// --- The CloudFormation custom resource --------------------------------------
+
+/// The registrars of a deployment whose APIs are the fakes.
+#[derive(Debug)]
+struct FakeRegistrars {
+    killbill_api: String,
+    stripe_api: String,
+    lock: Arc<dyn Lock>,
+}
+
+#[async_trait]
+impl Registrars for FakeRegistrars {
+    async fn registrar(&self, provider: Provider) -> Result<Arc<dyn Registrar>, RegistrationError> {
+        let inner = match provider {
+            Provider::Killbill => killbill(&self.killbill_api),
+            Provider::Stripe => stripe(&self.stripe_api),
+            other => return Err(RegistrationError::Unsupported(other)),
+        };
+        Ok(Arc::new(locked(inner, self.lock.clone())))
     }
-    text
+
+    async fn url_token(&self, provider: Provider) -> Result<Option<Secret>, RegistrationError> {
+        Ok((provider == Provider::Killbill).then(|| Secret::new(KB_TOKEN)))
+    }
+}
+
+struct Deployment {
+    killbill: FakeKillbill,
+    stripe: FakeStripe,
+    cloudformation: FakeResponseUrl,
+    response_url: String,
+    resources: CustomResources,
+    lock: Arc<dyn Lock>,
+}
+
+impl Deployment {
+    async fn new() -> Self {
+        Self::with_killbill_api(None).await
+    }
+
+    /// A deployment whose Kill Bill API is at `api` (the fake when `None`).
+    async fn with_killbill_api(api: Option<String>) -> Self {
+        let (killbill, stripe, cloudformation) = (FakeKillbill::default(), FakeStripe::new(), FakeResponseUrl::default());
+        let killbill_api = match api {
+            Some(api) => api,
+            None => killbill.serve().await,
+        };
+        let lock: Arc<dyn Lock> = Arc::new(MemoryEventStore::new());
+        let registrars = FakeRegistrars {
+            killbill_api,
+            stripe_api: stripe.serve().await,
+            lock: lock.clone(),
+        };
+        Self {
+            response_url: cloudformation.serve().await,
+            killbill,
+            stripe,
+            cloudformation,
+            resources: CustomResources::new(Arc::new(registrars)),
+            lock,
+        }
+    }
+
+    /// A CloudFormation request as the service sends it.
+    fn request(&self, kind: &str, logical_id: &str, physical_id: Option<&str>, properties: Value) -> Value {
+        let mut properties = properties;
+        properties["ServiceToken"] = json!("arn:aws:lambda:us-east-1:123456789012:function:payhooks-register");
+        let mut request = json!({
+            "RequestType": kind,
+            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:payhooks-register",
+            "ResponseURL": self.response_url,
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/payhooks/0a1b2c3d",
+            "RequestId": uuid::Uuid::new_v4().to_string(),
+            "ResourceType": "Custom::ProviderCallback",
+            "LogicalResourceId": logical_id,
+            "ResourceProperties": properties,
+        });
+        if let Some(id) = physical_id {
+            request["PhysicalResourceId"] = json!(id);
+        }
+        if kind == "Update" {
+            request["OldResourceProperties"] = request["ResourceProperties"].clone();
+        }
+        request
+    }
+
+    async fn send(&self, request: Value) -> Value {
+        let answered = self.resources.handle(request.clone(), Duration::from_secs(300)).await.expect("answered");
+        let answers = self.cloudformation.answers();
+        let sent = answers.last().expect("an answer was PUT").clone();
+        assert_eq!(sent.content_type.as_deref(), Some(""), "CloudFormation's URL is signed for an empty Content-Type");
+        assert_eq!(sent.body["PhysicalResourceId"], answered.physical_resource_id.as_str());
+        for field in ["StackId", "RequestId", "LogicalResourceId"] {
+            assert_eq!(sent.body[field], request[field], "{field} is repeated");
+        }
+        sent.body
+    }
+}
+
+fn killbill_properties() -> Value {
+    json!({"Provider": "killbill", "CallbackUrl": KB_ROUTE})
+}
+
+fn stripe_properties(url: &str) -> Value {
+    json!({"Provider": "stripe", "CallbackUrl": url, "EnabledEvents": EVENTS})
+}
+
+#[tokio::test]
+async fn a_create_registers_the_killbill_route_with_its_token_and_answers_success() {
+    let deployment = Deployment::new().await;
+    let (logs, _guard) = crate::logs::capture_logs();
+
+    let answer = deployment
+        .send(deployment.request("Create", "KillbillCallbackRegistration", None, killbill_properties()))
+        .await;
+
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(deployment.killbill.values(), [KB_URL], "the token is appended to the route");
+    let physical_id = answer["PhysicalResourceId"].as_str().expect("a physical id");
+    assert!(physical_id.starts_with("killbill:sha256:"), "{physical_id}");
+    assert!(!answer.to_string().contains(KB_TOKEN), "the answer never holds the token: {answer}");
+    let logs = logs.text();
+    assert!(logs.contains("custom resource answered"), "{logs}");
+    for secret in [KB_TOKEN, KB_PASSWORD, "test-signature"] {
+        assert!(!logs.contains(secret), "{secret} leaked into the logs");
+    }
+}
+
+#[tokio::test]
+async fn a_stripe_create_answers_with_the_endpoint_id_and_never_its_signing_secret() {
+    let deployment = Deployment::new().await;
+    let (logs, _guard) = crate::logs::capture_logs();
+
+    let answer = deployment
+        .send(deployment.request("Create", "StripeWebhookRegistration", None, stripe_properties(STRIPE_URL)))
+        .await;
+
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    let endpoint = &deployment.stripe.endpoints()[0];
+    assert_eq!(answer["PhysicalResourceId"], format!("stripe:{}", endpoint.id));
+    assert_eq!(endpoint.enabled_events, EVENTS);
+    assert!(!answer.to_string().contains(STRIPE_ENDPOINT_SECRET));
+    let logs = logs.text();
+    for secret in [STRIPE_ENDPOINT_SECRET, STRIPE_KEY] {
+        assert!(!logs.contains(secret), "{secret} leaked into the logs");
+    }
+}
+
+#[tokio::test]
+async fn a_provider_api_that_is_down_fails_the_deploy_with_the_reason() {
+    // Refused connections.
+    let deployment = Deployment::with_killbill_api(Some(refusing_url())).await;
+    let answer = deployment
+        .send(deployment.request("Create", "KillbillCallbackRegistration", None, killbill_properties()))
+        .await;
+    assert_eq!(answer["Status"], "FAILED");
+    let reason = answer["Reason"].as_str().expect("a reason");
+    assert!(reason.starts_with("Kill Bill's API could not be reached to read the notification callback"), "{reason}");
+    assert!(reason.to_lowercase().contains("connection refused"), "{reason}");
+    assert_eq!(answer["PhysicalResourceId"], "KillbillCallbackRegistration-not-registered");
+
+    // Errors.
+    let deployment = Deployment::new().await;
+    deployment.stripe.fail_with(StatusCode::SERVICE_UNAVAILABLE);
+    let answer = deployment
+        .send(deployment.request("Create", "StripeWebhookRegistration", None, stripe_properties(STRIPE_URL)))
+        .await;
+    assert_eq!(answer["Status"], "FAILED");
+    assert_eq!(
+        answer["Reason"],
+        "Stripe's API answered HTTP 503 to list webhook endpoints: Stripe is having trouble"
+    );
+}
+
+#[tokio::test]
+async fn the_delete_that_rolls_back_a_failed_create_removes_nothing_and_succeeds() {
+    let deployment = Deployment::new().await;
+    deployment.killbill.set_values(&["https://billing.example.test/callbacks/kb"]);
+
+    let answer = deployment
+        .send(deployment.request(
+            "Delete",
+            "KillbillCallbackRegistration",
+            Some("KillbillCallbackRegistration-not-registered"),
+            killbill_properties(),
+        ))
+        .await;
+
+    assert_eq!(answer["Status"], "SUCCESS");
+    assert!(deployment.killbill.calls().is_empty(), "no call for what was never registered");
+    assert_eq!(deployment.killbill.values().len(), 1);
+}
+
+#[tokio::test]
+async fn an_update_to_a_new_url_registers_it_and_the_cleanup_delete_removes_the_old_endpoint() {
+    let deployment = Deployment::new().await;
+    let old_url = format!("{API_BASE}/webhooks/stripe-old");
+    let created = deployment
+        .send(deployment.request("Create", "StripeWebhookRegistration", None, stripe_properties(&old_url)))
+        .await;
+    let old_id = created["PhysicalResourceId"].as_str().expect("id").to_owned();
+
+    let updated = deployment
+        .send(deployment.request("Update", "StripeWebhookRegistration", Some(&old_id), stripe_properties(STRIPE_URL)))
+        .await;
+    assert_eq!(updated["Status"], "SUCCESS");
+    let new_id = updated["PhysicalResourceId"].as_str().expect("id").to_owned();
+    assert_ne!(new_id, old_id, "a new physical id: CloudFormation then deletes the old one");
+    assert_eq!(deployment.stripe.endpoints().len(), 2);
+
+    let deleted = deployment
+        .send(deployment.request("Delete", "StripeWebhookRegistration", Some(&old_id), stripe_properties(&old_url)))
+        .await;
+    assert_eq!(deleted["Status"], "SUCCESS");
+    let left = deployment.stripe.endpoints();
+    assert_eq!(left.len(), 1);
+    assert_eq!((format!("stripe:{}", left[0].id), left[0].url.as_str()), (new_id, STRIPE_URL));
+}
+
+#[tokio::test]
+async fn a_stack_delete_unregisters_the_killbill_callback_it_registered() {
+    let deployment = Deployment::new().await;
+    let created = deployment
+        .send(deployment.request("Create", "KillbillCallbackRegistration", None, killbill_properties()))
+        .await;
+    let id = created["PhysicalResourceId"].as_str().expect("id");
+
+    let deleted = deployment
+        .send(deployment.request("Delete", "KillbillCallbackRegistration", Some(id), killbill_properties()))
+        .await;
+
+    assert_eq!(deleted["Status"], "SUCCESS");
+    assert!(deployment.killbill.values().is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_update_keeps_the_old_physical_id() {
+    let deployment = Deployment::new().await;
+    deployment.stripe.fail_with(StatusCode::INTERNAL_SERVER_ERROR);
+
+    let answer = deployment
+        .send(deployment.request("Update", "StripeWebhookRegistration", Some("stripe:we_test_9"), stripe_properties(STRIPE_URL)))
+        .await;
+
+    assert_eq!(answer["Status"], "FAILED");
+    assert_eq!(answer["PhysicalResourceId"], "stripe:we_test_9", "a new id would make CloudFormation delete the old");
+}
+
+#[tokio::test]
+async fn invalid_properties_and_unknown_requests_are_answered_failed() {
+    let deployment = Deployment::new().await;
+    let cases = [
+        (json!({"Provider": "killbill"}), "the resource's properties are invalid: missing field `CallbackUrl`"),
+        (json!({"Provider": "nobody", "CallbackUrl": KB_ROUTE}), "the resource's properties are invalid: Provider \"nobody\" is not a provider"),
+        (
+            json!({"Provider": "paypal", "CallbackUrl": format!("{API_BASE}/webhooks/paypal")}),
+            "payhooks registers no paypal callbacks (only killbill and stripe)",
+        ),
+    ];
+    for (properties, reason) in cases {
+        let answer = deployment.send(deployment.request("Create", "Registration", None, properties)).await;
+        assert_eq!((answer["Status"].as_str(), answer["Reason"].as_str()), (Some("FAILED"), Some(reason)));
+    }
+
+    let mut unknown = deployment.request("Create", "Registration", None, killbill_properties());
+    unknown["RequestType"] = json!("Replace");
+    let answer = deployment.send(unknown).await;
+    assert_eq!(answer["Status"], "FAILED");
+    assert!(answer["Reason"].as_str().unwrap_or_default().starts_with("the request could not be read"), "{answer}");
+    assert!(deployment.killbill.calls().is_empty() && deployment.stripe.calls().is_empty());
+}
+
+#[tokio::test]
+async fn work_that_outlasts_the_invocation_is_answered_failed_in_time() {
+    let deployment = Deployment::new().await;
+    let now = SystemClock.now();
+    let held = deployment
+        .lock
+        .acquire(LOCK_NAME, "another-deploy", now, now + Duration::from_secs(600))
+        .await
+        .expect("acquire");
+    assert!(held);
+
+    // 20 s are kept for the answer: one second of work is left.
+    let request = deployment.request("Create", "KillbillCallbackRegistration", None, killbill_properties());
+    let answer = deployment.resources.handle(request, Duration::from_secs(21)).await.expect("answered");
+
+    assert_eq!(answer.status, Status::Failed);
+    assert_eq!(
+        answer.reason.as_deref(),
+        Some("the registration did not finish within the 1s this invocation had left")
+    );
+    assert_eq!(deployment.cloudformation.answers().len(), 1);
+}
+
+#[tokio::test]
+async fn an_answer_cloudformation_refuses_is_an_error_so_lambda_retries() {
+    let deployment = Deployment::new().await;
+    deployment.cloudformation.refuse_with(StatusCode::FORBIDDEN);
+    let request = deployment.request("Create", "StripeWebhookRegistration", None, stripe_properties(STRIPE_URL));
+
+    let error = deployment.resources.handle(request, Duration::from_secs(300)).await.expect_err("not answered");
+
+    assert!(matches!(error, CustomResourceError::Refused(403)), "{error}");
+    assert_eq!(deployment.stripe.endpoints().len(), 1, "the registration itself is done, and idempotent on retry");
+}
+
+#[tokio::test]
+async fn an_event_without_a_response_url_cannot_be_answered() {
+    let deployment = Deployment::new().await;
+    let error = deployment.resources.handle(json!({"RequestType": "Create"}), Duration::from_secs(300)).await;
+    assert!(matches!(error, Err(CustomResourceError::Malformed(_))), "{error:?}");
 }

@@ -1,7 +1,7 @@
 //! Local fakes, on 127.0.0.1, of the APIs registration talks to: Kill
-//! Bill's tenant callback and Stripe's webhook endpoints. Each records every
-//! call it receives and behaves as the real API does where registration
-//! depends on it.
+//! Bill's tenant callback, Stripe's webhook endpoints, and CloudFormation's
+//! response URL. Each records every call it receives and behaves as the
+//! real API does where registration depends on it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use base64::Engine;
 use payhooks::adapters::KillbillCredentials;
 use payhooks::secret::Secret;
@@ -386,4 +386,43 @@ async fn stripe_delete(State(fake): State<FakeStripe>, Path(id): Path<String>, h
         return stripe_error(StatusCode::NOT_FOUND, &format!("No such webhook endpoint: '{id}'"));
     }
     axum::Json(json!({"id": id, "object": "webhook_endpoint", "deleted": true})).into_response()
+}
+
+/// One answer CloudFormation received.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub content_type: Option<String>,
+    pub body: Value,
+}
+
+/// The pre-signed S3 URL CloudFormation hands out for the answer.
+#[derive(Clone, Default)]
+pub struct FakeResponseUrl {
+    answers: Arc<Mutex<Vec<Answer>>>,
+    refuse: Arc<Mutex<Option<StatusCode>>>,
+}
+
+impl FakeResponseUrl {
+    pub fn answers(&self) -> Vec<Answer> {
+        lock(&self.answers).clone()
+    }
+
+    pub fn refuse_with(&self, status: StatusCode) {
+        *lock(&self.refuse) = Some(status);
+    }
+
+    /// The URL to put in a request's `ResponseURL`.
+    pub async fn serve(&self) -> String {
+        async fn answer(State(fake): State<FakeResponseUrl>, headers: HeaderMap, body: Bytes) -> StatusCode {
+            if let Some(status) = *lock(&fake.refuse) {
+                return status;
+            }
+            let content_type = headers.get("content-type").map(|v| v.to_str().unwrap_or("<not text>").to_owned());
+            let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            lock(&fake.answers).push(Answer { content_type, body });
+            StatusCode::OK
+        }
+        let base = serve(Router::new().route("/cfn-response/{key}", put(answer)).with_state(self.clone())).await;
+        format!("{base}/cfn-response/stack-resource?X-Amz-Signature=test-signature")
+    }
 }
