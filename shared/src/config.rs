@@ -22,6 +22,9 @@ use crate::event::Provider;
 use crate::ingest::{Ingest, IngestSettings};
 use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
 use crate::providers::{self, VerifierSettings};
+use crate::registration::{
+    self, KillbillRegistrar, LockSettings, Locked, Registrar, Registrars, RegistrationError, StripeRegistrar,
+};
 use crate::secret::{Secret, SecretSet};
 
 pub const EVENTS_TABLE: &str = "PAYHOOKS_EVENTS_TABLE";
@@ -57,6 +60,11 @@ pub const LAGO_API_URL: &str = "LAGO_API_URL";
 /// The Lago API key (bearer) for fetching the public key; `LAGO_API_KEY_ARN`
 /// names it in Secrets Manager.
 pub const LAGO_API_KEY: &str = "LAGO_API_KEY";
+/// Stripe's secret API key (`STRIPE_API_KEY_ARN` names it in Secrets
+/// Manager), for registering the webhook endpoint at deploy time.
+pub const STRIPE_API_KEY: &str = "STRIPE_API_KEY";
+/// Stripe's API root (default `https://api.stripe.com`).
+pub const STRIPE_API_URL: &str = "STRIPE_API_URL";
 /// PayPal: `offline` (default; verify with PayPal's certificate) or `api`
 /// (ask PayPal's verify-webhook-signature API).
 pub const PAYPAL_VERIFICATION: &str = "PAYPAL_VERIFICATION";
@@ -346,6 +354,11 @@ pub async fn killbill_confirmer(sdk: &aws_config::SdkConfig) -> Result<Option<Ki
     let Some(url) = var(KILLBILL_API_URL) else {
         return Ok(None);
     };
+    Ok(Some(KillbillApi::new(url, killbill_credentials(sdk).await?)))
+}
+
+/// Kill Bill's API credentials, from `KILLBILL_API_CREDENTIALS[_ARN]`.
+async fn killbill_credentials(sdk: &aws_config::SdkConfig) -> Result<KillbillCredentials, ConfigError> {
     let json = secret_value(KILLBILL_API_CREDENTIALS, sdk)
         .await?
         .ok_or_else(|| ConfigError::Missing(format!("{KILLBILL_API_CREDENTIALS}_ARN or {KILLBILL_API_CREDENTIALS}")))?;
@@ -355,15 +368,12 @@ pub async fn killbill_confirmer(sdk: &aws_config::SdkConfig) -> Result<Option<Ki
     };
     let fields: std::collections::HashMap<String, String> = serde_json::from_str(&json).map_err(|_| invalid())?;
     let field = |name: &str| fields.get(name).cloned().ok_or_else(invalid);
-    Ok(Some(KillbillApi::new(
-        url,
-        KillbillCredentials {
-            api_key: field("api_key")?,
-            api_secret: Secret::new(field("api_secret")?),
-            username: field("username")?,
-            password: Secret::new(field("password")?),
-        },
-    )))
+    Ok(KillbillCredentials {
+        api_key: field("api_key")?,
+        api_secret: Secret::new(field("api_secret")?),
+        username: field("username")?,
+        password: Secret::new(field("password")?),
+    })
 }
 
 /// The plans, when configured: with them the processor applies effects on
@@ -471,4 +481,65 @@ pub async fn lambda_processor() -> Result<Processor, ConfigError> {
         processor = processor.with_confirmer(Provider::Paypal, Arc::new(PaypalSubscriptions::new(api)));
     }
     Ok(processor)
+}
+
+/// The register function's registrars. Building them reads nothing: the
+/// credentials and the Kill Bill token are read when CloudFormation asks for
+/// a registration, so a cold start registers nothing and a deploy after a
+/// rotation uses the new values.
+#[derive(Debug)]
+pub struct LambdaRegistrars {
+    sdk: aws_config::SdkConfig,
+}
+
+pub async fn lambda_registrars() -> LambdaRegistrars {
+    LambdaRegistrars { sdk: aws().await }
+}
+
+impl LambdaRegistrars {
+    async fn killbill(&self) -> Result<KillbillRegistrar, ConfigError> {
+        let url = required(KILLBILL_API_URL)?;
+        Ok(KillbillRegistrar::new(&url, killbill_credentials(&self.sdk).await?))
+    }
+
+    async fn stripe(&self) -> Result<StripeRegistrar, ConfigError> {
+        let key = secret_value(STRIPE_API_KEY, &self.sdk)
+            .await?
+            .ok_or_else(|| ConfigError::Missing(format!("{STRIPE_API_KEY}_ARN or {STRIPE_API_KEY}")))?;
+        let url = var(STRIPE_API_URL).unwrap_or_else(|| registration::stripe::DEFAULT_API_URL.to_owned());
+        Ok(StripeRegistrar::new(&url, Secret::new(key.trim())))
+    }
+}
+
+#[async_trait::async_trait]
+impl Registrars for LambdaRegistrars {
+    async fn registrar(&self, provider: Provider) -> Result<Arc<dyn Registrar>, RegistrationError> {
+        let unconfigured = |source| RegistrationError::Unconfigured { provider, source };
+        let registrar: Arc<dyn Registrar> = match provider {
+            Provider::Killbill => Arc::new(self.killbill().await.map_err(unconfigured)?),
+            Provider::Stripe => Arc::new(self.stripe().await.map_err(unconfigured)?),
+            other => return Err(RegistrationError::Unsupported(other)),
+        };
+        let table = required(EVENTS_TABLE).map_err(unconfigured)?;
+        let lock = DynamoEventStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), table);
+        Ok(Arc::new(Locked::new(
+            registrar,
+            Arc::new(lock),
+            Arc::new(SystemClock),
+            format!("register-{provider}"),
+            LockSettings::default(),
+        )))
+    }
+
+    async fn url_token(&self, provider: Provider) -> Result<Option<Secret>, RegistrationError> {
+        if provider != Provider::Killbill {
+            return Ok(None);
+        }
+        let tokens = signing_secrets(provider, &self.sdk)
+            .await
+            .map_err(|source| RegistrationError::Unconfigured { provider, source })?;
+        // The first token listed is the one new registrations use; the others
+        // stay accepted while Kill Bill moves over.
+        Ok(Some(tokens.primary().clone()))
+    }
 }

@@ -12,7 +12,7 @@
 //!   mapping of its event types onto [`event::DomainEvent`].
 //! - [`ports`]: the traits the pipelines talk to (event store, queue,
 //!   ledger, effects, confirmation by a provider's API, provisioner,
-//!   metrics); [`clock`] and [`secret`] are small ports of their own.
+//!   metrics, locks); [`clock`] and [`secret`] are small ports of their own.
 //! - [`adapters`]: DynamoDB, SQS, Secrets Manager, CloudWatch EMF and the
 //!   providers' and provisioner's HTTP APIs for the cloud; memory for the
 //!   local server and tests.
@@ -21,7 +21,10 @@
 //!   [`reconcile`]: the scheduled re-enqueueing of stuck events and the
 //!   check of every balance against its ledger; [`replay`]: moving dead
 //!   letters back to the queue.
-//! - [`edge`]: HTTP and SQS-batch entry points over the pipelines.
+//! - [`registration`]: provider callbacks registered exactly once, at
+//!   deploy time, under a lock.
+//! - [`edge`]: HTTP and SQS-batch entry points over the pipelines, and the
+//!   CloudFormation custom resource that runs the registration.
 //! - [`admin`]: the operator's health, history and repair routes.
 //! - [`config`]: environment variables and the Lambda functions' wiring.
 //! - [`local`]: the local server (every provider route plus the processor,
@@ -44,6 +47,7 @@ pub mod process;
 pub mod reconcile;
 pub mod replay;
 pub mod providers;
+pub mod registration;
 pub mod secret;
 pub mod sweep;
 pub mod telemetry;

@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use payhooks::adapters::MemoryEventStore;
-use payhooks::ports::EventStore;
+use payhooks::ports::{EventStore, Lock};
 use payhooks_tests::Backend;
 use payhooks_tests::backend::MAX_RECEIVE_COUNT;
-use payhooks_tests::contract::{event_store, ledger, queue};
+use payhooks_tests::contract::{event_store, ledger, lock, queue};
 
 macro_rules! event_store_contract {
     ($($name:ident),* $(,)?) => {
@@ -127,4 +127,31 @@ ledger_contract!(
     a_balance_guard_and_flags_hold_on_the_balance_before_the_change,
     an_effect_without_an_account_records_payments_and_completes,
     at_the_same_provider_time_a_cancellation_wins_and_nothing_else_does,
+);
+
+macro_rules! lock_contract {
+    ($($name:ident),* $(,)?) => {
+        mod lock_on_memory {
+            use super::*;
+            $(#[tokio::test]
+            async fn $name() {
+                lock::$name(Arc::new(MemoryEventStore::new()) as Arc<dyn Lock>).await;
+            })*
+        }
+        mod lock_on_dynamodb_local {
+            use super::*;
+            $(#[tokio::test]
+            async fn $name() {
+                let Some(locks) = Backend::emulator_locks().await else { return };
+                lock::$name(locks).await;
+            })*
+        }
+    };
+}
+
+lock_contract!(
+    a_lock_keeps_others_out_until_its_lease_ends,
+    concurrent_acquires_are_granted_to_exactly_one_owner,
+    a_released_lock_can_be_taken_at_once_but_only_its_holder_releases_it,
+    locks_with_different_names_are_independent,
 );

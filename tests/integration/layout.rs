@@ -1,6 +1,7 @@
 //! Every provider has everything a provider needs: a function crate, a route
-//! in `template.yaml`, and a route on the local server. And the local
-//! server's event route answers as documented.
+//! in `template.yaml`, and a route on the local server; every function crate
+//! is a thin binary that the workspace builds and the template deploys. And
+//! the local server's event route answers as documented.
 
 use std::time::Duration;
 
@@ -48,26 +49,35 @@ fn every_provider_has_a_function_crate_and_a_template_route() {
     }
 }
 
+/// The `[[bin]]` name of a function crate's manifest.
+fn binary_name(manifest: &str) -> Option<&str> {
+    let after_bin = manifest.split("[[bin]]").nth(1)?;
+    let line = after_bin.lines().find(|l| l.trim_start().starts_with("name"))?;
+    line.split('"').nth(1)
+}
+
 #[test]
-fn every_function_crate_is_a_member_and_deployed_by_the_template() {
+fn every_function_crate_is_built_by_default_and_deployed_by_the_template() {
     let template = repo_file("template.yaml");
     let workspace = repo_file("Cargo.toml");
-    let functions = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions");
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(functions).expect("functions/") {
-        let dir = entry.expect("entry").file_name().into_string().expect("utf-8");
-        let manifest = repo_file(&format!("functions/{dir}/Cargo.toml"));
-        let binary = manifest
-            .lines()
-            .skip_while(|l| *l != "[[bin]]")
-            .find_map(|l| l.strip_prefix("name = \"").and_then(|l| l.strip_suffix('"')))
-            .unwrap_or_else(|| panic!("functions/{dir}: a [[bin]] with a name"));
-        assert!(workspace.contains(&format!("\"functions/{dir}\"")), "{dir}: a workspace member");
-        assert!(template.contains(&format!("BinaryName: {binary}\n")), "{dir}: {binary} is deployed by template.yaml");
-        names.push(binary.to_owned());
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../functions");
+    let mut crates: Vec<String> = std::fs::read_dir(root)
+        .expect("functions/")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    crates.sort();
+    for expected in ["processor", "register", "sweeper", "reconciler", "admin"] {
+        assert!(crates.iter().any(|c| c == expected), "{expected}: {crates:?}");
     }
-    for expected in ["processor", "sweeper", "reconciler"] {
-        assert!(names.iter().any(|n| n == expected), "{expected}: {names:?}");
+    for name in crates {
+        let manifest = repo_file(&format!("functions/{name}/Cargo.toml"));
+        let binary = binary_name(&manifest).unwrap_or_else(|| panic!("functions/{name}: a [[bin]] with a name"));
+        let member = format!("\"functions/{name}\"");
+        assert_eq!(workspace.matches(&member).count(), 2, "functions/{name}: in members and default-members");
+        assert!(template.contains(&format!("BinaryName: {binary}\n")), "functions/{name}: {binary} built by template.yaml");
+        let main = repo_file(&format!("functions/{name}/src/main.rs"));
+        assert!(main.contains("run(service_fn("), "functions/{name}: glue around the Lambda runtime");
+        assert!(main.lines().count() <= 20, "functions/{name}: wiring only, the logic lives in the library");
     }
 }
 

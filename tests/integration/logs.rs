@@ -14,8 +14,9 @@ use payhooks_tests::requests::{SECRET, stripe_event, stripe_headers};
 
 use crate::support::{Rig, VISIBILITY};
 
+/// Log output of every level, as JSON lines, kept in memory.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Captured {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
@@ -28,13 +29,13 @@ impl Write for Captured {
 }
 
 impl Captured {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
     }
 }
 
-#[tokio::test]
-async fn the_logs_of_a_full_request_hold_neither_the_secret_nor_the_payload() {
+/// Captures this thread's logs until the guard is dropped.
+pub(crate) fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -44,7 +45,12 @@ async fn the_logs_of_a_full_request_hold_neither_the_secret_nor_the_payload() {
             move || captured.clone()
         })
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn the_logs_of_a_full_request_hold_neither_the_secret_nor_the_payload() {
+    let (captured, _guard) = capture_logs();
 
     let rig = Rig::new(Backend::memory(VISIBILITY));
     let (ids, body) = stripe_event("checkout.session.completed");

@@ -1,6 +1,7 @@
 //! One test binary: the contract suites against every adapter, ingest and
-//! processing behaviour, the Lambda edges end to end, and the cross-checks
-//! with Stripe's own SDK. Tests that need the AWS emulators or the SDK skip
+//! processing behaviour, the Lambda edges end to end, the cross-checks with
+//! Stripe's own SDK, and callback registration against fakes of the
+//! providers' APIs. Tests that need the AWS emulators or the SDK skip
 //! themselves when run without `scripts/test.sh`, which makes them required.
 
 mod admin;
@@ -17,6 +18,7 @@ mod providers;
 mod reconcile;
 mod replay;
 mod refunds;
+mod registration;
 mod stripe_sdk;
 mod sweeper;
 mod support;

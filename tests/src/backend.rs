@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::Select;
 use payhooks::adapters::{DynamoEventStore, MemoryEventStore, MemoryQueue, SqsQueue};
-use payhooks::ports::{EventStore, Ledger, Queue};
+use payhooks::ports::{EventStore, Ledger, Lock, Queue};
 use tokio::sync::OnceCell;
 
 /// Set by the test script: a missing emulator is then a failure, not a skip.
@@ -72,6 +72,17 @@ pub async fn emulator_sdk() -> Option<aws_config::SdkConfig> {
     .clone()
 }
 
+/// A store on a fresh table of DynamoDB Local.
+async fn emulator_table(prefix: &str) -> Option<DynamoEventStore> {
+    let sdk = emulator_sdk().await?;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = unique(prefix);
+    DynamoEventStore::create_table(&dynamo, &table)
+        .await
+        .expect("create a table on DynamoDB Local");
+    Some(DynamoEventStore::new(dynamo, table))
+}
+
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
@@ -127,13 +138,12 @@ impl Backend {
 
     /// A fresh table on DynamoDB Local as a store that is also the ledger.
     pub async fn emulator_books() -> Option<Arc<dyn crate::contract::ledger::Books>> {
-        let sdk = emulator_sdk().await?;
-        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-        let table = unique("books");
-        DynamoEventStore::create_table(&dynamo, &table)
-            .await
-            .expect("create a table on DynamoDB Local");
-        Some(Arc::new(DynamoEventStore::new(dynamo, table)))
+        Some(Arc::new(emulator_table("books").await?))
+    }
+
+    /// A fresh table on DynamoDB Local, for its locks.
+    pub async fn emulator_locks() -> Option<Arc<dyn Lock>> {
+        Some(Arc::new(emulator_table("locks").await?))
     }
 
     /// Both backends where available: memory always, emulators when configured.

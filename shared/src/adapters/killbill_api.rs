@@ -26,6 +26,17 @@ pub struct KillbillCredentials {
     pub password: Secret,
 }
 
+impl KillbillCredentials {
+    /// Every Kill Bill call names the tenant by its key and secret and the
+    /// user by basic auth.
+    pub fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request
+            .header("X-Killbill-ApiKey", &self.api_key)
+            .header("X-Killbill-ApiSecret", String::from_utf8_lossy(self.api_secret.expose()).as_ref())
+            .basic_auth(&self.username, Some(String::from_utf8_lossy(self.password.expose())))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct KillbillApi {
     http: reqwest::Client,
@@ -43,14 +54,8 @@ impl KillbillApi {
     }
 
     async fn get(&self, path: &str) -> Result<Option<Value>, ApiError> {
-        let c = &self.credentials;
-        let request = self
-            .http
-            .get(format!("{}/1.0/kb/{path}", self.base_url))
-            .header("X-Killbill-ApiKey", &c.api_key)
-            .header("X-Killbill-ApiSecret", String::from_utf8_lossy(c.api_secret.expose()).as_ref())
-            .basic_auth(&c.username, Some(String::from_utf8_lossy(c.password.expose())));
-        get_json(API, request).await
+        let request = self.http.get(format!("{}/1.0/kb/{path}", self.base_url));
+        get_json(API, self.credentials.authorize(request)).await
     }
 }
 

@@ -9,12 +9,13 @@ use time::OffsetDateTime;
 
 use crate::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use crate::ports::event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
+use crate::ports::lock::Lock;
 use crate::ports::ledger::{
     AccountPage, AccountRef, AccountState, Audit, Change, CommitOutcome, Effect, Ledger, LedgerEntry, Payment,
     PaymentRef,
 };
 
-/// Events, effects, accounts and ledger entries: one state, so that a
+/// Events, effects, accounts, ledger entries and locks: one state, so that a
 /// ledger commit and the event's completion happen under one lock, as they
 /// happen in one transaction in DynamoDB.
 #[derive(Debug, Default)]
@@ -25,6 +26,8 @@ struct State {
     entries: Vec<(AccountRef, LedgerEntry)>,
     payments: HashMap<PaymentRef, Payment>,
     audits: Vec<Audit>,
+    /// Lock name to its holder and the end of the holder's lease.
+    locks: HashMap<String, (String, OffsetDateTime)>,
 }
 
 #[derive(Debug, Default)]
@@ -245,6 +248,34 @@ impl EventStore for MemoryEventStore {
             record.last_error = Some(reason.clone());
         }
         Ok(FinishOutcome::Finished)
+    }
+}
+
+#[async_trait]
+impl Lock for MemoryEventStore {
+    async fn acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        match state.locks.get(name) {
+            Some((_, lease_until)) if *lease_until >= now => Ok(false),
+            _ => {
+                state.locks.insert(name.to_owned(), (owner.to_owned(), until));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        let mut state = self.state();
+        if state.locks.get(name).is_some_and(|(holder, _)| holder == owner) {
+            state.locks.remove(name);
+        }
+        Ok(())
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod dynamo_event_store;
 pub mod dynamo_ledger;
+pub mod dynamo_lock;
 pub mod emf_metrics;
 pub mod flutterwave_transactions;
 pub mod http_provisioner;

@@ -6,6 +6,7 @@ pub mod confirmation;
 pub mod effects;
 pub mod event_store;
 pub mod ledger;
+pub mod lock;
 pub mod metrics;
 pub mod provisioner;
 pub mod queue;
@@ -17,6 +18,7 @@ pub use ledger::{
     AccountPage, AccountRef, AccountState, Audit, BalanceGuard, Change, CommitOutcome, Effect, Entitlement, Ledger, LedgerEntry, Payment,
     PaymentRef, PaymentWrite,
 };
+pub use lock::Lock;
 pub use metrics::Metrics;
 pub use provisioner::{Action, ProvisionError, ProvisionRequest, Provisioner};
 pub use queue::{Delivery, Queue, QueueDepth, QueueError};

@@ -4,4 +4,5 @@
 
 pub mod event_store;
 pub mod ledger;
+pub mod lock;
 pub mod queue;
