@@ -3,7 +3,7 @@
 //!
 //! | Method and path | What |
 //! |---|---|
-//! | `GET /admin/health` | queue and DLQ depth, events stuck per provider |
+//! | `GET /admin/health` | queue and DLQ depth; per provider, events stuck and the last success |
 //! | `GET /admin/events/{provider}/{event_id}` | one event's record: its whole history |
 //! | `GET /admin/accounts/{provider}/{account}` | balance, entitlement, flags, ledger, audits |
 //! | `POST /admin/replay` | DLQ → queue: `{"provider"?, "event_id"?, "dry_run"?, "limit"?}` |
@@ -80,20 +80,25 @@ impl Admin {
         let queue = self.queue.counts().await.map_err(unavailable)?;
         let dead_letters = self.dead_letters.counts().await.map_err(unavailable)?;
         let older_than = self.clock.now() - self.sweep.older_than;
+        let last_success = self.store.last_successes().await.map_err(unavailable)?;
         let mut stuck = serde_json::Map::new();
         for &provider in Provider::ALL {
             let events = self.store.stuck(provider, older_than, STUCK_SAMPLE).await.map_err(unavailable)?;
             let oldest = events.first().map(|r| r.updated_at.unix_timestamp());
-            stuck.insert(provider.to_string(), json!({ "count": events.len(), "oldest_updated_at": oldest }));
+            let last = last_success.get(&provider).map(|at| at.unix_timestamp());
+            stuck.insert(
+                provider.to_string(),
+                json!({ "stuck": events.len(), "oldest_stuck_updated_at": oldest, "last_success": last }),
+            );
         }
         let healthy = dead_letters.visible + dead_letters.in_flight == 0
-            && stuck.values().all(|s| s["count"] == 0);
+            && stuck.values().all(|s| s["stuck"] == 0);
         Ok(JsonResponse::ok(json!({
             "healthy": healthy,
             "queue": queue,
             "dead_letters": dead_letters,
             "stuck_after_secs": self.sweep.older_than.as_secs(),
-            "stuck": stuck,
+            "providers": stuck,
         })))
     }
 

@@ -93,6 +93,9 @@ pub struct Processor {
     settings: ProcessorSettings,
     worker: String,
     confirmers: std::collections::BTreeMap<Provider, Arc<dyn Confirmer>>,
+    /// When this worker last noted a success per provider (at most once a
+    /// minute, so health's "last success" costs nearly nothing).
+    noted: std::sync::Mutex<std::collections::HashMap<Provider, std::time::Instant>>,
 }
 
 impl Processor {
@@ -117,6 +120,7 @@ impl Processor {
             // Identifies this worker's leases; unique per process.
             worker: uuid::Uuid::new_v4().to_string(),
             confirmers: Default::default(),
+            noted: Default::default(),
         }
     }
 
@@ -253,6 +257,7 @@ impl Processor {
                     self.metrics.count(provider, "payment_failed");
                 }
                 info!(provider, event_id = %key.event_id, event_type = %record.event_type, status = "completed", "effect applied; event finished");
+                self.note_success(key.provider).await;
                 return Ok(Disposition::Done);
             }
             Ok(Applied::LeaseLost) => {
@@ -299,10 +304,29 @@ impl Processor {
                     }
                     _ => {
                         info!(provider, event_id = %key.event_id, event_type = %record.event_type, %status, "event finished");
+                        self.note_success(key.provider).await;
                         Ok(Disposition::Done)
                     }
                 }
             }
+        }
+    }
+
+    /// Notes a success for health, at most once a minute per provider;
+    /// a failure to note it changes nothing for the event.
+    async fn note_success(&self, provider: Provider) {
+        let due = {
+            let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+            let last = noted.get(&provider);
+            if last.is_some_and(|at| at.elapsed() < Duration::from_secs(60)) {
+                false
+            } else {
+                noted.insert(provider, std::time::Instant::now());
+                true
+            }
+        };
+        if due && let Err(error) = self.store.note_success(provider, self.clock.now()).await {
+            tracing::debug!(provider = provider.as_str(), error = %error, "could not note the last success");
         }
     }
 

@@ -47,7 +47,7 @@ async fn health_history_replay_sweep_and_reconcile_answer_as_documented() {
     let (status, health) = call(&app, "GET", "/admin/health", "").await;
     assert_eq!(status, StatusCode::OK, "{health}");
     assert_eq!((health["healthy"].as_bool(), health["queue"]["visible"].as_u64()), (Some(true), Some(0)));
-    assert_eq!(health["stuck"]["stripe"]["count"], 0);
+    assert_eq!(health["providers"]["stripe"]["stuck"], 0);
 
     let id = deliver(&app).await;
     let event_path = format!("/admin/events/stripe/{id}");
@@ -70,6 +70,9 @@ async fn health_history_replay_sweep_and_reconcile_answer_as_documented() {
     while app.processor.poll_once(Duration::ZERO).await.expect("poll").processed > 0 {}
     let (_, event) = call(&app, "GET", &event_path, "").await;
     assert_eq!(event["status"], "completed", "{event}");
+    let (_, health) = call(&app, "GET", "/admin/health", "").await;
+    assert!(health["providers"]["stripe"]["last_success"].as_i64().is_some(), "{health}");
+    assert!(health["providers"]["paystack"]["last_success"].is_null(), "{health}");
 
     let (status, swept) = call(&app, "POST", "/admin/sweep", "").await;
     assert_eq!((status, swept["requeued_unsent"].as_u64()), (StatusCode::OK, Some(0)));

@@ -43,6 +43,7 @@ event_store_contract!(
     stuck_lists_only_unfinished_events_older_than_asked_oldest_first,
     only_one_sweeper_requeues_a_stuck_event,
     only_a_failed_event_can_be_reopened,
+    the_last_success_only_moves_forward,
 );
 
 macro_rules! queue_contract {

@@ -211,6 +211,15 @@ async fn processing_an_event_costs_one_lease_and_one_finish() {
         let report = rig.processor.process_batch(&deliveries).await;
         assert_eq!(report.processed, 1, "{}", rig.backend.name);
         assert_eq!((store.calls.count("lease"), store.calls.count("finish")), (1, 1));
-        assert_eq!(store.calls.total(), 2);
+        // The worker's first success of the minute is noted for health.
+        assert_eq!(store.calls.count("note_success"), 1);
+        assert_eq!(store.calls.total(), 3);
+
+        // Within the minute, a second event costs only its lease and finish.
+        deliver_sample(&rig, "invoice.paid").await;
+        store.calls.reset();
+        let deliveries = rig.backend.queue.receive(10, Duration::from_secs(1)).await.expect("receive");
+        rig.processor.process_batch(&deliveries).await;
+        assert_eq!((store.calls.count("lease"), store.calls.count("finish"), store.calls.total()), (1, 1, 2));
     }
 }

@@ -105,6 +105,16 @@ impl EventStore for InstrumentedStore {
         self.inner.requeue(key, seen, seen_at, now).await
     }
 
+    async fn note_success(&self, provider: Provider, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.call("note_success")?;
+        self.inner.note_success(provider, at).await
+    }
+
+    async fn last_successes(&self) -> Result<std::collections::BTreeMap<Provider, OffsetDateTime>, StoreError> {
+        self.call("last_successes")?;
+        self.inner.last_successes().await
+    }
+
     async fn reopen(&self, key: &EventKey, now: OffsetDateTime) -> Result<bool, StoreError> {
         self.call("reopen")?;
         self.inner.reopen(key, now).await

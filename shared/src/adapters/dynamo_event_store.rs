@@ -184,6 +184,10 @@ fn to_item(event: &NewEvent) -> Result<Item, StoreError> {
     ]))
 }
 
+fn last_success_key(provider: Provider) -> String {
+    format!("status#{provider}#last_success")
+}
+
 pub(super) fn pending_key(provider: Provider) -> String {
     format!("pending#{provider}")
 }
@@ -357,6 +361,40 @@ impl EventStore for DynamoEventStore {
             .expression_attribute_values(":seen", millis(seen_updated_at))
             .expression_attribute_values(":now", millis(now));
         Ok(conditional(request).await?.is_ok())
+    }
+
+    async fn note_success(&self, provider: Provider, at: OffsetDateTime) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(last_success_key(provider)))
+            .update_expression("SET last_success = :at")
+            .condition_expression("attribute_not_exists(last_success) OR last_success < :at")
+            .expression_attribute_values(":at", millis(at));
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(service)) if service.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(other) => Err(StoreError::unavailable(other)),
+        }
+    }
+
+    async fn last_successes(&self) -> Result<std::collections::BTreeMap<Provider, OffsetDateTime>, StoreError> {
+        let mut last = std::collections::BTreeMap::new();
+        for &provider in Provider::ALL {
+            let output = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, s(last_success_key(provider)))
+                .send()
+                .await
+                .map_err(StoreError::unavailable)?;
+            if let Some(at) = output.item.as_ref().map(|item| get_time(item, "last_success")).transpose()?.flatten() {
+                last.insert(provider, at);
+            }
+        }
+        Ok(last)
     }
 
     async fn reopen(&self, key: &EventKey, now: OffsetDateTime) -> Result<bool, StoreError> {

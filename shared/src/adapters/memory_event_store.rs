@@ -26,6 +26,7 @@ struct State {
     entries: Vec<(AccountRef, LedgerEntry)>,
     payments: HashMap<PaymentRef, Payment>,
     audits: Vec<Audit>,
+    last_successes: BTreeMap<Provider, OffsetDateTime>,
     /// Lock name to its holder and the end of the holder's lease.
     locks: HashMap<String, (String, OffsetDateTime)>,
 }
@@ -189,6 +190,17 @@ impl EventStore for MemoryEventStore {
         }
         record.updated_at = now;
         Ok(true)
+    }
+
+    async fn note_success(&self, provider: Provider, at: OffsetDateTime) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let last = state.last_successes.entry(provider).or_insert(at);
+        *last = (*last).max(at);
+        Ok(())
+    }
+
+    async fn last_successes(&self) -> Result<BTreeMap<Provider, OffsetDateTime>, StoreError> {
+        Ok(self.state().last_successes.clone())
     }
 
     async fn reopen(&self, key: &EventKey, now: OffsetDateTime) -> Result<bool, StoreError> {

@@ -115,6 +115,14 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// left alone, so a completed event can never be processed twice.
     async fn reopen(&self, key: &EventKey, now: OffsetDateTime) -> Result<bool, StoreError>;
 
+    /// Notes that an event of `provider` finished successfully at `at` (the
+    /// health check's "last success"); never moves it back in time. Not in
+    /// the correctness path: callers write it at most once a minute.
+    async fn note_success(&self, provider: Provider, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// The last success noted for each provider that has one.
+    async fn last_successes(&self) -> Result<std::collections::BTreeMap<Provider, OffsetDateTime>, StoreError>;
+
     /// Counts a delivery that reused the key with different content (I10).
     async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError>;
 

@@ -284,3 +284,14 @@ pub async fn only_a_failed_event_can_be_reopened(store: Arc<dyn EventStore>) {
     assert_eq!(store.get(&completed).await.expect("get").expect("record").status, EventStatus::Completed);
     assert!(matches!(store.lease(&failed, "w2", t(20), t(50)).await.expect("lease"), LeaseOutcome::Acquired(_)));
 }
+
+pub async fn the_last_success_only_moves_forward(store: Arc<dyn EventStore>) {
+    assert!(store.last_successes().await.expect("read").is_empty());
+    store.note_success(Provider::Stripe, t(100)).await.expect("note");
+    store.note_success(Provider::Stripe, t(50)).await.expect("an older note is not an error");
+    store.note_success(Provider::Lago, t(10)).await.expect("note");
+    let last = store.last_successes().await.expect("read");
+    assert_eq!(last.get(&Provider::Stripe), Some(&t(100)));
+    assert_eq!(last.get(&Provider::Lago), Some(&t(10)));
+    assert_eq!(last.len(), 2);
+}
