@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
 use super::dynamo_event_store::{
-    ACCOUNT_INDEX, DynamoEventStore, INDEX_KEY, INDEX_SORT, PARTITION_KEY, corrupt, get_n, get_s, get_time, millis, n,
+    ACCOUNT_INDEX, DynamoEventStore, Item, INDEX_KEY, INDEX_SORT, PARTITION_KEY, corrupt, get_n, get_s, get_time, millis, n,
     required, s, status,
 };
 use crate::event::{EventId, EventKey, EventStatus, Provider};
@@ -383,21 +383,8 @@ impl Ledger for DynamoEventStore {
     }
 
     async fn audits(&self, account: &AccountRef) -> Result<Vec<Audit>, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(ACCOUNT_INDEX)
-            .key_condition_expression("account_key = :account AND begins_with(entry_sort, :audits)")
-            .expression_attribute_values(":account", s(account.storage_key()))
-            .expression_attribute_values(":audits", s(AUDIT_SORT_PREFIX))
-            .scan_index_forward(false)
-            .send()
-            .await
-            .map_err(StoreError::unavailable)?;
-        output
-            .items
-            .unwrap_or_default()
+        let items = self.account_items(account, "begins_with(entry_sort, :audits)").await?;
+        items
             .iter()
             .map(|item| {
                 Ok(Audit {
@@ -412,40 +399,23 @@ impl Ledger for DynamoEventStore {
     }
 
     async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(ACCOUNT_INDEX)
-                .key_condition_expression("account_key = :account AND entry_sort < :audits")
-                .expression_attribute_values(":account", s(account.storage_key()))
-                .expression_attribute_values(":audits", s(AUDIT_SORT_PREFIX))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::unavailable)?;
-            for item in output.items.unwrap_or_default() {
-                let provider: Provider = required(get_s(&item, "provider"), "provider")?
+        let items = self.account_items(account, "entry_sort < :audits").await?;
+        items
+            .iter()
+            .map(|item| {
+                let provider: Provider = required(get_s(item, "provider"), "provider")?
                     .parse()
                     .map_err(|_| corrupt("provider"))?;
-                let event_id = EventId::parse(required(get_s(&item, "event_id"), "event_id")?)
+                let event_id = EventId::parse(required(get_s(item, "event_id"), "event_id")?)
                     .map_err(|_| corrupt("event_id"))?;
-                entries.push(LedgerEntry {
-                    business_key: required(get_s(&item, "business_key"), "business_key")?.to_owned(),
-                    delta: required(get_n(&item, "delta"), "delta")?,
+                Ok(LedgerEntry {
+                    business_key: required(get_s(item, "business_key"), "business_key")?.to_owned(),
+                    delta: required(get_n(item, "delta"), "delta")?,
                     event: EventKey::new(provider, event_id),
-                    at: required(get_time(&item, "at")?, "at")?,
-                });
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(entries);
-            }
-        }
+                    at: required(get_time(item, "at")?, "at")?,
+                })
+            })
+            .collect()
     }
 }
 
@@ -454,8 +424,35 @@ impl Ledger for DynamoEventStore {
 const AUDIT_SORT_PREFIX: &str = "~audit#";
 
 impl DynamoEventStore {
+    /// Every item of `account` in the account index whose sort key meets
+    /// `sort_condition` (which may use `:audits`), newest first, all pages.
+    async fn account_items(&self, account: &AccountRef, sort_condition: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(ACCOUNT_INDEX)
+                .key_condition_expression(format!("account_key = :account AND {sort_condition}"))
+                .expression_attribute_values(":account", s(account.storage_key()))
+                .expression_attribute_values(":audits", s(AUDIT_SORT_PREFIX))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::unavailable)?;
+            items.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
     /// One item by key, read consistently (I9).
-    async fn read_item(&self, key: &str) -> Result<Option<super::dynamo_event_store::Item>, StoreError> {
+    async fn read_item(&self, key: &str) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
