@@ -4,6 +4,7 @@
 //! Runtime API to run built function binaries against.
 
 pub mod backend;
+pub mod chaos;
 pub mod contract;
 pub mod faults;
 pub mod requests;
