@@ -5,6 +5,7 @@
 //! themselves when run without `scripts/test.sh`, which makes them required.
 
 mod admin;
+mod bad_input;
 mod chaos;
 mod confirmation;
 mod contract;

@@ -22,15 +22,15 @@ use tower::ServiceExt;
 /// The local server with every provider, and what `sign_sample` needs to
 /// sign for each: the shared secret, or for PayPal the signing file of a
 /// key and certificate made for this test.
-struct Local {
-    app: LocalApp,
+pub(crate) struct Local {
+    pub(crate) app: LocalApp,
     paypal_file: String,
     /// A signing file for the same certificate but another webhook id.
     paypal_other_file: String,
 }
 
 impl Local {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::start_with(None)
     }
 
@@ -59,7 +59,7 @@ impl Local {
         }
     }
 
-    fn secret(&self, provider: Provider) -> &str {
+    pub(crate) fn secret(&self, provider: Provider) -> &str {
         match provider {
             Provider::Paypal => &self.paypal_file,
             _ => SECRET,
@@ -78,7 +78,7 @@ fn local_app() -> LocalApp {
     Local::start().app
 }
 
-fn request(provider: Provider, signed: &SignedRequest, body: Vec<u8>) -> Request<Body> {
+pub(crate) fn request(provider: Provider, signed: &SignedRequest, body: Vec<u8>) -> Request<Body> {
     let uri = match &signed.path_token {
         Some(token) => format!("/webhooks/{provider}/{token}"),
         None => format!("/webhooks/{provider}"),
@@ -88,7 +88,7 @@ fn request(provider: Provider, signed: &SignedRequest, body: Vec<u8>) -> Request
     request
 }
 
-async fn send(app: &LocalApp, request: Request<Body>) -> (StatusCode, serde_json::Value) {
+pub(crate) async fn send(app: &LocalApp, request: Request<Body>) -> (StatusCode, serde_json::Value) {
     let response = app.router().oneshot(request).await.expect("infallible");
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");

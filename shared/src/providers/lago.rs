@@ -366,10 +366,8 @@ impl JwtError {
                 header: SIGNATURE_HEADER,
                 reason,
             },
-            JwtError::Algorithm => Rejection::MalformedSignature {
-                header: SIGNATURE_HEADER,
-                reason: "the token's alg is not RS256",
-            },
+            // `none`, HS256 keyed with the public key, anything not RS256.
+            JwtError::Algorithm => Rejection::UnsupportedAlgorithm { header: SIGNATURE_HEADER },
             JwtError::Signature | JwtError::Body | JwtError::Issuer => Rejection::SignatureMismatch,
         }
     }
@@ -847,7 +845,7 @@ mod tests {
         let key = verifying_key(test_keys().public_pem.as_str());
         assert_eq!(verify_jwt(&token, KAT_BODY, &key, Some(ISSUER)), Err(JwtError::Algorithm));
         let rejection = JwtError::Algorithm.rejection();
-        assert_eq!((rejection.status(), rejection.code()), (400, "malformed_signature"));
+        assert_eq!((rejection.status(), rejection.code()), (400, "unsupported_algorithm"));
     }
 
     #[test]

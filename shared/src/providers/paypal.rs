@@ -194,7 +194,8 @@ pub fn signed_string(transmission_id: &str, transmission_time: &str, webhook_id:
 
 /// Parses `raw` and accepts it only if it is one of PayPal's certificate
 /// URLs: `https`, no user info, port 443 if any, a PayPal API host by name
-/// (no IP literal), a path under `/v1/notifications/certs/`.
+/// (no IP literal), a path under `/v1/notifications/certs/`, no query or
+/// fragment.
 pub fn allowed_certificate_url(raw: &str) -> Result<Url, Rejection> {
     let url = Url::parse(raw).map_err(|_| Rejection::CertificateUrlNotAllowed)?;
     let host_ok = match url.host() {
@@ -208,6 +209,9 @@ pub fn allowed_certificate_url(raw: &str) -> Result<Url, Rejection> {
         && host_ok
         && url.path().starts_with(CERTIFICATE_PATH)
         && url.path().len() > CERTIFICATE_PATH.len()
+        // PayPal's certificate URLs carry neither: nothing to bounce through.
+        && url.query().is_none()
+        && url.fragment().is_none()
         // The parser resolves `..`; a percent-encoded one must not sneak out.
         && !url.path().to_ascii_lowercase().contains("%2e")
         && !url.path().contains("%2f")
