@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Stripe verify + parse, side by side: payhooks (criterion) and Stripe's own
+# libraries on the same events (npm stripe, as the test script pins it, and
+# PyPI stripe, pinned here). Prints a table with the ratios.
+#
+#   scripts/bench-sdks.sh
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+TOOLS="${PAYHOOKS_TOOLS_DIR:-$HOME/.cache/payhooks-tools}"
+PY_SPECS=('stripe==16.1.0')
+VENV="$TOOLS/sdk-bench-venv"
+cd "$REPO_ROOT"
+
+# npm stripe: installed (and pinned) by the test script.
+PAYHOOKS_SKIP_CARGO=1 bash scripts/test.sh >/dev/null
+spec="$(python3 -c 'import sys; print("py%d.%d" % sys.version_info[:2])') ${PY_SPECS[*]}"
+if [[ "$(cat "$VENV/.payhooks-marker" 2>/dev/null)" != "$spec" ]]; then
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_SPECS[@]}"
+    echo "$spec" >"$VENV/.payhooks-marker"
+fi
+
+cargo bench -q -p payhooks --bench verify -- stripe_verify_and_parse >/dev/null
+target="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
+node_lines="$(NODE_PATH="$TOOLS/stripe-node/node_modules" node tests/stripe_sdk/bench.js)"
+python_lines="$("$VENV/bin/python" tests/stripe_sdk/bench.py)"
+
+python3 - "$target" "$node_lines" "$python_lines" <<'PY'
+import json, sys
+target, node, python = sys.argv[1], sys.argv[2], sys.argv[3]
+per = lambda text: {d["size"]: d["ns_per_op"] for d in map(json.loads, text.splitlines())}
+node, python = per(node), per(python)
+print(f"{'event':>8}  {'payhooks':>10}  {'stripe-node':>12}  {'ratio':>6}  {'stripe-python':>14}  {'ratio':>6}")
+for size in (1024, 4096, 65536):
+    with open(f"{target}/criterion/stripe_verify_and_parse/{size}/new/estimates.json") as f:
+        ours = json.load(f)["mean"]["point_estimate"]
+    print(f"{size:>7}B  {ours/1000:>8.2f}µs  {node[size]/1000:>10.2f}µs  {node[size]/ours:>5.1f}x"
+          f"  {python[size]/1000:>12.2f}µs  {python[size]/ours:>5.1f}x")
+PY
