@@ -398,16 +398,12 @@ impl BillingEffects {
         let amount = event
             .amount_minor
             .ok_or_else(|| EffectError::Permanent(format!("refund {refund_id} names no amount")))?;
-        if event.payment.is_none() {
-            return Err(EffectError::Permanent(format!("refund {refund_id} names no payment")));
-        }
+        let no_payment = || EffectError::Permanent(format!("refund {refund_id} names no payment"));
         // Stripe's refunds name no customer: the payment's account is the
         // one that was granted credits.
         let account = event.account.as_deref().unwrap_or_default();
         for _ in 0..RACE_RETRIES {
-            let Some(mut gathered) = self.gather(record, account).await? else {
-                unreachable!("the refund's payment was checked above");
-            };
+            let mut gathered = self.gather(record, account).await?.ok_or_else(no_payment)?;
             if let (Some(paid), Some(refunded)) = (&gathered.payment.currency, &event.currency)
                 && paid != refunded
             {
