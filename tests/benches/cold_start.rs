@@ -9,7 +9,13 @@
 //!   PAYHOOKS_RUN='cargo bench -p payhooks-tests --bench cold_start' scripts/test.sh
 //!
 //! The binaries are the host's release builds (x86_64 here), not the arm64
-//! zips: the code and its initialization are the same.
+//! zips: the code and its initialization are the same. With
+//! `PAYHOOKS_POWERTOOLS_PYTHON` (a Python with the pins of
+//! `scripts/bench-cold-start.sh`), the same is measured for the equivalent
+//! Python handler (`tests/powertools/handler.py`: Stripe's SDK, Powertools'
+//! idempotency, boto3) under `awslambdaric`, with the AWS calls it makes per
+//! accepted webhook and per duplicate. `scripts/bench-cold-start.sh` does
+//! all of it.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -59,7 +65,7 @@ fn http_event(method: &str, path: &str, headers: Value, body: &str) -> Value {
 /// The first invocation each function gets.
 fn first_event(function: &str) -> Value {
     match function {
-        "ingest-stripe" => {
+        "ingest-stripe" | POWERTOOLS => {
             let (_, body) = stripe_event("invoice.paid");
             let signed = stripe_headers(&body, SECRET, time::OffsetDateTime::now_utc().unix_timestamp());
             let headers: serde_json::Map<String, Value> = signed
@@ -89,11 +95,32 @@ struct Run {
     first: Duration,
 }
 
+/// The process that runs `function`: its release binary, or the Python
+/// handler under `awslambdaric`.
+fn command(function: &str) -> std::process::Command {
+    if function == POWERTOOLS {
+        let python = std::env::var("PAYHOOKS_POWERTOOLS_PYTHON").expect("PAYHOOKS_POWERTOOLS_PYTHON");
+        let mut command = std::process::Command::new(python);
+        command
+            .args(["-m", "awslambdaric", "handler.lambda_handler"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/powertools"))
+            .env("IDEMPOTENCY_TABLE", IDEMPOTENCY_TABLE)
+            // boto3 reads its region from here.
+            .env("AWS_DEFAULT_REGION", std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned()));
+        command
+    } else {
+        std::process::Command::new(binary(function))
+    }
+}
+
+const POWERTOOLS: &str = "python-powertools";
+const IDEMPOTENCY_TABLE: &str = "powertools-idempotency";
+
 async fn cold_start(function: &str, resources: &EmulatorResources) -> Run {
     let (api, addr) = RuntimeApi::start().await.expect("runtime API");
     api.invoke(first_event(function).to_string());
     let started = Instant::now();
-    let mut child = std::process::Command::new(binary(function))
+    let mut child = command(function)
         .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", function)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
@@ -142,7 +169,13 @@ async fn main() {
         return;
     };
     let resources = backend.resources.clone().expect("emulator resources");
-    for function in ["ingest-stripe", "processor", "sweeper", "reconciler", "admin"] {
+    let mut functions = vec!["ingest-stripe", "processor", "sweeper", "reconciler", "admin"];
+    if std::env::var_os("PAYHOOKS_POWERTOOLS_PYTHON").is_some() {
+        create_idempotency_table().await;
+        functions.insert(1, POWERTOOLS);
+        powertools_calls(&resources).await;
+    }
+    for function in functions {
         let mut runs = Vec::new();
         for _ in 0..RUNS {
             runs.push(cold_start(function, &resources).await);
@@ -153,4 +186,51 @@ async fn main() {
             summary(runs.iter().map(|r| r.first).collect())
         );
     }
+}
+
+/// The table Powertools' DynamoDB persistence layer expects: key `id`.
+async fn create_idempotency_table() {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let created = client
+        .create_table()
+        .table_name(IDEMPOTENCY_TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(AttributeDefinition::builder().attribute_name("id").attribute_type(ScalarAttributeType::S).build().expect("attribute"))
+        .key_schema(KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build().expect("key"))
+        .send()
+        .await;
+    if let Err(error) = created {
+        eprintln!("idempotency table: {error} (it may exist already)");
+    }
+}
+
+/// The AWS calls the Python handler reports for one accepted webhook and
+/// for its duplicate (payhooks': 3 and 1, counted by the ingest tests).
+async fn powertools_calls(resources: &EmulatorResources) {
+    let (api, addr) = RuntimeApi::start().await.expect("runtime API");
+    let event = first_event(POWERTOOLS).to_string();
+    api.invoke(event.clone());
+    api.invoke(event);
+    let mut child = command(POWERTOOLS)
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", POWERTOOLS)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("PAYHOOKS_QUEUE_URL", &resources.queue_url)
+        .env("STRIPE_WEBHOOK_SECRET", SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python");
+    let answers = tokio::time::timeout(Duration::from_secs(60), api.answers(2)).await;
+    child.kill().ok();
+    child.wait().ok();
+    let answers = answers.expect("two answers");
+    let calls = |i: usize| {
+        let answer: Value = serde_json::from_slice(&answers[i].body).unwrap_or_default();
+        answer["aws_calls"].as_u64().map_or_else(|| format!("? ({answer})"), |n| n.to_string())
+    };
+    println!("{POWERTOOLS}: AWS calls per accepted webhook {}, per duplicate {} (payhooks: 3 and 1)", calls(0), calls(1));
 }

@@ -111,6 +111,8 @@ async fn next(State(api): State<RuntimeApi>) -> Response {
             let mut headers = HeaderMap::new();
             let deadline = (time::OffsetDateTime::now_utc().unix_timestamp() + 30) * 1000;
             for (name, value) in [
+                // As Lambda sends it: runtime clients decode JSON only then.
+                ("content-type", "application/json".to_owned()),
                 ("lambda-runtime-aws-request-id", id),
                 ("lambda-runtime-deadline-ms", deadline.to_string()),
                 (

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Cold start of each function, next to the equivalent Python handler
+# (Stripe's SDK, Powertools' idempotency, boto3) on the same local Lambda
+# Runtime API and the same emulators; and the AWS calls per accepted webhook
+# and per duplicate of that handler.
+#
+#   scripts/bench-cold-start.sh
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+TOOLS="${PAYHOOKS_TOOLS_DIR:-$HOME/.cache/payhooks-tools}"
+PY_SPECS=('aws-lambda-powertools==3.37.0' 'stripe==16.1.0' 'boto3==1.44.5' 'awslambdaric==4.2.2')
+VENV="$TOOLS/powertools-venv"
+cd "$REPO_ROOT"
+
+spec="$(python3 -c 'import sys; print("py%d.%d" % sys.version_info[:2])') ${PY_SPECS[*]}"
+if [[ "$(cat "$VENV/.payhooks-marker" 2>/dev/null)" != "$spec" ]]; then
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_SPECS[@]}"
+    echo "$spec" >"$VENV/.payhooks-marker"
+fi
+
+cargo build --release -p payhooks-fn-stripe -p payhooks-fn-processor \
+    -p payhooks-fn-sweeper -p payhooks-fn-reconciler -p payhooks-fn-admin
+PAYHOOKS_POWERTOOLS_PYTHON="$VENV/bin/python" \
+    PAYHOOKS_RUN='cargo bench -q -p payhooks-tests --bench cold_start' bash scripts/test.sh
