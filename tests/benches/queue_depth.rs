@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use payhooks::ports::Queue;
 use payhooks_tests::Backend;
 
 const ROUNDS: u32 = 20;
