@@ -222,7 +222,7 @@ impl Ingest {
         if now - existing.updated_at < self.settings.abandoned_after {
             return Err(IngestError::InProgress);
         }
-        if !self.store.take_over_enqueue(key, existing.updated_at, now).await? {
+        if !self.store.requeue(key, EventStatus::Received, existing.updated_at, now).await? {
             // Another delivery took it over a moment ago.
             return Err(IngestError::InProgress);
         }

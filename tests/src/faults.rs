@@ -87,10 +87,6 @@ impl EventStore for InstrumentedStore {
         self.call("mark_enqueued")?;
         self.inner.mark_enqueued(key, at).await
     }
-    async fn take_over_enqueue(&self, key: &EventKey, seen: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
-        self.call("take_over_enqueue")?;
-        self.inner.take_over_enqueue(key, seen, now).await
-    }
     async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
         self.call("record_conflict")?;
         self.inner.record_conflict(key, at).await

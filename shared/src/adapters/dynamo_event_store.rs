@@ -288,22 +288,6 @@ impl EventStore for DynamoEventStore {
         conditional(request).await.map(|_| ())
     }
 
-    async fn take_over_enqueue(
-        &self,
-        key: &EventKey,
-        seen_updated_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let request = self
-            .update(key)
-            .update_expression("SET updated_at = :now")
-            .condition_expression("#status = :received AND updated_at = :seen")
-            .expression_attribute_values(":received", status(EventStatus::Received))
-            .expression_attribute_values(":seen", millis(seen_updated_at))
-            .expression_attribute_values(":now", millis(now));
-        Ok(conditional(request).await?.is_ok())
-    }
-
     async fn stuck(
         &self,
         provider: Provider,

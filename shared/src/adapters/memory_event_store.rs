@@ -89,25 +89,6 @@ impl EventStore for MemoryEventStore {
         Ok(())
     }
 
-    async fn take_over_enqueue(
-        &self,
-        key: &EventKey,
-        seen_updated_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.state();
-        let records = &mut state.records;
-        match records.get_mut(key) {
-            Some(record)
-                if record.status == EventStatus::Received && record.updated_at == seen_updated_at =>
-            {
-                record.updated_at = now;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
     async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
         if let Some(record) = self.state().records.get_mut(key) {
             record.conflicts += 1;

@@ -79,16 +79,6 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// worker already moved on (the queue can be faster than this call).
     async fn mark_enqueued(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError>;
 
-    /// Lets exactly one delivery take over enqueueing an event that was
-    /// recorded but, by `updated_at`, seemingly abandoned between the put and
-    /// the send. True for the one caller that wins.
-    async fn take_over_enqueue(
-        &self,
-        key: &EventKey,
-        seen_updated_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
-
     /// Events of `provider` still in a non-final state whose last change is
     /// older than `older_than`, oldest first, at most `limit`: what the
     /// sweeper looks at.
@@ -99,9 +89,10 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
         limit: usize,
     ) -> Result<Vec<EventRecord>, StoreError>;
 
-    /// Lets exactly one sweeper re-enqueue an event it found stuck: true if
-    /// the event is still in `seen_status` as of `seen_updated_at` (and, if
-    /// processing, its lease has expired); its `updated_at` becomes `now`.
+    /// Lets exactly one caller re-enqueue an event it found abandoned (a
+    /// later delivery of one recorded but never sent, or the sweeper): true
+    /// if the event is still in `seen_status` as of `seen_updated_at` (and,
+    /// if processing, its lease has expired); its `updated_at` becomes `now`.
     async fn requeue(
         &self,
         key: &EventKey,

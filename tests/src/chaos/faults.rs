@@ -152,10 +152,6 @@ impl EventStore for ChaosStore {
         self.faults.around(self.inner.mark_enqueued(key, at), store_error).await
     }
 
-    async fn take_over_enqueue(&self, key: &EventKey, seen: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
-        self.faults.around(self.inner.take_over_enqueue(key, seen, now), store_error).await
-    }
-
     async fn stuck(&self, provider: Provider, older_than: OffsetDateTime, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
         self.faults.around(self.inner.stuck(provider, older_than, limit), store_error).await
     }

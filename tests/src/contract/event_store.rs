@@ -200,7 +200,7 @@ pub async fn only_one_delivery_takes_over_an_abandoned_event(store: Arc<dyn Even
     let winners = futures::future::join_all((0..10).map(|i| {
         let store = store.clone();
         let key = key.clone();
-        async move { store.take_over_enqueue(&key, seen, t(100 + i)).await.expect("take over") }
+        async move { store.requeue(&key, EventStatus::Received, seen, t(100 + i)).await.expect("take over") }
     }))
     .await;
     assert_eq!(winners.iter().filter(|w| **w).count(), 1);
@@ -210,7 +210,7 @@ pub async fn only_one_delivery_takes_over_an_abandoned_event(store: Arc<dyn Even
     store.claim(&new_event(&enqueued, "fp")).await.expect("claim");
     store.mark_enqueued(&enqueued, t(1)).await.expect("mark");
     let seen = store.get(&enqueued).await.expect("get").expect("record").updated_at;
-    assert!(!store.take_over_enqueue(&enqueued, seen, t(100)).await.expect("take over"));
+    assert!(!store.requeue(&enqueued, EventStatus::Received, seen, t(100)).await.expect("take over"));
 }
 
 pub async fn conflicts_are_counted_on_the_record(store: Arc<dyn EventStore>) {
