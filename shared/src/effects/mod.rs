@@ -73,6 +73,22 @@ fn transient(e: StoreError) -> EffectError {
 #[error("{0}")]
 struct Contended(&'static str);
 
+/// Runs `attempt` again at once while what it read (a payment, a balance)
+/// changed before its commit, up to [`RACE_RETRIES`] times; after that the
+/// event is retried later, as any transient failure.
+async fn until_settled<F>(what: &'static str, mut attempt: impl FnMut() -> F) -> Result<Applied, EffectError>
+where
+    F: Future<Output = Result<Applied, EffectError>>,
+{
+    for _ in 0..RACE_RETRIES {
+        match attempt().await? {
+            Applied::Raced => continue,
+            applied => return Ok(applied),
+        }
+    }
+    Err(EffectError::Transient(Box::new(Contended(what))))
+}
+
 /// Credits per billing period, by the provider's plan or price id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(transparent)]
@@ -339,58 +355,64 @@ impl BillingEffects {
             return self.commit(&grant, owner).await;
         };
         let account = grant.account.clone().ok_or_else(|| EffectError::Permanent("a grant needs an account".into()))?;
-        for _ in 0..RACE_RETRIES {
-            let Some(mut gathered) = self.gather(record, &account.account).await? else {
-                return self.commit(&grant, owner).await;
-            };
-            if gathered.payment.granted.is_some() && gathered.writes.is_empty() {
-                return self.commit(&grant, owner).await;
-            }
-            let event = &record.event;
-            let due = gathered.due
-                + payments::grant(&mut gathered.payment, credits, event.amount_minor, event.currency.clone());
-            let mut writes = std::mem::take(&mut gathered.writes);
-            writes.push(gathered.primary.write(gathered.payment));
-            // One payment per grant: a second payment for the same period
-            // (a re-issued invoice) is not credited with it.
-            let attributed = format!("paid:{}", grant.business_key);
-            let with_payment = Effect {
-                also_keys: vec![attributed.clone()],
-                change: Change::Credit(credits - due),
-                payments: writes.clone(),
-                ..grant.clone()
-            };
-            let applied = self.commit(&with_payment, owner).await?;
-            if applied != Applied::DuplicateEffect {
-                if applied != Applied::Raced {
-                    return Ok(applied);
-                }
-                continue;
-            }
-            // Refunds that arrived first are clawed back now; otherwise the
-            // account does not change and gets no entry.
-            let (claw, guard, flag) = self.claw(&account, due).await?;
-            let link = Effect {
-                business_key: attributed,
-                account: (claw > 0).then(|| account.clone()),
-                change: Change::Credit(-claw),
-                payments: writes,
-                guard,
-                flags: flag.into_iter().map(str::to_owned).collect(),
-                ..grant.clone()
-            };
-            match self.commit(&link, owner).await? {
-                Applied::Raced => continue,
-                _ => return Ok(Applied::DuplicateEffect),
-            }
+        until_settled("the payment kept changing while its renewal was applied", || {
+            self.renew_once(record, &grant, credits, &account, owner)
+        })
+        .await
+    }
+
+    async fn renew_once(
+        &self,
+        record: &EventRecord,
+        grant: &Effect,
+        credits: i64,
+        account: &AccountRef,
+        owner: &str,
+    ) -> Result<Applied, EffectError> {
+        let Some(mut gathered) = self.gather(record, &account.account).await? else {
+            return self.commit(grant, owner).await;
+        };
+        if gathered.payment.granted.is_some() && gathered.writes.is_empty() {
+            return self.commit(grant, owner).await;
         }
-        Err(EffectError::Transient(Box::new(Contended("the payment kept changing while its renewal was applied"))))
+        let event = &record.event;
+        let due = gathered.due + payments::grant(&mut gathered.payment, credits, event.amount_minor, event.currency.clone());
+        let mut writes = std::mem::take(&mut gathered.writes);
+        writes.push(gathered.primary.write(gathered.payment));
+        // One payment per grant: a second payment for the same period (a
+        // re-issued invoice) is not credited with it.
+        let attributed = format!("paid:{}", grant.business_key);
+        let with_payment = Effect {
+            also_keys: vec![attributed.clone()],
+            change: Change::Credit(credits - due),
+            payments: writes.clone(),
+            ..grant.clone()
+        };
+        let applied = self.commit(&with_payment, owner).await?;
+        if applied != Applied::DuplicateEffect {
+            return Ok(applied);
+        }
+        // Refunds that arrived first are clawed back now; otherwise the
+        // account does not change and gets no entry.
+        let (claw, guard, flag) = self.claw(account, due).await?;
+        let link = Effect {
+            business_key: attributed,
+            account: (claw > 0).then(|| account.clone()),
+            change: Change::Credit(-claw),
+            payments: writes,
+            guard,
+            flags: flag.into_iter().map(str::to_owned).collect(),
+            ..grant.clone()
+        };
+        Ok(match self.commit(&link, owner).await? {
+            Applied::Raced => Applied::Raced,
+            _ => Applied::DuplicateEffect,
+        })
     }
 
     /// A refund's claw-back, in proportion to what its payment granted.
     async fn refund(&self, record: &EventRecord, owner: &str) -> Result<Applied, EffectError> {
         let event = &record.event;
-        let provider = record.provider;
         let refund_id = event
             .refund_id
             .as_deref()
@@ -398,90 +420,94 @@ impl BillingEffects {
         let amount = event
             .amount_minor
             .ok_or_else(|| EffectError::Permanent(format!("refund {refund_id} names no amount")))?;
-        let no_payment = || EffectError::Permanent(format!("refund {refund_id} names no payment"));
+        until_settled("the payment kept changing while its refund was applied", || {
+            self.refund_once(record, refund_id, amount, owner)
+        })
+        .await
+    }
+
+    async fn refund_once(&self, record: &EventRecord, refund_id: &str, amount: i64, owner: &str) -> Result<Applied, EffectError> {
+        let event = &record.event;
+        let provider = record.provider;
         // Stripe's refunds name no customer: the payment's account is the
         // one that was granted credits.
         let account = event.account.as_deref().unwrap_or_default();
-        for _ in 0..RACE_RETRIES {
-            let mut gathered = self.gather(record, account).await?.ok_or_else(no_payment)?;
-            if let (Some(paid), Some(refunded)) = (&gathered.payment.currency, &event.currency)
-                && paid != refunded
-            {
-                return Err(EffectError::Permanent(format!(
-                    "refund {refund_id} is in {refunded} but its payment was in {paid}"
-                )));
-            }
-            let mut flags = Vec::new();
-            if gathered.payment.granted.is_none() {
-                flags.push("refund_without_grant".to_owned());
-            }
-            let due = gathered.due + payments::refund(&mut gathered.payment, amount);
-            let account = (!gathered.payment.account.is_empty())
-                .then(|| AccountRef::new(provider, gathered.payment.account.clone()));
-            let (claw, guard, flag) = match &account {
-                Some(account) => self.claw(account, due).await?,
-                None => (0, None, None),
-            };
-            flags.extend(flag.map(str::to_owned));
-            let mut writes = std::mem::take(&mut gathered.writes);
-            writes.push(gathered.primary.write(gathered.payment));
-            let effect = Effect {
-                business_key: format!("refund:{provider}:{refund_id}"),
-                also_keys: Vec::new(),
-                account,
-                change: Change::Credit(-claw),
-                event: record.key(),
-                payments: writes,
-                guard,
-                flags,
-            };
-            match self.commit(&effect, owner).await? {
-                Applied::Raced => continue,
-                applied => return Ok(applied),
-            }
+        let mut gathered = self
+            .gather(record, account)
+            .await?
+            .ok_or_else(|| EffectError::Permanent(format!("refund {refund_id} names no payment")))?;
+        if let (Some(paid), Some(refunded)) = (&gathered.payment.currency, &event.currency)
+            && paid != refunded
+        {
+            return Err(EffectError::Permanent(format!(
+                "refund {refund_id} is in {refunded} but its payment was in {paid}"
+            )));
         }
-        Err(EffectError::Transient(Box::new(Contended("the payment kept changing while its refund was applied"))))
+        let mut flags = Vec::new();
+        if gathered.payment.granted.is_none() {
+            flags.push("refund_without_grant".to_owned());
+        }
+        let due = gathered.due + payments::refund(&mut gathered.payment, amount);
+        let account = (!gathered.payment.account.is_empty())
+            .then(|| AccountRef::new(provider, gathered.payment.account.clone()));
+        let (claw, guard, flag) = match &account {
+            Some(account) => self.claw(account, due).await?,
+            None => (0, None, None),
+        };
+        flags.extend(flag.map(str::to_owned));
+        let mut writes = std::mem::take(&mut gathered.writes);
+        writes.push(gathered.primary.write(gathered.payment));
+        let effect = Effect {
+            business_key: format!("refund:{provider}:{refund_id}"),
+            also_keys: Vec::new(),
+            account,
+            change: Change::Credit(-claw),
+            event: record.key(),
+            payments: writes,
+            guard,
+            flags,
+        };
+        self.commit(&effect, owner).await
     }
 
     /// Another id for a payment (Stripe: an invoice's payment intent), so
     /// that refunds naming it find the grant.
     async fn link(&self, record: &EventRecord, owner: &str) -> Result<Applied, EffectError> {
-        let provider = record.provider;
-        let Some(alias) = record.event.payment_alias.clone() else {
+        let Some(alias) = record.event.payment_alias.as_deref() else {
             return Err(EffectError::Permanent(format!("the {} event names no second payment id", record.event.event_type)));
         };
-        for _ in 0..RACE_RETRIES {
-            let Some(mut gathered) = self.gather(record, "").await? else {
-                return Err(EffectError::Permanent(format!("the {} event names no payment", record.event.event_type)));
-            };
-            if gathered.writes.is_empty() {
-                return Ok(Applied::DuplicateEffect);
-            }
-            let mut writes = std::mem::take(&mut gathered.writes);
-            let account = (!gathered.payment.account.is_empty())
-                .then(|| AccountRef::new(provider, gathered.payment.account.clone()));
-            let (claw, guard, flag) = match &account {
-                Some(account) if gathered.due > 0 => self.claw(account, gathered.due).await?,
-                _ => (0, None, None),
-            };
-            // The payment carries the refunds merged from the alias, if any.
-            writes.push(gathered.primary.write(gathered.payment));
-            let effect = Effect {
-                business_key: format!("link:{provider}:{alias}"),
-                also_keys: Vec::new(),
-                account: account.filter(|_| claw > 0),
-                change: Change::Credit(-claw),
-                event: record.key(),
-                payments: writes,
-                guard,
-                flags: flag.into_iter().map(str::to_owned).collect(),
-            };
-            match self.commit(&effect, owner).await? {
-                Applied::Raced => continue,
-                applied => return Ok(applied),
-            }
+        until_settled("the payment kept changing while it was linked", || self.link_once(record, alias, owner))
+        .await
+    }
+
+    async fn link_once(&self, record: &EventRecord, alias: &str, owner: &str) -> Result<Applied, EffectError> {
+        let provider = record.provider;
+        let Some(mut gathered) = self.gather(record, "").await? else {
+            return Err(EffectError::Permanent(format!("the {} event names no payment", record.event.event_type)));
+        };
+        if gathered.writes.is_empty() {
+            return Ok(Applied::DuplicateEffect);
         }
-        Err(EffectError::Transient(Box::new(Contended("the payment kept changing while it was linked"))))
+        let mut writes = std::mem::take(&mut gathered.writes);
+        let account = (!gathered.payment.account.is_empty())
+            .then(|| AccountRef::new(provider, gathered.payment.account.clone()));
+        let (claw, guard, flag) = match &account {
+            Some(account) if gathered.due > 0 => self.claw(account, gathered.due).await?,
+            _ => (0, None, None),
+        };
+        // The payment carries the refunds merged from the alias, if any.
+        writes.push(gathered.primary.write(gathered.payment));
+        let effect = Effect {
+            business_key: format!("link:{provider}:{alias}"),
+            also_keys: Vec::new(),
+            account: account.filter(|_| claw > 0),
+            change: Change::Credit(-claw),
+            event: record.key(),
+            payments: writes,
+            guard,
+            flags: flag.into_iter().map(str::to_owned).collect(),
+        };
+        self.commit(&effect, owner).await
     }
 
     /// How much of `due` to claw back from `account` now, the balance that
