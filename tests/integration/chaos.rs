@@ -1,13 +1,24 @@
-//! The fault-injection run at a size the suite can afford, with fixed seeds:
-//! on the memory adapters (simulated time) and on DynamoDB Local and moto's
-//! SQS (real time, short visibility). Nothing lost, nothing doubled, every
-//! balance the sum of its ledger, no message left. `cargo run -p
-//! payhooks-tests --bin chaos` runs it at full size.
+//! The fault-injection run at a size the suite can afford, with fixed seeds,
+//! every provider's simulated provider delivering: on the memory adapters
+//! (simulated time) and on DynamoDB Local and moto's SQS (real time, short
+//! visibility). Nothing lost, nothing doubled, every balance the sum of its
+//! ledger, no message left. `cargo run -p payhooks-tests --bin chaos` runs
+//! it at full size.
 
 use std::time::Duration;
 
+use payhooks::event::Provider;
 use payhooks_tests::Backend;
-use payhooks_tests::chaos::{ChaosSettings, run};
+use payhooks_tests::chaos::{ChaosReport, ChaosSettings, run};
+
+/// Every provider's accounts were delivered to, and downstream was told.
+fn every_provider_took_part(report: &ChaosReport) {
+    for provider in Provider::ALL {
+        let (accounts, deliveries) = report.by_provider.get(provider).copied().unwrap_or_default();
+        assert!(accounts > 0 && deliveries > accounts as u64, "{provider}:\n{}", report.table());
+    }
+    assert!(report.provision_requests > 0, "{}", report.table());
+}
 
 #[tokio::test(start_paused = true)]
 async fn under_injected_faults_nothing_is_lost_or_doubled_on_the_memory_adapters() {
@@ -18,6 +29,7 @@ async fn under_injected_faults_nothing_is_lost_or_doubled_on_the_memory_adapters
         assert!(report.duplicates * 100 >= report.deliveries * 30, "at least 30% duplicates:\n{}", report.table());
         let failures: u64 = report.faults.iter().filter(|(f, _)| **f != payhooks_tests::chaos::faults::Fault::Delay).map(|(_, n)| n).sum();
         assert!(failures * 100 >= report.port_calls * 19, "about 20% of calls fail:\n{}", report.table());
+        every_provider_took_part(&report);
         assert!(report.clean(), "{}\n{:#?}", report.table(), (&report.lost, &report.doubled, &report.inconsistent));
     }
 }
@@ -31,5 +43,6 @@ async fn under_injected_faults_nothing_is_lost_or_doubled_on_the_emulators() {
     let Some(backend) = Backend::emulators(settings.visibility).await else { return };
     let report = run(backend, &settings).await;
     assert!(report.deliveries >= 50, "{}", report.table());
+    every_provider_took_part(&report);
     assert!(report.clean(), "{}\n{:#?}", report.table(), (&report.lost, &report.doubled, &report.inconsistent));
 }

@@ -241,6 +241,43 @@ async fn kill_bill_notifications_the_api_contradicts_give_nothing() {
 }
 
 #[tokio::test]
+async fn a_kill_bill_subscription_is_ordered_by_the_api_dates_not_by_arrival() {
+    let api = FakeApi::default();
+    let addr = api.serve().await;
+    let (rig, effects) = rig_with(killbill_api(addr), Provider::Killbill);
+    let ids = providers::sample_ids(Provider::Killbill);
+    api.answer(
+        &format!("/1.0/kb/subscriptions/{}", ids.subscription_id),
+        StatusCode::OK,
+        json!({"accountId": ids.customer_id, "state": "CANCELLED", "planName": "pro-monthly",
+               "startDate": "2025-11-24", "cancelledDate": "2026-02-01"}),
+    );
+    // The cancellation arrives first, the creation after it: both carry no
+    // time, and the creation's notification is only confirmed now, when
+    // the subscription is already cancelled.
+    for sample in ["SUBSCRIPTION_CANCEL", "SUBSCRIPTION_CREATION"] {
+        let key = record_and_enqueue(&rig, Provider::Killbill, killbill::SAMPLES.event(sample, &ids).expect("s").as_bytes()).await;
+        assert_eq!(process(&rig, &key).await.status, EventStatus::Completed, "{sample}");
+    }
+    let seen = effects.seen.lock().expect("lock").clone();
+    let dates: Vec<_> = seen.iter().map(|e| (e.kind, e.occurred_at.date().to_string(), e.plan.clone())).collect();
+    assert_eq!(
+        dates,
+        vec![
+            (payhooks::event::EventKind::Cancellation, "2026-02-01".into(), Some("pro-monthly".into())),
+            (payhooks::event::EventKind::Purchase, "2025-11-24".into(), Some("pro-monthly".into())),
+        ],
+        "each at the date Kill Bill gives, so the creation is the older"
+    );
+
+    // A creation whose subscription never started is not confirmed.
+    let ids = providers::sample_ids(Provider::Killbill);
+    api.answer(&format!("/1.0/kb/subscriptions/{}", ids.subscription_id), StatusCode::OK, json!({"accountId": ids.customer_id, "state": "CANCELLED"}));
+    let key = record_and_enqueue(&rig, Provider::Killbill, killbill::SAMPLES.event("SUBSCRIPTION_CREATION", &ids).expect("s").as_bytes()).await;
+    assert!(process(&rig, &key).await.last_error.unwrap_or_default().contains("CANCELLED"));
+}
+
+#[tokio::test]
 async fn a_kill_bill_refund_takes_its_amount_from_the_api() {
     let api = FakeApi::default();
     let addr = api.serve().await;

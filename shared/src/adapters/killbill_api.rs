@@ -2,8 +2,9 @@
 //! (`/1.0/kb/invoices/{id}`, `/payments/{id}`, `/subscriptions/{id}`) with
 //! payhooks' own API credentials. The notification is only a hint: the
 //! object must exist, belong to the notification's account, and be in the
-//! state the notification implies. Invoices add what notifications lack:
-//! the billing period and the plan.
+//! state the notification implies. The objects add what notifications
+//! lack: an invoice its billing period and plan, a subscription its plan
+//! and the dates it started and was cancelled.
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -63,29 +64,65 @@ impl KillbillApi {
 impl Confirmer for KillbillApi {
     async fn confirm(&self, record: &EventRecord) -> Result<Confirmation, EffectError> {
         let event = &record.event;
-        let Some(id) = event.object.as_deref() else {
-            return Ok(contradicted("the notification names no object".into()));
-        };
-        let (path, what) = match event.kind {
-            EventKind::Renewal | EventKind::PaymentFailed => (format!("invoices/{id}?withItems=true"), "invoice"),
-            EventKind::Refund => (format!("payments/{id}"), "payment"),
-            EventKind::Purchase | EventKind::Cancellation | EventKind::SubscriptionUpdated | EventKind::TrialStarted => {
-                (format!("subscriptions/{id}"), "subscription")
-            }
-            EventKind::PaymentLinked | EventKind::Other => return Ok(Confirmation::Confirmed(Box::new(event.clone()))),
-        };
-        let Some(object) = self.get(&path).await? else {
-            return Ok(contradicted(format!("no {what} {id}")));
-        };
-        let owner = object.get("accountId").and_then(Value::as_str);
-        if owner != event.account.as_deref() {
-            return Ok(contradicted(format!("{what} {id} belongs to another account")));
+        match what_to_read(event) {
+            Ok((object, path)) => Ok(judge(event, object, self.get(&path).await?.as_ref())),
+            Err(answer) => Ok(answer),
         }
-        Ok(match what {
-            "invoice" => confirm_invoice(event, &object),
-            "payment" => confirm_refund(event, &object),
-            _ => confirm_subscription(event, &object),
-        })
+    }
+}
+
+/// The kinds of object a notification names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillbillObject {
+    Invoice,
+    Payment,
+    Subscription,
+}
+
+impl KillbillObject {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Invoice => "invoice",
+            Self::Payment => "payment",
+            Self::Subscription => "subscription",
+        }
+    }
+}
+
+/// What confirming `event` reads: the object it names and that object's
+/// path under `/1.0/kb/`. `Err` is the answer when nothing needs reading.
+pub fn what_to_read(event: &DomainEvent) -> Result<(KillbillObject, String), Confirmation> {
+    let Some(id) = event.object.as_deref() else {
+        return Err(contradicted("the notification names no object".into()));
+    };
+    match event.kind {
+        EventKind::Renewal | EventKind::PaymentFailed => {
+            Ok((KillbillObject::Invoice, format!("invoices/{id}?withItems=true")))
+        }
+        EventKind::Refund => Ok((KillbillObject::Payment, format!("payments/{id}"))),
+        EventKind::Purchase | EventKind::Cancellation | EventKind::SubscriptionUpdated | EventKind::TrialStarted => {
+            Ok((KillbillObject::Subscription, format!("subscriptions/{id}")))
+        }
+        EventKind::PaymentLinked | EventKind::Other => Err(Confirmation::Confirmed(Box::new(event.clone()))),
+    }
+}
+
+/// The verdict on `event` given what Kill Bill answered for the object it
+/// names (`None`: no such object).
+pub fn judge(event: &DomainEvent, kind: KillbillObject, object: Option<&Value>) -> Confirmation {
+    let id = event.object.as_deref().unwrap_or_default();
+    let what = kind.name();
+    let Some(object) = object else {
+        return contradicted(format!("no {what} {id}"));
+    };
+    let owner = object.get("accountId").and_then(Value::as_str);
+    if owner != event.account.as_deref() {
+        return contradicted(format!("{what} {id} belongs to another account"));
+    }
+    match kind {
+        KillbillObject::Invoice => confirm_invoice(event, object),
+        KillbillObject::Payment => confirm_refund(event, object),
+        KillbillObject::Subscription => confirm_subscription(event, object),
     }
 }
 
@@ -145,8 +182,14 @@ fn confirm_refund(event: &DomainEvent, payment: &Value) -> Confirmation {
 
 fn confirm_subscription(event: &DomainEvent, subscription: &Value) -> Confirmation {
     let state = text(subscription, "state").unwrap_or_default();
+    let started = day(subscription, "startDate");
     let consistent = match event.kind {
-        EventKind::Purchase | EventKind::TrialStarted => state == "ACTIVE",
+        // A subscription that has since been cancelled was still created:
+        // the creation is a fact, and its date orders it before the
+        // cancellation.
+        EventKind::Purchase | EventKind::TrialStarted => {
+            state == "ACTIVE" || (matches!(state, "CANCELLED" | "EXPIRED") && started.is_some())
+        }
         EventKind::Cancellation => state == "CANCELLED",
         _ => true,
     };
@@ -155,5 +198,13 @@ fn confirm_subscription(event: &DomainEvent, subscription: &Value) -> Confirmati
     }
     let mut confirmed = event.clone();
     confirmed.plan = text(subscription, "planName").map(str::to_owned).or(confirmed.plan);
+    // Subscription notifications carry no time, so they would be ordered by
+    // when they arrived; the API's dates order them as they happened.
+    let happened = match event.kind {
+        EventKind::Purchase | EventKind::TrialStarted => started,
+        EventKind::Cancellation => day(subscription, "cancelledDate"),
+        _ => None,
+    };
+    confirmed.occurred_at = happened.unwrap_or(confirmed.occurred_at);
     Confirmation::Confirmed(Box::new(confirmed))
 }

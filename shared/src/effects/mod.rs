@@ -372,6 +372,10 @@ impl BillingEffects {
         let Some(mut gathered) = self.gather(record, &account.account).await? else {
             return self.commit(grant, owner).await;
         };
+        // The payment belongs to the account it grants, whatever a refund
+        // that came first took it for (Flutterwave's refunds name the
+        // customer, not the account), so later refunds claw back from it.
+        gathered.payment.account.clone_from(&account.account);
         if gathered.payment.granted.is_some() && gathered.writes.is_empty() {
             return self.commit(grant, owner).await;
         }
@@ -608,7 +612,7 @@ mod tests {
     use super::*;
     use crate::adapters::MemoryEventStore;
     use crate::clock::SystemClock;
-    use crate::event::{EventId, EventKey, NewEvent, Provider};
+    use crate::event::{EventKey, NewEvent, Provider};
     use crate::ports::{EventStore, LeaseOutcome};
     use crate::providers::flutterwave;
 
@@ -617,11 +621,23 @@ mod tests {
         let store = Arc::new(MemoryEventStore::new());
         let ids = flutterwave::sample_ids();
         let body = flutterwave::SAMPLES.event("charge.completed.renewal", &ids).unwrap();
+        let verified = flutterwave::parse_event(body.as_bytes(), OffsetDateTime::now_utc()).unwrap();
+        assert_eq!((verified.event.period, verified.event.plan.as_deref()), (None, Some("3807")));
+        let plans = Plans::from_json(r#"{"3807": 7}"#).unwrap();
+        let effects = BillingEffects::new(store.clone(), plans, Arc::new(SystemClock));
+        assert_eq!(apply(&store, &effects, body).await, Applied::Committed);
+        let account = AccountRef::new(Provider::Flutterwave, "acct-demo-001");
+        let entries = store.entries(&account).await.unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].business_key, format!("grant:flutterwave:acct-demo-001:payment:{}", ids.payment_id));
+        assert_eq!(store.account(&account).await.unwrap().unwrap().balance, 7);
+    }
+
+    /// Claims, leases and applies a Flutterwave sample.
+    async fn apply(store: &Arc<MemoryEventStore>, effects: &BillingEffects, body: String) -> Applied {
         let now = OffsetDateTime::now_utc();
         let verified = flutterwave::parse_event(body.as_bytes(), now).unwrap();
-        assert_eq!(verified.event.period, None);
-        let plan = verified.event.plan.clone().unwrap();
-        let key = EventKey::new(Provider::Flutterwave, EventId::parse(verified.event_id.as_str()).unwrap());
+        let key = EventKey::new(Provider::Flutterwave, verified.event_id);
         let new = NewEvent {
             key: key.clone(),
             fingerprint: verified.fingerprint,
@@ -633,13 +649,30 @@ mod tests {
         let LeaseOutcome::Acquired(record) = store.lease(&key, "w", now, now + time::Duration::minutes(1)).await.unwrap() else {
             panic!("leased");
         };
-        let plans = Plans::from_json(&format!(r#"{{"{plan}": 7}}"#)).unwrap();
+        effects.apply(&record, "w").await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_refund_that_came_first_does_not_decide_whose_payment_it_is() {
+        let store = Arc::new(MemoryEventStore::new());
+        let plans = Plans::from_json(r#"{"3807": 100}"#).unwrap();
         let effects = BillingEffects::new(store.clone(), plans, Arc::new(SystemClock));
-        assert_eq!(effects.apply(&record, "w").await.unwrap(), Applied::Committed);
-        let account = AccountRef::new(Provider::Flutterwave, "acct-demo-001");
-        let entries = store.entries(&account).await.unwrap();
-        assert_eq!(entries.len(), 1);
-        assert_eq!(entries[0].business_key, format!("grant:flutterwave:acct-demo-001:payment:{}", ids.payment_id));
-        assert_eq!(store.account(&account).await.unwrap().unwrap().balance, 7);
+        let ids = flutterwave::sample_ids();
+        // Each refund is 5,000 of the 25,000 paid: a fifth. Flutterwave's
+        // refunds name the customer; its charges name the account.
+        let refund = |ids: &crate::providers::SampleIds| {
+            let ids = crate::providers::SampleIds { event_id: flutterwave::sample_ids().event_id, ..ids.clone() };
+            flutterwave::SAMPLES.event("refund.completed", &ids).unwrap()
+        };
+        apply(&store, &effects, refund(&ids)).await;
+        apply(&store, &effects, flutterwave::SAMPLES.event("charge.completed.renewal", &ids).unwrap()).await;
+        apply(&store, &effects, refund(&ids)).await;
+        let balance = |name: &str| {
+            let account = AccountRef::new(Provider::Flutterwave, name);
+            let store = store.clone();
+            async move { store.account(&account).await.unwrap().map_or(0, |a| a.balance) }
+        };
+        assert_eq!(balance("acct-demo-001").await, 60, "both refunds claw back from the account granted");
+        assert_eq!(balance(&ids.customer_id).await, 0, "the customer id is not an account of its own");
     }
 }

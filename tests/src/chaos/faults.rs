@@ -11,8 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use payhooks::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use payhooks::ports::{
-    AccountPage, AccountRef, AccountState, Audit, Claim, CommitOutcome, Delivery, Effect, EventStore, Finish,
-    FinishOutcome, Ledger, LeaseOutcome, LedgerEntry, Payment, PaymentRef, Queue, QueueDepth, QueueError, StoreError,
+    AccountPage, AccountRef, AccountState, Audit, Claim, CommitOutcome, Confirmation, Confirmer, Delivery, Effect,
+    EffectError, EventStore, Finish, FinishOutcome, Ledger, LeaseOutcome, LedgerEntry, Payment, PaymentRef,
+    ProvisionError, ProvisionRequest, Provisioner, Queue, QueueDepth, QueueError, StoreError,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -285,5 +286,39 @@ impl Queue for ChaosQueue {
 
     async fn counts(&self) -> Result<QueueDepth, QueueError> {
         self.inner.counts().await
+    }
+}
+
+/// The downstream provisioner, failing like any port: an `after` fault is a
+/// request the receiver got whose answer was lost, so the same idempotency
+/// key comes again.
+#[derive(Debug)]
+pub struct ChaosProvisioner {
+    pub inner: Arc<dyn Provisioner>,
+    pub faults: Arc<Injector>,
+}
+
+#[async_trait]
+impl Provisioner for ChaosProvisioner {
+    async fn send(&self, request: &ProvisionRequest) -> Result<(), ProvisionError> {
+        self.faults
+            .around(self.inner.send(request), |injected| ProvisionError::Unreachable(Box::new(injected)))
+            .await
+    }
+}
+
+/// The provider's API as confirmation reads it, failing like any port.
+#[derive(Debug)]
+pub struct ChaosConfirmer {
+    pub inner: Arc<dyn Confirmer>,
+    pub faults: Arc<Injector>,
+}
+
+#[async_trait]
+impl Confirmer for ChaosConfirmer {
+    async fn confirm(&self, record: &EventRecord) -> Result<Confirmation, EffectError> {
+        self.faults
+            .around(self.inner.confirm(record), |injected| EffectError::Transient(Box::new(injected)))
+            .await
     }
 }

@@ -1,14 +1,19 @@
-//! The fault-injection run: a simulated provider delivers a realistic mix of
-//! events for many accounts, in random order, with duplicates, retrying each
-//! until it gets a 2xx; every port fails, throttles or delays at random
-//! (`faults`), the queue duplicates some messages and redelivers on its
-//! visibility timeout, and moves to the DLQ after `maxReceiveCount`. Driven
-//! until quiet, the DLQ replayed, driven until quiet again; then checked
-//! against what the scenario alone says must have happened: nothing lost,
-//! nothing doubled, every balance the sum of its ledger, no message left.
+//! The fault-injection run: a simulated provider per provider delivers a
+//! realistic mix of events for many accounts, signed as that provider signs,
+//! in random order, with duplicates, retrying each until it gets a 2xx;
+//! every port (event store, ledger, queue, DLQ, provisioner, Kill Bill's
+//! API) fails, throttles or delays at random (`faults`), the queue
+//! duplicates some messages and redelivers on its visibility timeout, and
+//! moves to the DLQ after `maxReceiveCount`. Driven until quiet, the DLQ
+//! replayed, driven until quiet again; then checked against what the
+//! scenario alone says must have happened: nothing lost, nothing doubled,
+//! every balance the sum of its ledger, every account's final entitlement
+//! sent downstream, no message left.
 
 pub mod faults;
+pub mod provider_api;
 pub mod scenario;
+pub mod signing;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -16,28 +21,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
+use payhooks::adapters::MemoryProvisioner;
 use payhooks::clock::{Clock, ManualClock};
 use payhooks::edge::http::webhook;
 use payhooks::effects::{BillingEffects, Plans};
-use payhooks::event::{EventId, EventKey, EventStatus, Provider};
+use payhooks::event::{EventStatus, Provider};
 use payhooks::ingest::{Ingest, IngestSettings};
-use payhooks::ports::AccountRef;
+use payhooks::ports::{AccountRef, Action};
 use payhooks::process::{Processor, ProcessorSettings};
-use payhooks::providers::{self, Inbound, VerifierSettings};
+use payhooks::providers::Inbound;
 use payhooks::replay::{ReplayFilter, Replayer};
-use payhooks::secret::SecretSet;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use crate::Backend;
-use crate::requests::{SECRET, stripe_headers};
-use faults::{ChaosLedger, ChaosQueue, ChaosStore, Fault, Injector};
+use faults::{ChaosConfirmer, ChaosLedger, ChaosProvisioner, ChaosQueue, ChaosStore, Fault, Injector};
+use provider_api::SimulatedKillbill;
 use scenario::{Expected, SimEvent};
+use signing::Signing;
 
 #[derive(Debug, Clone)]
 pub struct ChaosSettings {
     pub seed: u64,
     pub accounts: usize,
+    /// Accounts are dealt to these providers in turn.
+    pub providers: Vec<Provider>,
     /// Chance that a port call fails (before, after, or throttled).
     pub failure_rate: f64,
     /// Chance that the provider sends an event again after a 2xx.
@@ -59,6 +67,7 @@ impl ChaosSettings {
         Self {
             seed,
             accounts,
+            providers: Provider::ALL.to_vec(),
             failure_rate: 0.2,
             duplicate_rate: 0.5,
             queue_duplicate_rate: 0.05,
@@ -76,6 +85,8 @@ pub struct ChaosReport {
     pub accounts: usize,
     pub events: usize,
     pub deliveries: u64,
+    /// Per provider: accounts, deliveries.
+    pub by_provider: BTreeMap<Provider, (usize, u64)>,
     /// Deliveries of an event the provider already had a 2xx for.
     pub duplicates: u64,
     /// Deliveries answered with a non-2xx, so sent again later.
@@ -83,6 +94,10 @@ pub struct ChaosReport {
     pub port_calls: u64,
     pub faults: BTreeMap<Fault, u64>,
     pub queue_duplicates: u64,
+    /// Requests the provisioner received, and how many repeated a key it
+    /// had already received (a lost answer; the receiver dedupes by key).
+    pub provision_requests: u64,
+    pub provision_repeats: u64,
     /// Messages moved back from the DLQ by the replays.
     pub dlq_round_trips: u32,
     /// Replays until the DLQ stayed empty.
@@ -112,6 +127,11 @@ impl ChaosReport {
             ("accounts".to_owned(), self.accounts.to_string()),
             ("events".to_owned(), self.events.to_string()),
             ("deliveries".to_owned(), self.deliveries.to_string()),
+        ];
+        for (provider, (accounts, deliveries)) in &self.by_provider {
+            rows.push((format!("  {provider}"), format!("{deliveries} ({accounts} accounts)")));
+        }
+        rows.extend([
             (
                 "duplicates".to_owned(),
                 format!("{} ({:.0}%)", self.duplicates, percent(self.duplicates, self.deliveries)),
@@ -122,12 +142,16 @@ impl ChaosReport {
                 "injected failures".to_owned(),
                 format!("{failures} ({:.0}% of calls)", percent(failures, self.port_calls)),
             ),
-        ];
+        ]);
         for (fault, count) in &self.faults {
             rows.push((format!("  {}", fault.name()), count.to_string()));
         }
         rows.extend([
             ("queue duplicates".to_owned(), self.queue_duplicates.to_string()),
+            (
+                "provisioner requests".to_owned(),
+                format!("{} ({} repeats of a key)", self.provision_requests, self.provision_repeats),
+            ),
             ("DLQ round trips".to_owned(), format!("{} in {} replays", self.dlq_round_trips, self.replay_rounds)),
             ("simulated time".to_owned(), format!("{} s", self.simulated.as_secs())),
             ("lost".to_owned(), self.lost.len().to_string()),
@@ -172,10 +196,15 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
     let mut rng = StdRng::seed_from_u64(settings.seed);
     let mut events = Vec::new();
     let mut expected = Vec::new();
+    let mut killbill = SimulatedKillbill::default();
+    let mut by_provider: BTreeMap<Provider, (usize, u64)> = BTreeMap::new();
     for index in 0..settings.accounts {
-        let (account_events, account_expected) = scenario::account(index, &run_id, &mut rng);
-        events.extend(account_events);
-        expected.push(account_expected);
+        let provider = settings.providers[index % settings.providers.len()];
+        let account = scenario::account(provider, index, &run_id, &mut rng);
+        events.extend(account.events);
+        killbill.objects.extend(account.api);
+        expected.push(account.expected);
+        by_provider.entry(provider).or_default().0 += 1;
     }
 
     let injector = Arc::new(Injector::new(settings.seed ^ 0x5eed, settings.failure_rate, 0.1));
@@ -190,20 +219,26 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
     });
     let queue = Arc::new(ChaosQueue::new(backend.queue.clone(), injector.clone(), settings.seed ^ 0x0dd, settings.queue_duplicate_rate));
     let dead_letters = Arc::new(ChaosQueue::new(backend.dead_letters.clone(), injector.clone(), settings.seed ^ 0xd1e, 0.0));
+    let downstream = Arc::new(MemoryProvisioner::new());
+    let provisioner = Arc::new(ChaosProvisioner {
+        inner: downstream.clone(),
+        faults: injector.clone(),
+    });
+    let confirmer = Arc::new(ChaosConfirmer {
+        inner: Arc::new(killbill),
+        faults: injector.clone(),
+    });
     let metrics = Arc::new(payhooks::adapters::MemoryMetrics::new());
-    let verifier = providers::verifier(
-        Provider::Stripe,
-        SecretSet::from_comma_separated(SECRET).expect("secret"),
-        &VerifierSettings::default(),
-    );
+    let signing = Signing::new();
     let ingest_settings = IngestSettings {
         abandoned_after: settings.visibility,
         concurrent_wait: Duration::ZERO,
         ..IngestSettings::default()
     };
-    let ingest = Ingest::new(vec![verifier], store.clone(), queue.clone(), metrics.clone(), clock.clone(), ingest_settings);
-    let plans = Plans::from_json(&format!(r#"{{"{}": {}}}"#, scenario::PLAN, scenario::CREDITS)).expect("plans");
-    let effects = Arc::new(BillingEffects::new(ledger, plans, clock.clone()));
+    let ingest = Ingest::new(signing.verifiers(), store.clone(), queue.clone(), metrics.clone(), clock.clone(), ingest_settings);
+    let plans: BTreeMap<&str, i64> = scenario::PLANS.iter().map(|plan| (*plan, scenario::CREDITS)).collect();
+    let plans = Plans::from_json(&serde_json::to_string(&plans).expect("json")).expect("plans");
+    let effects = Arc::new(BillingEffects::new(ledger, plans, clock.clone()).with_provisioner(provisioner));
     let processor = Processor::new(
         store.clone(),
         queue.clone(),
@@ -216,7 +251,8 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
             backoff_base: Duration::from_secs(1),
             backoff_max: settings.visibility,
         },
-    );
+    )
+    .with_confirmer(Provider::Killbill, confirmer);
 
     let mut provider = SimulatedProvider {
         acked: vec![false; events.len()],
@@ -238,6 +274,7 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
         seed: settings.seed,
         accounts: settings.accounts,
         events: provider.events.len(),
+        by_provider,
         ..ChaosReport::default()
     };
     let started = clock.now();
@@ -252,12 +289,20 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
             // What falls due together is sent concurrently: duplicates race.
             let answers = futures::future::join_all(now_due.iter().map(|&index| {
                 let event = &provider.events[index];
-                let headers = stripe_headers(&event.body, SECRET, clock.now().unix_timestamp());
+                let signed = signing.sign(event, clock.now());
                 let ingest = &ingest;
-                async move { webhook(ingest, &Method::POST, "stripe", &Inbound::new(&headers, &event.body)).await }
+                async move {
+                    let inbound = Inbound {
+                        path_token: signed.path_token.as_deref(),
+                        ..Inbound::new(&signed.headers, &event.body)
+                    };
+                    webhook(ingest, &Method::POST, event.provider.as_str(), &inbound).await
+                }
             }))
             .await;
             for (index, answer) in now_due.into_iter().zip(answers) {
+                let provider_of = provider.events[index].provider;
+                report.by_provider.entry(provider_of).or_default().1 += 1;
                 answered(provider, index, answer.status.is_success(), *elapsed_ms, report);
             }
             for _ in 0..5 {
@@ -301,7 +346,14 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
     report.port_calls = injector.calls();
     report.faults = injector.counts();
     report.queue_duplicates = queue.duplicated();
-    check(&backend, &provider, &expected, &mut report).await;
+    let checks = Checks {
+        backend: &backend,
+        provider: &provider,
+        signing: &signing,
+        now: clock.now(),
+        downstream: &downstream,
+    };
+    checks.run(&expected, &mut report).await;
     report
 }
 
@@ -326,32 +378,58 @@ fn answered(provider: &mut SimulatedProvider, index: usize, success: bool, elaps
     }
 }
 
-/// Every acknowledged event final; every account exactly as the scenario
-/// says; every balance the sum of its ledger; no message left.
-async fn check(backend: &Backend, provider: &SimulatedProvider, expected: &[Expected], report: &mut ChaosReport) {
-    for (event, acked) in provider.events.iter().zip(&provider.acked) {
-        if !acked {
-            continue;
+/// What is checked once the run is quiet, with faults off.
+struct Checks<'a> {
+    backend: &'a Backend,
+    provider: &'a SimulatedProvider,
+    signing: &'a Signing,
+    now: time::OffsetDateTime,
+    downstream: &'a MemoryProvisioner,
+}
+
+impl Checks<'_> {
+    /// Every acknowledged event final; every account exactly as the
+    /// scenario says, its final entitlement sent downstream; every balance
+    /// the sum of its ledger; no message left.
+    async fn run(&self, expected: &[Expected], report: &mut ChaosReport) {
+        for (event, acked) in self.provider.events.iter().zip(&self.provider.acked) {
+            if !acked {
+                continue;
+            }
+            let key = self.signing.event_key(event, self.now).await;
+            let status = self.backend.store.get(&key).await.expect("get").map(|r| r.status);
+            if !matches!(status, Some(EventStatus::Completed | EventStatus::Ignored | EventStatus::Stale)) {
+                report.lost.push(format!("{key}: {status:?}"));
+            }
         }
-        let key = EventKey::new(Provider::Stripe, EventId::parse(&event.event_id).expect("id"));
-        let status = backend.store.get(&key).await.expect("get").map(|r| r.status);
-        if !matches!(status, Some(EventStatus::Completed | EventStatus::Ignored | EventStatus::Stale)) {
-            report.lost.push(format!("{}: {status:?}", event.event_id));
+        let requests = self.downstream.received();
+        report.provision_requests = requests.len() as u64;
+        let mut keys = std::collections::HashSet::new();
+        report.provision_repeats = requests.iter().filter(|r| !keys.insert(r.idempotency_key.clone())).count() as u64;
+        for want in expected {
+            self.account(want, &requests, report).await;
+        }
+        for queue in [&self.backend.queue, &self.backend.dead_letters] {
+            let depth = queue.counts().await.expect("counts");
+            report.messages_left += depth.visible + depth.in_flight;
         }
     }
-    for want in expected {
-        let account = AccountRef::new(Provider::Stripe, &want.name);
-        let state = backend.ledger.account(&account).await.expect("account").unwrap_or_default();
-        let entries = backend.ledger.entries(&account).await.expect("entries");
+
+    async fn account(&self, want: &Expected, requests: &[payhooks::ports::ProvisionRequest], report: &mut ChaosReport) {
+        let who = format!("{} {}", want.provider, want.name);
+        let account = AccountRef::new(want.provider, &want.name);
+        let state = self.backend.ledger.account(&account).await.expect("account").unwrap_or_default();
+        let entries = self.backend.ledger.entries(&account).await.expect("entries");
         let sum: i64 = entries.iter().map(|e| e.delta).sum();
         let grants = entries.iter().filter(|e| e.business_key.starts_with("grant:")).count();
         if sum != state.balance {
-            report.inconsistent.push(format!("{}: balance {} but ledger sums to {sum}", want.name, state.balance));
+            report.inconsistent.push(format!("{who}: balance {} but ledger sums to {sum}", state.balance));
         }
+        let ledger = format!("{who}: ledger {sum}, {grants} grants; want {} and {}", want.balance, want.grants);
         if sum < want.balance || grants < want.grants {
-            report.lost.push(format!("{}: ledger {sum}, {grants} grants; want {} and {}", want.name, want.balance, want.grants));
+            report.lost.push(ledger);
         } else if sum > want.balance || grants > want.grants {
-            report.doubled.push(format!("{}: ledger {sum}, {grants} grants; want {} and {}", want.name, want.balance, want.grants));
+            report.doubled.push(ledger);
         }
         let status = state.entitlement.as_ref().map(|e| e.status.as_str());
         let want_status = if want.cancelled { "cancelled" } else { "active" };
@@ -360,17 +438,20 @@ async fn check(backend: &Backend, provider: &SimulatedProvider, expected: &[Expe
             || state.failed_payments != want.failed_payments
         {
             report.inconsistent.push(format!(
-                "{}: entitlement {status:?} (want {want_status}), trial {} (want {}), failed payments {} (want {})",
-                want.name,
+                "{who}: entitlement {status:?} (want {want_status}), trial {} (want {}), failed payments {} (want {})",
                 state.trial_started_at.is_some(),
                 want.trial,
                 state.failed_payments,
                 want.failed_payments
             ));
         }
-    }
-    for queue in [&backend.queue, &backend.dead_letters] {
-        let depth = queue.counts().await.expect("counts");
-        report.messages_left += depth.visible + depth.in_flight;
+        // Downstream heard of the entitlement the account ends with.
+        let final_action = if want.cancelled { Action::Deprovision } else { Action::Provision };
+        let told = requests
+            .iter()
+            .any(|r| r.provider == want.provider && r.account == want.name && r.action == final_action);
+        if !told {
+            report.lost.push(format!("{who}: the provisioner was never told to {final_action:?}"));
+        }
     }
 }

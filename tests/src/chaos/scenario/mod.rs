@@ -1,0 +1,232 @@
+//! What the simulated providers send, and what must come of it, computed
+//! from the scenario alone (never from the code under test).
+//!
+//! Each account's story is drawn once (`Outline`): sometimes a trial, a
+//! purchase, one to four renewals, partial refunds of some, sometimes a
+//! failed payment, sometimes a cancellation. Its provider then tells it in
+//! its own samples and habits (`stripe`, `paystack`, …): Stripe tells each
+//! renewal twice (the invoice and the subscription's period roll) and links
+//! its payment intent; Kill Bill's notifications need its API, which the
+//! story fills in (`api`).
+
+mod flutterwave;
+mod killbill;
+mod lago;
+mod paypal;
+mod paystack;
+mod stripe;
+
+use payhooks::event::Provider;
+use payhooks::providers::SampleIds;
+use rand::RngExt;
+use rand::rngs::StdRng;
+use serde_json::Value;
+
+/// Credits per period of every story's plan.
+pub const CREDITS: i64 = 100;
+
+/// The plans the stories' samples name, each worth `CREDITS`.
+pub const PLANS: &[&str] = &[
+    stripe::PLAN,
+    paystack::PLAN,
+    flutterwave::PLAN,
+    paypal::PLAN,
+    killbill::PLAN,
+    lago::PLAN,
+];
+
+#[derive(Debug, Clone)]
+pub struct SimEvent {
+    pub provider: Provider,
+    pub account: usize,
+    /// The ids the body was filled with (Lago sends its event id in a header).
+    pub ids: SampleIds,
+    pub body: Vec<u8>,
+}
+
+/// What an account must end with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub provider: Provider,
+    pub name: String,
+    pub balance: i64,
+    pub grants: usize,
+    pub trial: bool,
+    pub cancelled: bool,
+    pub failed_payments: u32,
+}
+
+/// One account's story, before any provider tells it.
+#[derive(Debug, Clone)]
+pub struct Outline {
+    pub trial: bool,
+    /// Per renewal, the amounts (minor units) its payment is refunded by.
+    pub renewals: Vec<Vec<i64>>,
+    /// Stripe: whether each renewal's period roll is sent too.
+    pub period_rolls: Vec<bool>,
+    pub failed_payment: bool,
+    pub cancelled: bool,
+}
+
+impl Outline {
+    /// Draws a story whose renewals each pay `paid` minor units.
+    fn draw(rng: &mut StdRng, paid: i64, with_trial: bool) -> Self {
+        let trial = with_trial && rng.random_bool(0.3);
+        let cancelled = rng.random_bool(0.5);
+        let mut renewals = Vec::new();
+        let mut period_rolls = Vec::new();
+        for _ in 0..rng.random_range(1..=4) {
+            period_rolls.push(rng.random_bool(0.7));
+            let mut refunds = Vec::new();
+            if rng.random_bool(0.35) {
+                for _ in 0..rng.random_range(1..=2) {
+                    // Whole hundreds of minor units, so every provider's
+                    // decimal form is exact.
+                    let share: i64 = rng.random_range(5..=75);
+                    refunds.push((paid * share / 100 / 100 * 100).max(100));
+                }
+            }
+            renewals.push(refunds);
+        }
+        Self {
+            trial,
+            renewals,
+            period_rolls,
+            failed_payment: rng.random_bool(0.2),
+            cancelled,
+        }
+    }
+
+    /// What the account must end with: each renewal grants the plan's
+    /// credits once; its refunds claw back `floor(credits × refunded ÷
+    /// paid)`, never more than was granted.
+    fn expected(&self, provider: Provider, name: String, paid: i64) -> Expected {
+        let balance = self
+            .renewals
+            .iter()
+            .map(|refunds| CREDITS - CREDITS * refunds.iter().sum::<i64>().min(paid) / paid)
+            .sum();
+        Expected {
+            provider,
+            name,
+            balance,
+            grants: self.renewals.len(),
+            trial: self.trial,
+            cancelled: self.cancelled,
+            failed_payments: u32::from(self.failed_payment),
+        }
+    }
+}
+
+/// One account of a provider, telling its story in the provider's samples.
+#[derive(Debug, Clone)]
+pub struct Teller {
+    pub provider: Provider,
+    pub run: String,
+    pub index: usize,
+    /// The account the provider's events resolve to.
+    pub name: String,
+    /// Points a sample at this account.
+    rewrite: fn(String, &str) -> String,
+    events: Vec<SimEvent>,
+}
+
+impl Teller {
+    /// Sends `sample` with `ids`, for this account, edited by `edit`.
+    fn send(&mut self, sample: &str, ids: SampleIds, edit: impl FnOnce(String) -> String) {
+        let body = payhooks::providers::sample_event(self.provider, sample, &ids)
+            .unwrap_or_else(|| panic!("a {sample} sample of {}", self.provider));
+        let body = edit((self.rewrite)(body, &self.name));
+        self.events.push(SimEvent {
+            provider: self.provider,
+            account: self.index,
+            ids,
+            body: body.into_bytes(),
+        });
+    }
+}
+
+/// The samples' explicit account id, replaced by the account's name.
+fn with_account(body: String, name: &str) -> String {
+    body.replace("acct-demo-001", name)
+}
+
+/// An account's events, the objects its provider's API must answer with
+/// (path → JSON, Kill Bill only), and what it must end with.
+#[derive(Debug)]
+pub struct Account {
+    pub events: Vec<SimEvent>,
+    pub api: Vec<(String, Value)>,
+    pub expected: Expected,
+}
+
+/// Account `index` of the run, told by `provider`.
+pub fn account(provider: Provider, index: usize, run: &str, rng: &mut StdRng) -> Account {
+    let (name, rewrite): (String, fn(String, &str) -> String) = match provider {
+        Provider::Stripe => (stripe::customer(run, index), stripe::without_explicit_account),
+        _ => (format!("acct-chaos-{run}-{index}"), with_account),
+    };
+    let mut teller = Teller {
+        provider,
+        run: run.to_owned(),
+        index,
+        name,
+        rewrite,
+        events: Vec::new(),
+    };
+    let (paid, with_trial) = match provider {
+        Provider::Stripe => (stripe::PAID, true),
+        Provider::Paystack => (paystack::PAID, false),
+        Provider::Flutterwave => (flutterwave::PAID, false),
+        Provider::Paypal => (paypal::PAID, false),
+        Provider::Killbill => (killbill::PAID, false),
+        Provider::Lago => (lago::PAID, false),
+    };
+    let outline = Outline::draw(rng, paid, with_trial);
+    let mut api = Vec::new();
+    match provider {
+        Provider::Stripe => stripe::tell(&outline, &mut teller),
+        Provider::Paystack => paystack::tell(&outline, &mut teller),
+        Provider::Flutterwave => flutterwave::tell(&outline, &mut teller),
+        Provider::Paypal => paypal::tell(&outline, &mut teller),
+        Provider::Killbill => killbill::tell(&outline, &mut teller, &mut api),
+        Provider::Lago => lago::tell(&outline, &mut teller),
+    }
+    Account {
+        expected: outline.expected(provider, teller.name.clone(), paid),
+        events: teller.events,
+        api,
+    }
+}
+
+/// Ids with only the event's set; each provider fills what its samples use.
+fn ids(event_id: String) -> SampleIds {
+    SampleIds {
+        event_id,
+        customer_id: String::new(),
+        subscription_id: String::new(),
+        payment_id: String::new(),
+        payment_alias_id: String::new(),
+        refund_id: String::new(),
+    }
+}
+
+/// A month, between renewals' periods.
+const PERIOD_SECS: i64 = 2_678_400;
+
+/// Renewal `k`'s period (1-based) from `first_start`, as Unix seconds.
+fn period(first_start: i64, k: usize) -> (i64, i64) {
+    let start = first_start + (k as i64 - 1) * PERIOD_SECS;
+    (start, start + PERIOD_SECS)
+}
+
+/// `unix` as RFC 3339 with milliseconds (`2025-12-24T16:00:00.000Z`).
+fn rfc3339_millis(unix: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp(unix).expect("a time");
+    at.format(&time::format_description::well_known::Rfc3339).expect("formats").replace('Z', ".000Z")
+}
+
+/// Minor units as a two-decimal amount (`"5.00"`).
+fn decimal(minor: i64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
+}

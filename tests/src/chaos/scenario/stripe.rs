@@ -1,0 +1,68 @@
+//! Stripe tells a renewal with its invoice, the invoice payment that links
+//! the payment intent, and (often) the subscription's period roll; refunds
+//! name the payment intent. Accounts are customers (no explicit account).
+
+use payhooks::providers::SampleIds;
+
+use super::{Outline, Teller};
+
+pub const PLAN: &str = "price_1TestPlanPro";
+pub const PAID: i64 = 2000;
+const FIRST_PERIOD: i64 = 1_766_592_000;
+
+pub fn customer(run: &str, index: usize) -> String {
+    format!("cus_chaos_{run}_{index}")
+}
+
+/// Without the samples' explicit account, the customer id is the account.
+pub fn without_explicit_account(body: String, _name: &str) -> String {
+    body.replace("\"account_id\": \"acct-demo-001\"", "\"note\": \"none\"")
+        .replace("\"client_reference_id\": \"acct-demo-001\"", "\"client_reference_id\": null")
+}
+
+pub fn tell(outline: &Outline, teller: &mut Teller) {
+    let (run, index, name) = (teller.run.clone(), teller.index, teller.name.clone());
+    let mut serial = 0;
+    let mut ids = |payment: usize, refund: usize| {
+        serial += 1;
+        SampleIds {
+            event_id: format!("evt_chaos_{run}_{index}_{serial}"),
+            customer_id: name.clone(),
+            subscription_id: format!("sub_chaos_{run}_{index}"),
+            payment_id: format!("in_chaos_{run}_{index}_{payment}"),
+            payment_alias_id: format!("pi_chaos_{run}_{index}_{payment}"),
+            refund_id: format!("re_chaos_{run}_{index}_{payment}_{refund}"),
+        }
+    };
+    let same = |b: String| b;
+    if outline.trial {
+        teller.send("customer.subscription.created", ids(0, 0), same);
+    }
+    teller.send("checkout.session.completed", ids(0, 0), same);
+    for (i, refunds) in outline.renewals.iter().enumerate() {
+        let k = i + 1;
+        let (start, end) = super::period(FIRST_PERIOD, k);
+        let period = move |body: String| {
+            body.replace("\"start\": 1766592000", &format!("\"start\": {start}"))
+                .replace("\"end\": 1769270400", &format!("\"end\": {end}"))
+                .replacen("\"current_period_start\": 1766592000", &format!("\"current_period_start\": {start}"), 1)
+                .replacen("\"current_period_end\": 1769270400", &format!("\"current_period_end\": {end}"), 1)
+        };
+        teller.send("invoice.payment_succeeded", ids(k, 0), period);
+        teller.send("invoice_payment.paid", ids(k, 0), same);
+        if outline.period_rolls[i] {
+            teller.send("customer.subscription.updated", ids(k, 0), period);
+        }
+        for (r, amount) in refunds.iter().enumerate() {
+            teller.send("refund.created", ids(k, r + 1), |b| {
+                b.replace("\"amount\": 500", &format!("\"amount\": {amount}"))
+            });
+        }
+    }
+    if outline.failed_payment {
+        teller.send("invoice.payment_failed", ids(0, 0), same);
+    }
+    if outline.cancelled {
+        teller.send("customer.subscription.deleted", ids(0, 0), same);
+    }
+}
