@@ -229,7 +229,7 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
         faults: injector.clone(),
     });
     let metrics = Arc::new(payhooks::adapters::MemoryMetrics::new());
-    let signing = Signing::new();
+    let signing = Signing::default();
     let ingest_settings = IngestSettings {
         abandoned_after: settings.visibility,
         concurrent_wait: Duration::ZERO,

@@ -39,8 +39,9 @@ impl std::fmt::Debug for Signed {
     }
 }
 
-impl Signing {
-    pub fn new() -> Self {
+impl Default for Signing {
+    /// Keys and a certificate made for this run.
+    fn default() -> Self {
         let settings = VerifierSettings::default();
         let secrets = || SecretSet::from_comma_separated(SECRET).expect("secret");
         let paypal = LocalSigner::generate(PAYPAL_WEBHOOK_ID).expect("a PayPal signing key");
@@ -64,7 +65,9 @@ impl Signing {
         }
         Self { paypal, verifiers }
     }
+}
 
+impl Signing {
     pub fn verifiers(&self) -> Vec<Arc<dyn Verifier>> {
         self.verifiers.values().cloned().collect()
     }
