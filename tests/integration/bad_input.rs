@@ -104,7 +104,11 @@ fn hmac_cases(local: &Local) -> Vec<Case> {
     let (body, good) = signed(local, Provider::Paystack, "charge.success");
     let signature = header(&good, "x-paystack-signature");
     let (fw_body, fw_good) = signed(local, Provider::Flutterwave, "charge.completed");
-    let (v4_body, v4_good) = signed(local, Provider::Flutterwave, "v4.charge.completed");
+    // A v4 event whose signature has a `+` or `/` (three in four do), so
+    // the URL-safe alphabet really writes it differently.
+    let (v4_body, v4_good) = std::iter::repeat_with(|| signed(local, Provider::Flutterwave, "v4.charge.completed"))
+        .find(|(_, good)| good.headers.values().any(|v| v.as_bytes().iter().any(|b| matches!(b, b'+' | b'/'))))
+        .expect("a signature with + or /");
     let v4_header = v4_good.headers.keys().next().expect("a header").as_str().to_owned();
     let v4_signature = header(&v4_good, &v4_header);
     let v4_bytes = base64::engine::general_purpose::STANDARD.decode(&v4_signature).expect("base64");
@@ -126,7 +130,7 @@ fn hmac_cases(local: &Local) -> Vec<Case> {
         case("flutterwave: hash with a space inside", request(Provider::Flutterwave, &with_header(fw_good.clone(), "verif-hash", &format!("{} x", header(&fw_good, "verif-hash"))), fw_body.clone()), 401, "invalid_signature"),
         case("flutterwave v4: base64 without padding", request(Provider::Flutterwave, &with_header(v4_good.clone(), "flutterwave-signature", v4_signature.trim_end_matches('=')), v4_body.clone()), 401, "invalid_signature"),
         case("flutterwave v4: base64 with extra padding", request(Provider::Flutterwave, &with_header(v4_good.clone(), "flutterwave-signature", &format!("{v4_signature}==")), v4_body.clone()), 401, "invalid_signature"),
-        case("flutterwave v4: url-safe alphabet", request(Provider::Flutterwave, &with_header(v4_good.clone(), "flutterwave-signature", &base64::engine::general_purpose::URL_SAFE.encode(&v4_bytes).replace(['-', '_'], "A")), v4_body.clone()), 401, "invalid_signature"),
+        case("flutterwave v4: url-safe alphabet", request(Provider::Flutterwave, &with_header(v4_good.clone(), "flutterwave-signature", &base64::engine::general_purpose::URL_SAFE.encode(&v4_bytes)), v4_body.clone()), 401, "invalid_signature"),
         case("flutterwave v4: body changed", request(Provider::Flutterwave, &v4_good, { let mut b = v4_body.clone(); b[3] ^= 1; b }), 401, "invalid_signature"),
         case("lago: no signature", request(Provider::Lago, &SignedRequest::default(), lago_body.clone()), 400, "missing_signature"),
         case("lago: base64 without padding", request(Provider::Lago, &with_header(lago_good.clone(), "x-lago-signature", lago_signature.trim_end_matches('=')), lago_body.clone()), 400, "malformed_signature"),

@@ -330,6 +330,7 @@ async fn the_http_provisioner_signs_its_request_and_sends_the_idempotency_key() 
         subscription: Some("sub_1".into()),
         customer: Some("cus_1".into()),
         event_id: "evt_1".into(),
+        as_of: time::OffsetDateTime::from_unix_timestamp(1_769_270_407).expect("a time"),
     };
     provisioner.send(&request).await.expect("sent");
     let (headers, body) = seen.lock().expect("lock")[0].clone();
@@ -347,6 +348,7 @@ async fn the_http_provisioner_signs_its_request_and_sends_the_idempotency_key() 
     assert_eq!(json["action"], "provision");
     assert_eq!(json["account"], "acct-1");
     assert_eq!(json["subscription"], "sub_1");
+    assert_eq!(json["as_of"], "2026-01-24T16:00:07Z");
 
     *status.lock().expect("lock") = StatusCode::SERVICE_UNAVAILABLE;
     let error = provisioner.send(&request).await.expect_err("a 503 is a failure");

@@ -189,6 +189,7 @@ impl BillingEffects {
             subscription: entitlement.subscription.clone(),
             customer: entitlement.customer.clone(),
             event_id: record.event_id.to_string(),
+            as_of: entitlement.as_of,
         };
         provisioner
             .send(&request)

@@ -30,6 +30,11 @@ pub struct ProvisionRequest {
     pub customer: Option<String>,
     /// The event that caused it, for the receiver's logs.
     pub event_id: String,
+    /// When the provider says the entitlement changed. Requests of two
+    /// workers can arrive out of order; a receiver that keeps the newest
+    /// by this time ends where the account's entitlement ends.
+    #[serde(with = "time::serde::rfc3339")]
+    pub as_of: time::OffsetDateTime,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -445,13 +445,17 @@ impl Checks<'_> {
                 want.failed_payments
             ));
         }
-        // Downstream heard of the entitlement the account ends with.
+        // Downstream ends where the account ends, keeping per account the
+        // request with the newest `as_of` (a cancellation at equal times),
+        // as the receiver is told to, whatever order requests arrived in.
         let final_action = if want.cancelled { Action::Deprovision } else { Action::Provision };
-        let told = requests
+        let downstream = requests
             .iter()
-            .any(|r| r.provider == want.provider && r.account == want.name && r.action == final_action);
-        if !told {
-            report.lost.push(format!("{who}: the provisioner was never told to {final_action:?}"));
+            .filter(|r| r.provider == want.provider && r.account == want.name)
+            .max_by_key(|r| (r.as_of, r.action == Action::Deprovision))
+            .map(|r| r.action);
+        if downstream != Some(final_action) {
+            report.lost.push(format!("{who}: downstream ends at {downstream:?}, want {final_action:?}"));
         }
     }
 }
