@@ -740,6 +740,22 @@ impl LocalSigner {
         })
     }
 
+    /// A fresh signer and a verifier that trusts it: its certificate (valid
+    /// from an hour ago for 30 days) served from memory.
+    pub fn with_verifier(
+        webhook_id: &str,
+        tolerance: Duration,
+    ) -> Result<(Self, PaypalVerifier), Box<dyn std::error::Error + Send + Sync>> {
+        let signer = Self::generate(webhook_id)?;
+        let now = OffsetDateTime::now_utc();
+        let certificate = signer.certificate_pem(now - time::Duration::hours(1), now + time::Duration::days(30))?;
+        let source = Arc::new(MemoryCertificateSource::new());
+        source.insert(&signer.cert_url, certificate);
+        let webhook_ids = SecretSet::from_comma_separated(webhook_id)?;
+        let verifier = PaypalVerifier::new(webhook_ids, tolerance, Arc::new(OfflineCheck::new(source)));
+        Ok((signer, verifier))
+    }
+
     pub fn from_key(key: PrivateKey, webhook_id: &str, cert_url: &str) -> Self {
         Self {
             key: SigningKey::new(key),
@@ -843,9 +859,9 @@ impl LocalSigner {
     }
 }
 
-/// What the local server needs for PayPal: a fresh signer, its certificate
-/// served from memory under the signer's URL, and the signing file for
-/// `trigger` written with owner-only permissions.
+/// What the local server needs for PayPal: a fresh signer and its verifier
+/// (`LocalSigner::with_verifier`), and the signing file for `trigger`
+/// written with owner-only permissions.
 #[derive(Debug)]
 pub struct LocalPaypal {
     pub verifier: PaypalVerifier,
@@ -854,20 +870,14 @@ pub struct LocalPaypal {
 }
 
 impl LocalPaypal {
-    /// Generates a key and certificate (valid from an hour ago for 30
-    /// days) and writes the signing file into `dir`.
+    /// Generates a key and certificate and writes the signing file into
+    /// `dir`.
     pub fn start(
         webhook_id: &str,
         tolerance: Duration,
         dir: &std::path::Path,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let signer = LocalSigner::generate(webhook_id)?;
-        let now = OffsetDateTime::now_utc();
-        let certificate = signer.certificate_pem(now - time::Duration::hours(1), now + time::Duration::days(30))?;
-        let source = Arc::new(MemoryCertificateSource::new());
-        source.insert(&signer.cert_url, certificate);
-        let webhook_ids = SecretSet::from_comma_separated(webhook_id)?;
-        let verifier = PaypalVerifier::new(webhook_ids, tolerance, Arc::new(OfflineCheck::new(source)));
+        let (signer, verifier) = LocalSigner::with_verifier(webhook_id, tolerance)?;
         let signing_file = dir.join(format!("payhooks-paypal-{}.pem", uuid::Uuid::new_v4().simple()));
         write_private(&signing_file, signer.to_file()?.as_bytes())?;
         Ok(Self {

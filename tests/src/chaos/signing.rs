@@ -5,10 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use http::HeaderMap;
 use payhooks::event::{EventKey, Provider};
-use payhooks::providers::paypal::{LocalSigner, MemoryCertificateSource, OfflineCheck, PaypalVerifier};
-use payhooks::providers::{self, Inbound, Verifier, VerifierSettings};
+use payhooks::providers::paypal::LocalSigner;
+use payhooks::providers::{self, Inbound, SignedRequest, Verifier, VerifierSettings};
 use payhooks::secret::SecretSet;
 use time::OffsetDateTime;
 
@@ -23,46 +22,19 @@ pub struct Signing {
     verifiers: BTreeMap<Provider, Arc<dyn Verifier>>,
 }
 
-/// A signed delivery: its headers, and the token Kill Bill's URL carries.
-pub struct Signed {
-    pub headers: HeaderMap,
-    pub path_token: Option<String>,
-}
-
-/// Names only: the headers and the token are credentials.
-impl std::fmt::Debug for Signed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signed")
-            .field("headers", &self.headers.keys().collect::<Vec<_>>())
-            .field("path_token", &self.path_token.as_ref().map(|_| "[redacted]"))
-            .finish()
-    }
-}
-
 impl Default for Signing {
     /// Keys and a certificate made for this run.
     fn default() -> Self {
         let settings = VerifierSettings::default();
         let secrets = || SecretSet::from_comma_separated(SECRET).expect("secret");
-        let paypal = LocalSigner::generate(PAYPAL_WEBHOOK_ID).expect("a PayPal signing key");
-        let now = OffsetDateTime::now_utc();
-        let certificate = paypal
-            .certificate_pem(now - time::Duration::hours(1), now + time::Duration::days(365))
-            .expect("a certificate");
-        let certificates = Arc::new(MemoryCertificateSource::new());
-        certificates.insert(&paypal.cert_url, certificate);
-        let mut verifiers = BTreeMap::new();
-        for &provider in Provider::ALL {
-            let verifier: Arc<dyn Verifier> = match provider {
-                Provider::Paypal => Arc::new(PaypalVerifier::new(
-                    SecretSet::from_comma_separated(PAYPAL_WEBHOOK_ID).expect("webhook id"),
-                    settings.tolerance,
-                    Arc::new(OfflineCheck::new(certificates.clone())),
-                )),
-                other => providers::verifier(other, secrets(), &settings),
-            };
-            verifiers.insert(provider, verifier);
-        }
+        let (paypal, paypal_verifier) =
+            LocalSigner::with_verifier(PAYPAL_WEBHOOK_ID, settings.tolerance).expect("a PayPal signer");
+        let mut verifiers: BTreeMap<Provider, Arc<dyn Verifier>> = Provider::ALL
+            .iter()
+            .filter(|p| **p != Provider::Paypal)
+            .map(|&p| (p, providers::verifier(p, secrets(), &settings)))
+            .collect();
+        verifiers.insert(Provider::Paypal, Arc::new(paypal_verifier));
         Self { paypal, verifiers }
     }
 }
@@ -72,18 +44,15 @@ impl Signing {
         self.verifiers.values().cloned().collect()
     }
 
-    /// `event` signed as its provider would send it at `now`.
-    pub fn sign(&self, event: &SimEvent, now: OffsetDateTime) -> Signed {
-        let signed = match event.provider {
-            Provider::Paypal => providers::SignedRequest {
+    /// `event` signed as its provider would send it at `now` (Kill Bill:
+    /// the token its URL carries).
+    pub fn sign(&self, event: &SimEvent, now: OffsetDateTime) -> SignedRequest {
+        match event.provider {
+            Provider::Paypal => SignedRequest {
                 headers: self.paypal.headers(&event.body, now).expect("signs"),
                 path_token: None,
             },
             other => providers::sign_sample(other, &event.body, &event.ids, SECRET, now).expect("signs"),
-        };
-        Signed {
-            headers: signed.headers,
-            path_token: signed.path_token,
         }
     }
 
