@@ -8,18 +8,13 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$REPO_ROOT/scripts/pinned-venv.sh"
 TOOLS="${PAYHOOKS_TOOLS_DIR:-$HOME/.cache/payhooks-tools}"
 PY_SPECS=('aws-lambda-powertools==3.37.0' 'stripe==16.1.0' 'boto3==1.44.5' 'awslambdaric==4.2.2')
 VENV="$TOOLS/powertools-venv"
 cd "$REPO_ROOT"
 
-spec="$(python3 -c 'import sys; print("py%d.%d" % sys.version_info[:2])') ${PY_SPECS[*]}"
-if [[ "$(cat "$VENV/.payhooks-marker" 2>/dev/null)" != "$spec" ]]; then
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_SPECS[@]}"
-    echo "$spec" >"$VENV/.payhooks-marker"
-fi
+pinned_venv "$VENV" "${PY_SPECS[@]}"
 
 cargo build --release -p payhooks-fn-stripe -p payhooks-fn-processor \
     -p payhooks-fn-sweeper -p payhooks-fn-reconciler -p payhooks-fn-admin

@@ -10,6 +10,7 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$REPO_ROOT/scripts/pinned-venv.sh"
 TOOLS="${PAYHOOKS_TOOLS_DIR:-$HOME/.cache/payhooks-tools}"
 PY_SPECS=('stripe==16.1.0' 'PyJWT==2.15.1' 'cryptography==50.0.2')
 VENV="$TOOLS/sdk-bench-venv"
@@ -17,13 +18,7 @@ cd "$REPO_ROOT"
 
 # npm stripe: installed (and pinned) by the test script.
 PAYHOOKS_SKIP_CARGO=1 bash scripts/test.sh >/dev/null
-spec="$(python3 -c 'import sys; print("py%d.%d" % sys.version_info[:2])') ${PY_SPECS[*]}"
-if [[ "$(cat "$VENV/.payhooks-marker" 2>/dev/null)" != "$spec" ]]; then
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_SPECS[@]}"
-    echo "$spec" >"$VENV/.payhooks-marker"
-fi
+pinned_venv "$VENV" "${PY_SPECS[@]}"
 
 cargo bench -q -p payhooks --bench verify -- 'stripe_verify_and_parse|lago_verify_and_parse' >/dev/null
 target="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"

@@ -10,6 +10,7 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$REPO_ROOT/scripts/pinned-venv.sh"
 TOOLS="${PAYHOOKS_TOOLS_DIR:-$HOME/.cache/payhooks-tools}"
 SPECS=('cargo-lambda==1.9.2' 'ziglang==0.17.1')
 VENV="$TOOLS/lambda-venv"
@@ -17,14 +18,7 @@ VENV="$TOOLS/lambda-venv"
 say() { printf '==> %s\n' "$*"; }
 
 mkdir -p "$TOOLS"
-spec="$(python3 -c 'import sys; print("py%d.%d" % sys.version_info[:2])') ${SPECS[*]}"
-if [[ "$(cat "$VENV/.payhooks-marker" 2>/dev/null)" != "$spec" ]]; then
-    say "installing ${SPECS[*]}"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "${SPECS[@]}"
-    echo "$spec" >"$VENV/.payhooks-marker"
-fi
+pinned_venv "$VENV" "${SPECS[@]}"
 export PATH="$VENV/bin:$PATH"
 
 if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then

