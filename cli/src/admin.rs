@@ -158,10 +158,19 @@ pub async fn sweep(target: Target) -> Result<ExitCode, Error> {
     print(&call(&target, reqwest::Method::POST, "/admin/sweep", None).await?)
 }
 
+/// Reconciles until every account was checked (each request goes on where
+/// the last stopped), printing each request's report; 1 on any mismatch.
 pub async fn reconcile(target: Target) -> Result<ExitCode, Error> {
-    let answer = call(&target, reqwest::Method::POST, "/admin/reconcile", None).await?;
-    print(&answer)?;
-    Ok(if answer["mismatched"] == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let mut mismatched = 0;
+    loop {
+        let answer = call(&target, reqwest::Method::POST, "/admin/reconcile", None).await?;
+        print(&answer)?;
+        mismatched += answer["mismatched"].as_u64().unwrap_or(0);
+        if answer["complete"] == false {
+            continue;
+        }
+        return Ok(if mismatched == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
 }
 
 /// Replays in requests of `limit`, printing progress after each, until no

@@ -8,7 +8,7 @@
 //! | `GET /admin/accounts/{provider}/{account}` | balance, entitlement, flags, ledger, audits |
 //! | `POST /admin/replay` | DLQ → queue: `{"provider"?, "event_id"?, "dry_run"?, "limit"?}` |
 //! | `POST /admin/sweep` | re-enqueue stuck events now |
-//! | `POST /admin/reconcile` | check every balance against its ledger now |
+//! | `POST /admin/reconcile` | check balances against their ledgers now, for up to 20 s; again goes on |
 
 use std::sync::Arc;
 
@@ -23,6 +23,10 @@ use crate::ports::{AccountRef, EventStore, Ledger, Metrics, Queue};
 use crate::reconcile::Reconciler;
 use crate::replay::{ReplayFilter, Replayer};
 use crate::sweep::{SweepSettings, Sweeper};
+
+/// A reconciliation asked for here stops after this long (the admin
+/// function times out at 29 s); calling again goes on where it stopped.
+const ADMIN_RECONCILE_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Stuck events counted per provider in a health check, at most.
 const STUCK_SAMPLE: usize = 100;
@@ -62,7 +66,9 @@ impl Admin {
             (&Method::GET, ["admin", "accounts", provider, account]) => self.account(provider, account).await,
             (&Method::POST, ["admin", "replay"]) => self.replay(body).await,
             (&Method::POST, ["admin", "sweep"]) => self.sweeper().sweep().await.map_err(unavailable).and_then(to_json),
-            (&Method::POST, ["admin", "reconcile"]) => self.reconciler().reconcile().await.map_err(unavailable).and_then(to_json),
+            (&Method::POST, ["admin", "reconcile"]) => {
+                self.reconciler().reconcile(Some(ADMIN_RECONCILE_BUDGET)).await.map_err(unavailable).and_then(to_json)
+            }
             _ => return JsonResponse::not_found("admin route"),
         };
         answer.unwrap_or_else(|response| response)

@@ -3,9 +3,14 @@
 //! entry, I5). A mismatch is counted, logged and written to an audit record
 //! for a person; it is never fixed here, since either side could be the
 //! wrong one.
+//!
+//! A run checks accounts until every one is checked or its time budget is
+//! spent, and saves where it is after each page, so a table too large for
+//! one invocation is covered over several, and a run cut short (a timeout)
+//! loses one page at most.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{error, info, warn};
 
@@ -17,6 +22,21 @@ const PAGE: usize = 100;
 /// Reads of one account before it counts as unsettled: the entries index is
 /// eventually consistent, and an effect may commit between the two reads.
 const READS: u32 = 3;
+/// Where the walk over every account stopped.
+const CHECKPOINT: &str = "reconcile";
+/// Time kept back from an invocation's deadline: the page in hand (a
+/// hundred accounts, each read up to three times) and the checkpoint.
+const MARGIN: Duration = Duration::from_secs(120);
+
+/// The budget of a run that must end before `deadline` (a Lambda
+/// invocation's, in milliseconds since the epoch).
+pub fn budget_before(deadline_ms: u64) -> Duration {
+    let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);
+    deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(MARGIN)
+}
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ReconcileReport {
@@ -26,6 +46,11 @@ pub struct ReconcileReport {
     /// The entries read never matched the account's count of them (writes
     /// in flight): looked at again next run.
     pub unsettled: u32,
+    /// This run went on from where the last one stopped.
+    pub resumed: bool,
+    /// Every account up to the last was checked; otherwise the next run
+    /// goes on from where this one stopped.
+    pub complete: bool,
 }
 
 #[derive(Debug)]
@@ -46,9 +71,15 @@ impl Reconciler {
         }
     }
 
-    pub async fn reconcile(&self) -> Result<ReconcileReport, StoreError> {
-        let mut report = ReconcileReport::default();
-        let mut cursor = None;
+    /// Checks accounts from where the last run stopped until the last one,
+    /// or until `budget` is spent (looked at between pages).
+    pub async fn reconcile(&self, budget: Option<Duration>) -> Result<ReconcileReport, StoreError> {
+        let started = Instant::now();
+        let mut cursor = self.ledger.checkpoint(CHECKPOINT).await?;
+        let mut report = ReconcileReport {
+            resumed: cursor.is_some(),
+            ..ReconcileReport::default()
+        };
         loop {
             let page = self.ledger.accounts(cursor, PAGE).await?;
             for account in &page.accounts {
@@ -56,7 +87,9 @@ impl Reconciler {
                 self.check(account, &mut report).await?;
             }
             cursor = page.cursor;
-            if cursor.is_none() {
+            self.ledger.save_checkpoint(CHECKPOINT, cursor.as_deref()).await?;
+            report.complete = cursor.is_none();
+            if report.complete || budget.is_some_and(|budget| started.elapsed() >= budget) {
                 break;
             }
         }
@@ -64,7 +97,9 @@ impl Reconciler {
             accounts = report.accounts,
             mismatched = report.mismatched,
             unsettled = report.unsettled,
-            "reconciliation finished"
+            resumed = report.resumed,
+            complete = report.complete,
+            "reconciliation run ended"
         );
         Ok(report)
     }
@@ -110,5 +145,21 @@ impl Reconciler {
         self.metrics.count(provider, "reconcile_unsettled");
         warn!(provider, account = %account.account, "entries kept changing while being read; checked again next run");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_keeps_a_margin_before_the_deadline() {
+        let in_ms = |from_now: Duration| {
+            (SystemTime::now() + from_now).duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64
+        };
+        let budget = budget_before(in_ms(Duration::from_secs(900)));
+        assert!(budget <= Duration::from_secs(780) && budget > Duration::from_secs(770), "{budget:?}");
+        assert_eq!(budget_before(in_ms(Duration::from_secs(60))), Duration::ZERO, "less than the margin left");
+        assert_eq!(budget_before(0), Duration::ZERO, "a deadline already past");
     }
 }

@@ -47,12 +47,12 @@ async fn a_balance_that_is_not_the_sum_of_its_ledger_is_recorded_and_left_alone(
         }
         let metrics = Arc::new(MemoryMetrics::new());
         let reconciler = Reconciler::new(backend.ledger.clone(), metrics.clone(), Arc::new(SystemClock));
-        let clean = ReconcileReport { accounts: count as u32, ..ReconcileReport::default() };
-        assert_eq!(reconciler.reconcile().await.expect("reconcile"), clean, "{}", backend.name);
+        let clean = ReconcileReport { accounts: count as u32, complete: true, ..ReconcileReport::default() };
+        assert_eq!(reconciler.reconcile(None).await.expect("reconcile"), clean, "{}", backend.name);
 
         let broken = &accounts[7];
         backend.corrupt_balance(broken, 5).await;
-        let report = reconciler.reconcile().await.expect("reconcile");
+        let report = reconciler.reconcile(None).await.expect("reconcile");
         assert_eq!((report.accounts, report.mismatched, report.unsettled), (count as u32, 1, 0), "{}", backend.name);
         assert_eq!(metrics.get(broken.provider.as_str(), "reconcile_mismatch"), 1);
         let audits = backend.ledger.audits(broken).await.expect("audits");
@@ -63,5 +63,37 @@ async fn a_balance_that_is_not_the_sum_of_its_ledger_is_recorded_and_left_alone(
         assert_eq!(state.balance, 105, "{}: never fixed by reconciliation", backend.name);
         assert!(backend.ledger.audits(&accounts[8]).await.expect("audits").is_empty());
         assert_eq!(backend.ledger.entries(broken).await.expect("entries").len(), 1, "audits are not entries");
+    }
+}
+
+#[tokio::test]
+async fn a_run_out_of_time_saves_where_it_stopped_and_the_next_goes_on_from_there() {
+    for backend in Backend::all(Duration::from_secs(30)).await {
+        let name = backend.name;
+        // More than two pages of a hundred, one of them wrong.
+        let accounts: Vec<AccountRef> = (0..230).map(|i| AccountRef::new(Provider::Lago, format!("acct-{i:03}"))).collect();
+        for account in &accounts {
+            grant(&backend, account, 100).await;
+        }
+        backend.corrupt_balance(&accounts[150], 5).await;
+        let metrics = Arc::new(MemoryMetrics::new());
+        let reconciler = Reconciler::new(backend.ledger.clone(), metrics.clone(), Arc::new(SystemClock));
+
+        // No time at all: each run checks one page and saves where it stopped.
+        let mut runs = Vec::new();
+        while runs.last().is_none_or(|r: &ReconcileReport| !r.complete) {
+            assert!(runs.len() < 20, "{name}: the walk never ends: {runs:?}");
+            runs.push(reconciler.reconcile(Some(Duration::ZERO)).await.expect("reconcile"));
+        }
+        assert!(runs.len() >= 3, "{name}: a page per run: {runs:?}");
+        assert!(!runs[0].resumed && runs[1..].iter().all(|r| r.resumed), "{name}: {runs:?}");
+        assert_eq!(runs.iter().map(|r| r.accounts).sum::<u32>(), 230, "{name}: every account once: {runs:?}");
+        assert_eq!(runs.iter().map(|r| r.mismatched).sum::<u32>(), 1, "{name}: {runs:?}");
+        assert_eq!(metrics.get("lago", "reconcile_mismatch"), 1, "{name}");
+        assert_eq!(backend.ledger.checkpoint("reconcile").await.expect("checkpoint"), None, "{name}: cleared at the end");
+
+        // After the last account the walk starts over.
+        let again = reconciler.reconcile(Some(Duration::ZERO)).await.expect("reconcile");
+        assert!(!again.resumed && again.accounts > 0, "{name}: {again:?}");
     }
 }

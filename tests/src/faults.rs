@@ -187,6 +187,16 @@ impl Ledger for InstrumentedLedger {
         self.inner.accounts(cursor, limit).await
     }
 
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.call("GetItem")?;
+        self.inner.checkpoint(name).await
+    }
+
+    async fn save_checkpoint(&self, name: &str, cursor: Option<&str>) -> Result<(), StoreError> {
+        self.call(if cursor.is_some() { "PutItem" } else { "DeleteItem" })?;
+        self.inner.save_checkpoint(name, cursor).await
+    }
+
     async fn record_audit(&self, audit: &Audit) -> Result<(), StoreError> {
         self.call("PutItem")?;
         self.inner.record_audit(audit).await

@@ -332,7 +332,9 @@ impl Ledger for DynamoEventStore {
 
     async fn accounts(&self, cursor: Option<String>, limit: usize) -> Result<AccountPage, StoreError> {
         // A scheduled scan: accounts have no index of their own, and the
-        // reconciliation that reads them all runs rarely.
+        // reconciliation that reads them all runs rarely. Each request reads
+        // at most `limit` items, so a page ends near `limit` accounts and a
+        // run's time budget is looked at often enough.
         let mut accounts = Vec::new();
         let mut start = cursor.map(|pk| std::collections::HashMap::from([(PARTITION_KEY.to_owned(), s(pk))]));
         loop {
@@ -342,6 +344,7 @@ impl Ledger for DynamoEventStore {
                 .table_name(&self.table)
                 .filter_expression("begins_with(pk, :account)")
                 .expression_attribute_values(":account", s("account#"))
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
                 .projection_expression("pk, provider, #account")
                 .expression_attribute_names("#account", "account")
                 .set_exclusive_start_key(start)
@@ -359,6 +362,44 @@ impl Ledger for DynamoEventStore {
                 let cursor = start.as_ref().and_then(|key| get_s(key, PARTITION_KEY)).map(str::to_owned);
                 return Ok(AccountPage { accounts, cursor });
             }
+        }
+    }
+
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(checkpoint_key(name)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(output.item.as_ref().and_then(|item| get_s(item, "cursor")).map(str::to_owned))
+    }
+
+    async fn save_checkpoint(&self, name: &str, cursor: Option<&str>) -> Result<(), StoreError> {
+        let key = s(checkpoint_key(name));
+        match cursor {
+            Some(cursor) => self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item(PARTITION_KEY, key)
+                .item("cursor", s(cursor))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(StoreError::unavailable),
+            None => self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, key)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(StoreError::unavailable),
         }
     }
 
@@ -464,4 +505,8 @@ impl DynamoEventStore {
             .map_err(StoreError::unavailable)?;
         Ok(output.item)
     }
+}
+
+fn checkpoint_key(name: &str) -> String {
+    format!("checkpoint#{name}")
 }

@@ -29,6 +29,7 @@ struct State {
     last_successes: BTreeMap<Provider, OffsetDateTime>,
     /// Lock name to its holder and the end of the holder's lease.
     locks: HashMap<String, (String, OffsetDateTime)>,
+    checkpoints: HashMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -357,6 +358,19 @@ impl Ledger for MemoryEventStore {
         keys.truncate(limit);
         let cursor = more.then(|| keys.last().map(AccountRef::storage_key)).flatten();
         Ok(AccountPage { accounts: keys, cursor })
+    }
+
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.state().checkpoints.get(name).cloned())
+    }
+
+    async fn save_checkpoint(&self, name: &str, cursor: Option<&str>) -> Result<(), StoreError> {
+        let checkpoints = &mut self.state().checkpoints;
+        match cursor {
+            Some(cursor) => checkpoints.insert(name.to_owned(), cursor.to_owned()),
+            None => checkpoints.remove(name),
+        };
+        Ok(())
     }
 
     async fn record_audit(&self, audit: &Audit) -> Result<(), StoreError> {

@@ -258,6 +258,13 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     /// previous page; `None` to start); the next cursor, `None` at the end.
     async fn accounts(&self, cursor: Option<String>, limit: usize) -> Result<AccountPage, StoreError>;
 
+    /// Where a walk over every account (reconciliation) stopped, saved
+    /// under `name` so the next run goes on from there; `None` when none is.
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, StoreError>;
+
+    /// Saves the checkpoint `name`, or clears it with `None`.
+    async fn save_checkpoint(&self, name: &str, cursor: Option<&str>) -> Result<(), StoreError>;
+
     /// Writes an audit record (a reconciliation mismatch, …): never changes
     /// an account.
     async fn record_audit(&self, audit: &Audit) -> Result<(), StoreError>;

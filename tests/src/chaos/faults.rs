@@ -226,6 +226,14 @@ impl Ledger for ChaosLedger {
         self.faults.around(self.inner.accounts(cursor, limit), store_error).await
     }
 
+    async fn checkpoint(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.faults.around(self.inner.checkpoint(name), store_error).await
+    }
+
+    async fn save_checkpoint(&self, name: &str, cursor: Option<&str>) -> Result<(), StoreError> {
+        self.faults.around(self.inner.save_checkpoint(name, cursor), store_error).await
+    }
+
     async fn record_audit(&self, audit: &Audit) -> Result<(), StoreError> {
         self.faults.around(self.inner.record_audit(audit), store_error).await
     }

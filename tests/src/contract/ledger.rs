@@ -281,3 +281,17 @@ pub async fn at_the_same_provider_time_a_cancellation_wins_and_nothing_else_does
     let state = books.account(&account).await.expect("account").expect("account");
     assert_eq!(state.entitlement.expect("entitlement").status, "cancelled");
 }
+
+pub async fn a_checkpoint_is_kept_until_replaced_or_cleared(books: Arc<dyn Books>) {
+    assert_eq!(books.checkpoint("walk").await.expect("read"), None);
+    books.save_checkpoint("walk", Some("account#stripe#a")).await.expect("save");
+    books.save_checkpoint("other", Some("account#lago#z")).await.expect("save");
+    assert_eq!(books.checkpoint("walk").await.expect("read").as_deref(), Some("account#stripe#a"));
+    books.save_checkpoint("walk", Some("account#stripe#b")).await.expect("save");
+    assert_eq!(books.checkpoint("walk").await.expect("read").as_deref(), Some("account#stripe#b"));
+    books.save_checkpoint("walk", None).await.expect("clear");
+    assert_eq!(books.checkpoint("walk").await.expect("read"), None);
+    assert_eq!(books.checkpoint("other").await.expect("read").as_deref(), Some("account#lago#z"), "each name its own");
+    let page = books.accounts(None, 10).await.expect("accounts");
+    assert!(page.accounts.is_empty(), "a checkpoint is not an account: {page:?}");
+}
