@@ -17,7 +17,8 @@ use tracing::{error, info, warn};
 use crate::clock::Clock;
 use crate::ports::{AccountRef, Audit, Ledger, Metrics, StoreError};
 
-/// Accounts read per page.
+/// Accounts read per page: how often a run saves where it is and looks at
+/// its budget.
 const PAGE: usize = 100;
 /// Reads of one account before it counts as unsettled: the entries index is
 /// eventually consistent, and an effect may commit between the two reads.
@@ -59,6 +60,7 @@ pub struct Reconciler {
     metrics: Arc<dyn Metrics>,
     clock: Arc<dyn Clock>,
     settle: Duration,
+    page: usize,
 }
 
 impl Reconciler {
@@ -68,7 +70,14 @@ impl Reconciler {
             metrics,
             clock,
             settle: Duration::from_millis(200),
+            page: PAGE,
         }
+    }
+
+    /// Reads `accounts` per page instead of a hundred.
+    pub fn with_page_size(mut self, accounts: usize) -> Self {
+        self.page = accounts.max(1);
+        self
     }
 
     /// Checks accounts from where the last run stopped until the last one,
@@ -81,7 +90,7 @@ impl Reconciler {
             ..ReconcileReport::default()
         };
         loop {
-            let page = self.ledger.accounts(cursor, PAGE).await?;
+            let page = self.ledger.accounts(cursor, self.page).await?;
             for account in &page.accounts {
                 report.accounts += 1;
                 self.check(account, &mut report).await?;

@@ -333,8 +333,9 @@ impl Ledger for DynamoEventStore {
     async fn accounts(&self, cursor: Option<String>, limit: usize) -> Result<AccountPage, StoreError> {
         // A scheduled scan: accounts have no index of their own, and the
         // reconciliation that reads them all runs rarely. Each request reads
-        // at most `limit` items, so a page ends near `limit` accounts and a
-        // run's time budget is looked at often enough.
+        // at most ten items per account asked for (accounts are a fraction
+        // of the items: events, entries, payments), so a page stays near
+        // `limit` accounts and a run's time budget is looked at often.
         let mut accounts = Vec::new();
         let mut start = cursor.map(|pk| std::collections::HashMap::from([(PARTITION_KEY.to_owned(), s(pk))]));
         loop {
@@ -344,7 +345,7 @@ impl Ledger for DynamoEventStore {
                 .table_name(&self.table)
                 .filter_expression("begins_with(pk, :account)")
                 .expression_attribute_values(":account", s("account#"))
-                .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+                .limit(i32::try_from(limit.saturating_mul(10)).unwrap_or(i32::MAX))
                 .projection_expression("pk, provider, #account")
                 .expression_attribute_names("#account", "account")
                 .set_exclusive_start_key(start)
