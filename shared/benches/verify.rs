@@ -14,18 +14,15 @@ use payhooks::providers::{self, Inbound, SampleIds, Verifier, lago, stripe};
 use payhooks::secret::{Secret, SecretSet};
 use time::OffsetDateTime;
 
-/// A renewal invoice event of exactly `size` bytes: the fields payhooks
-/// reads, padded with a description the size of a real invoice's lines.
-fn event_of_size(size: usize) -> Vec<u8> {
-    let head = concat!(
-        r#"{"id":"evt_bench_0001","object":"event","api_version":"2025-03-31.basil","created":1764000000,"#,
-        r#""type":"invoice.paid","livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"#,
-        r#""data":{"object":{"id":"in_bench_0001","object":"invoice","customer":"cus_bench_0001","currency":"usd","#,
-        r#""amount_paid":2000,"billing_reason":"subscription_cycle","parent":{"type":"subscription_details","#,
-        r#""subscription_details":{"subscription":"sub_bench_0001","metadata":{"account_id":"acct-bench-0001"}}},"#,
-        r#""lines":{"object":"list","data":[{"id":"il_bench_0001","period":{"start":1764000000,"end":1766592000},"#,
-        r#""pricing":{"price_details":{"price":"price_bench_pro"}}}]},"description":""#
-    );
+/// A Stripe renewal invoice event's fields payhooks reads, shared with the
+/// Node and Python benches so all three check the same bytes.
+const STRIPE_HEAD: &str = include_str!("../../tests/stripe_sdk/event-head.json.part");
+/// A paid Lago renewal's fields, shared with the Python bench.
+const LAGO_HEAD: &str = include_str!("../../tests/lago_jwt/event-head.json.part");
+
+/// An event of exactly `size` bytes: `head`, padded in its last string
+/// field (a description, a customer's name) the size of a real event's.
+fn event_of_size(head: &str, size: usize) -> Vec<u8> {
     let tail = r#""}}}"#;
     let pad = size.checked_sub(head.len() + tail.len()).expect("size above the fixed fields");
     format!("{head}{}{tail}", "x".repeat(pad)).into_bytes()
@@ -37,7 +34,7 @@ fn verify_and_parse(c: &mut Criterion) {
     let mut group = c.benchmark_group("stripe_verify_and_parse");
     group.measurement_time(Duration::from_secs(3));
     for size in [1024, 4096, 65536] {
-        let body = event_of_size(size);
+        let body = event_of_size(STRIPE_HEAD, size);
         let header = stripe::signature_header(&body, &[&Secret::new("whsec_bench_only")], now.unix_timestamp());
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(body.len()), &body, |b, body| {
@@ -49,22 +46,6 @@ fn verify_and_parse(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-/// A paid Lago renewal of exactly `size` bytes, padded in the customer's name.
-fn lago_event_of_size(size: usize) -> Vec<u8> {
-    let head = concat!(
-        r#"{"webhook_type":"invoice.payment_status_updated","object_type":"invoice","#,
-        r#""organization_id":"6b1e0c62-7a43-4a4e-9f0c-2d5a1f3c8e10","invoice":{"lago_id":"1a901a90-1a90-1a90-1a90-1a901a901a90","#,
-        r#""invoice_type":"subscription","status":"finalized","payment_status":"succeeded","currency":"EUR","#,
-        r#""total_amount_cents":5880,"created_at":"2026-03-15T00:05:12Z","updated_at":"2026-03-15T00:05:40Z","#,
-        r#""fees":[{"external_subscription_id":"sub_bench_0001","item":{"type":"subscription","code":"pro_monthly"},"#,
-        r#""from_date":"2026-03-15T00:00:00+00:00","to_date":"2026-04-14T23:59:59+00:00"}],"#,
-        r#""customer":{"external_id":"cus_bench_0001","name":""#
-    );
-    let tail = r#""}}}"#;
-    let pad = size.checked_sub(head.len() + tail.len()).expect("size above the fixed fields");
-    format!("{head}{}{tail}", "x".repeat(pad)).into_bytes()
 }
 
 /// An RS256 token as Lago makes it, signed with `key`.
@@ -88,7 +69,7 @@ fn lago_verify_and_parse(c: &mut Criterion) {
     const UNIQUE_KEY: &str = "6f4b2a0e-8a51-4f1e-9a0c-5d2b7c3e1f90";
     let keys = SecretSet::from_comma_separated("lago_bench_only").expect("key");
     let now = OffsetDateTime::now_utc();
-    let body = lago_event_of_size(4096);
+    let body = event_of_size(LAGO_HEAD, 4096);
     let mut group = c.benchmark_group("lago_verify_and_parse");
     group.measurement_time(Duration::from_secs(3));
     group.throughput(Throughput::Bytes(body.len() as u64));

@@ -8,21 +8,15 @@ import base64
 import hashlib
 import hmac
 import json
+import pathlib
 import time
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 SIZE = 4096
-HEAD = (
-    '{"webhook_type":"invoice.payment_status_updated","object_type":"invoice",'
-    '"organization_id":"6b1e0c62-7a43-4a4e-9f0c-2d5a1f3c8e10","invoice":{"lago_id":"1a901a90-1a90-1a90-1a90-1a901a901a90",'
-    '"invoice_type":"subscription","status":"finalized","payment_status":"succeeded","currency":"EUR",'
-    '"total_amount_cents":5880,"created_at":"2026-03-15T00:05:12Z","updated_at":"2026-03-15T00:05:40Z",'
-    '"fees":[{"external_subscription_id":"sub_bench_0001","item":{"type":"subscription","code":"pro_monthly"},'
-    '"from_date":"2026-03-15T00:00:00+00:00","to_date":"2026-04-14T23:59:59+00:00"}],'
-    '"customer":{"external_id":"cus_bench_0001","name":"'
-)
+# The same head the Rust bench includes.
+HEAD = (pathlib.Path(__file__).parent / "event-head.json.part").read_text()
 TAIL = '"}}}'
 BODY = HEAD + "x" * (SIZE - len(HEAD) - len(TAIL)) + TAIL
 ISSUER = "http://lago.bench"
