@@ -21,7 +21,7 @@ pub struct DevArgs {
 
 pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     payhooks::telemetry::init_local();
-    let verifier_settings = config::verifier_settings()?;
+    let env = config::Env::process();
     let mut verifiers = Vec::new();
     let mut banner = Vec::new();
     for &provider in Provider::ALL {
@@ -30,7 +30,8 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
             // certificate served from memory, the key in a file for trigger.
             let webhook_id = std::env::var("PAYPAL_WEBHOOK_ID")
                 .unwrap_or_else(|_| format!("WH-LOCAL-{}", uuid::Uuid::new_v4().simple()));
-            let local = LocalPaypal::start(&webhook_id, verifier_settings.tolerance, &std::env::temp_dir())
+            let tolerance = config::verifier_settings(provider, &env)?.tolerance;
+            let local = LocalPaypal::start(&webhook_id, tolerance, &std::env::temp_dir())
                 .map_err(|e| format!("PayPal local signer: {e}"))?;
             let file = local.signing_file.display();
             banner.push(format!(
@@ -42,8 +43,9 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
         }
         let variable = config::secret_variable(provider);
         let route = format!("http://{}/webhooks/{provider}", args.addr);
-        let set = match config::secrets_from_env(provider)? {
-            Some(set) => {
+        let set = match env.var(&variable) {
+            Some(value) => {
+                let set = SecretSet::from_comma_separated(&value).map_err(|_| format!("{variable} holds no secret"))?;
                 banner.push(format!("  POST {route}{}   secret from {variable}", token_hint(provider)));
                 set
             }
@@ -63,9 +65,9 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
                 set
             }
         };
-        verifiers.push(providers::verifier(provider, set, &verifier_settings));
+        verifiers.push(providers::verifier(provider, set, &config::verifier_settings(provider, &env)?));
     }
-    let plans = config::plans_from_env()?;
+    let plans = env.var(config::PLANS).map(|json| config::parse_plans(json.as_bytes())).transpose()?;
     match &plans {
         Some(_) => println!("effects on: credits per period from {}", config::PLANS),
         None => println!("effects off: set {} (JSON: plan id -> credits per period) to apply them", config::PLANS),
@@ -73,11 +75,12 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
     let app = LocalApp::with_verifiers(
         verifiers,
         plans,
-        config::ingest_settings()?,
+        config::ingest_settings(&env)?,
         ProcessorSettings {
             lease: Duration::from_secs(30),
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
+            ..ProcessorSettings::default()
         },
     );
     println!("payhooks local server (in-memory store and queue; the processor runs in this process)");

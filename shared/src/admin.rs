@@ -89,7 +89,7 @@ impl Admin {
         let last_success = self.store.last_successes().await.map_err(unavailable)?;
         let mut stuck = serde_json::Map::new();
         for &provider in Provider::ALL {
-            let events = self.store.stuck(provider, older_than, STUCK_SAMPLE).await.map_err(unavailable)?;
+            let events = self.store.stuck(provider, None, older_than, STUCK_SAMPLE).await.map_err(unavailable)?;
             let oldest = events.first().map(|r| r.updated_at.unix_timestamp());
             let last = last_success.get(&provider).map(|at| at.unix_timestamp());
             stuck.insert(

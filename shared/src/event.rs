@@ -309,6 +309,12 @@ impl EventStatus {
             EventStatus::Completed | EventStatus::Ignored | EventStatus::Stale | EventStatus::Failed
         )
     }
+
+    /// Whether a record in this state may expire: done with for good. A
+    /// failed event waits for a person to replay it, so it stays.
+    pub fn may_expire(self) -> bool {
+        matches!(self, EventStatus::Completed | EventStatus::Ignored | EventStatus::Stale)
+    }
 }
 
 impl fmt::Display for EventStatus {
@@ -326,8 +332,6 @@ pub struct NewEvent {
     pub fingerprint: String,
     pub event: DomainEvent,
     pub received_at: OffsetDateTime,
-    /// When the table may forget the record (DynamoDB TTL).
-    pub expires_at: OffsetDateTime,
 }
 
 /// The stored record of one event: the source of truth for its state (I9).
@@ -356,8 +360,11 @@ pub struct EventRecord {
     pub last_error: Option<String>,
     /// Deliveries that reused this id with different content (I10).
     pub conflicts: u32,
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
+    /// When the table may forget the record (DynamoDB TTL): set only when
+    /// the event reaches a final state other than failed, so a record with
+    /// work left to do never expires (I14).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
     pub event: DomainEvent,
 }
 
@@ -383,7 +390,7 @@ impl EventRecord {
             lease_until: None,
             last_error: None,
             conflicts: 0,
-            expires_at: new.expires_at,
+            expires_at: None,
             event: new.event.clone(),
         }
     }

@@ -18,8 +18,6 @@ use crate::providers::{Inbound, Rejection, Verifier};
 pub struct IngestSettings {
     /// Larger bodies are refused with 413 before any verification.
     pub max_body_bytes: usize,
-    /// How long the table keeps a record (DynamoDB TTL).
-    pub event_ttl: Duration,
     /// A record still `received` this long after its last write was
     /// abandoned between put and send: a later delivery enqueues it. Longer
     /// than the ingest function's timeout, so a live delivery is never
@@ -34,7 +32,6 @@ impl Default for IngestSettings {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
-            event_ttl: Duration::from_secs(30 * 24 * 3600),
             abandoned_after: Duration::from_secs(30),
             concurrent_wait: Duration::from_secs(2),
         }
@@ -181,8 +178,6 @@ impl Ingest {
             fingerprint: verified.fingerprint,
             event: verified.event,
             received_at: now,
-            // DynamoDB's TTL has a precision of seconds.
-            expires_at: (now + self.settings.event_ttl).replace_millisecond(0).unwrap_or(now),
         };
         let key = &new.key;
         match self.store.claim(&new).await? {

@@ -26,7 +26,8 @@
 //! - [`edge`]: HTTP and SQS-batch entry points over the pipelines, and the
 //!   CloudFormation custom resource that runs the registration.
 //! - [`admin`]: the operator's health, history and repair routes.
-//! - [`config`]: environment variables and the Lambda functions' wiring.
+//! - [`config`]: each function's settings, read from a lookup, and its
+//!   wiring, built once per cold start.
 //! - [`local`]: the local server (every provider route plus the processor,
 //!   in memory).
 //! - [`telemetry`]: logging set-up.

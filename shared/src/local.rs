@@ -25,7 +25,7 @@ use crate::secret::SecretSet;
 use crate::sweep::{SweepSettings, Sweeper};
 
 /// SQS's default redrive setting in `template.yaml`.
-pub const MAX_RECEIVE_COUNT: u32 = 5;
+pub const MAX_RECEIVE_COUNT: u32 = crate::sweep::DEFAULT_MAX_RECEIVE_COUNT;
 
 /// Everything the local server runs, shared by its routes and its worker.
 #[derive(Debug, Clone)]
@@ -65,6 +65,12 @@ impl LocalApp {
         ingest_settings: IngestSettings,
         processor_settings: ProcessorSettings,
     ) -> Self {
+        // The processor fails an event on the receive the queue's redrive
+        // would dead-letter it after.
+        let processor_settings = ProcessorSettings {
+            max_receive_count: MAX_RECEIVE_COUNT,
+            ..processor_settings
+        };
         let store = Arc::new(MemoryEventStore::new());
         let dead_letters = Arc::new(MemoryQueue::new(processor_settings.lease));
         let queue = Arc::new(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::clock::Clock;
@@ -26,6 +27,15 @@ pub struct ProcessorSettings {
     /// First retry delay; doubles with each receive.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// The queue's `maxReceiveCount`: a transient failure on the last
+    /// receive fails the event (with its reason) and dead-letters it, rather
+    /// than leaving its record pending while SQS's redrive moves the message.
+    pub max_receive_count: u32,
+    /// Kept back at the end of an invocation to stop the work in hand,
+    /// release its leases and answer.
+    pub deadline_reserve: Duration,
+    /// Less time than this left in the invocation: an event is not started.
+    pub min_time_to_start: Duration,
 }
 
 impl Default for ProcessorSettings {
@@ -34,9 +44,15 @@ impl Default for ProcessorSettings {
             lease: Duration::from_secs(180),
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(900),
+            max_receive_count: crate::sweep::DEFAULT_MAX_RECEIVE_COUNT,
+            deadline_reserve: Duration::from_secs(2),
+            min_time_to_start: Duration::from_secs(5),
         }
     }
 }
+
+/// How soon an event that ran out of invocation time is tried again.
+const OUT_OF_TIME_RETRY: Duration = Duration::from_secs(1);
 
 impl ProcessorSettings {
     /// The delay before the next attempt of a message received `receive_count` times.
@@ -166,8 +182,16 @@ impl Processor {
     /// Processes a batch concurrently, hides each message to retry for its
     /// backoff, and reports which messages must stay in the queue.
     pub async fn process_batch(&self, deliveries: &[Delivery]) -> BatchReport {
+        self.process_batch_before(deliveries, None).await
+    }
+
+    /// [`Self::process_batch`] within an invocation that ends at `deadline`:
+    /// no event is started with too little time left, and work still in
+    /// hand when the time is nearly up is stopped, its lease given back, so
+    /// the answer goes out before Lambda ends the invocation.
+    pub async fn process_batch_before(&self, deliveries: &[Delivery], deadline: Option<Instant>) -> BatchReport {
         let dispositions =
-            futures::future::join_all(deliveries.iter().map(|d| self.process(d))).await;
+            futures::future::join_all(deliveries.iter().map(|d| self.process_before(d, deadline))).await;
         let mut report = BatchReport::default();
         for (delivery, disposition) in deliveries.iter().zip(dispositions) {
             match disposition {
@@ -199,13 +223,44 @@ impl Processor {
     }
 
     pub async fn process(&self, delivery: &Delivery) -> Disposition {
+        self.process_before(delivery, None).await
+    }
+
+    async fn process_before(&self, delivery: &Delivery, deadline: Option<Instant>) -> Disposition {
         let Some(key) = parse_message(&delivery.body) else {
             error!(message_id = %delivery.message_id, "message is not an event key; sending it to the dead-letter queue");
             self.metrics.count("unknown", "failed");
             return self.dead_letter(delivery, "unknown").await;
         };
+        let Some(deadline) = deadline else {
+            return self.process_key(&key, delivery).await;
+        };
+        if deadline.saturating_duration_since(Instant::now()) < self.settings.min_time_to_start {
+            info!(provider = %key.provider, event_id = %key.event_id, "too little of the invocation left to start the event; it comes back in a moment");
+            return Disposition::Retry(OUT_OF_TIME_RETRY);
+        }
+        let stop_at = deadline.checked_sub(self.settings.deadline_reserve).unwrap_or(deadline);
+        match tokio::time::timeout_at(stop_at, self.process_key(&key, delivery)).await {
+            Ok(disposition) => disposition,
+            Err(_) => {
+                // Whatever was in flight either landed (then the release finds
+                // the event finished and changes nothing) or did not (then the
+                // lease is given back and the event's completion can no longer
+                // commit under it).
+                let reason = "the invocation ran out of time";
+                if let Err(error) = self.store.release(&key, &self.worker, self.clock.now(), reason).await {
+                    warn!(provider = %key.provider, event_id = %key.event_id, error = %error, "could not give the lease back; it ends by itself");
+                }
+                warn!(provider = %key.provider, event_id = %key.event_id, "the invocation ran out of time; the event comes back in a moment");
+                self.metrics.count(key.provider.as_str(), "retried");
+                Disposition::Retry(OUT_OF_TIME_RETRY)
+            }
+        }
+    }
+
+    async fn process_key(&self, key: &EventKey, delivery: &Delivery) -> Disposition {
         let started = std::time::Instant::now();
-        let outcome = self.lease_and_apply(&key, delivery).await;
+        let outcome = self.lease_and_apply(key, delivery).await;
         self.metrics.duration(key.provider.as_str(), "processing_latency", started.elapsed());
         match outcome {
             Ok(disposition) => disposition,
@@ -281,12 +336,20 @@ impl Processor {
                     Err(error) => error,
                     _ => EffectError::Transient("what the effect was based on kept changing".into()),
                 };
-                let delay = self.settings.backoff(delivery.receive_count);
                 let message = format!("{error}: {}", source_chain(&error));
-                warn!(provider, event_id = %key.event_id, error = %message, retry_in_secs = delay.as_secs(), "effects failed; will retry");
-                self.metrics.count(provider, "retried");
-                self.store.release(key, &self.worker, self.clock.now(), &message).await?;
-                return Ok(Disposition::Retry(delay));
+                if delivery.receive_count >= self.settings.max_receive_count {
+                    warn!(provider, event_id = %key.event_id, error = %message, attempts = delivery.receive_count,
+                        "effects failed on the last attempt; failing the event");
+                    Finish::Failed {
+                        reason: format!("gave up after {} attempts: {message}", delivery.receive_count),
+                    }
+                } else {
+                    let delay = self.settings.backoff(delivery.receive_count);
+                    warn!(provider, event_id = %key.event_id, error = %message, retry_in_secs = delay.as_secs(), "effects failed; will retry");
+                    self.metrics.count(provider, "retried");
+                    self.store.release(key, &self.worker, self.clock.now(), &message).await?;
+                    return Ok(Disposition::Retry(delay));
+                }
             }
         };
         let status = finish.status();
@@ -363,9 +426,9 @@ mod tests {
     #[test]
     fn backoff_doubles_per_receive_up_to_the_cap() {
         let settings = ProcessorSettings {
-            lease: Duration::from_secs(180),
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(60),
+            ..ProcessorSettings::default()
         };
         let delays: Vec<u64> = (1..=5).map(|n| settings.backoff(n).as_secs()).collect();
         assert_eq!(delays, [10, 20, 40, 60, 60]);

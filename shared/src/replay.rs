@@ -4,6 +4,11 @@
 //! `StartMessageMoveTask`, moves everything and cannot filter). Nothing can
 //! double: a completed event's message is deleted by the processor unread,
 //! and a failed event is reopened only from `failed`.
+//!
+//! Then the failed records the dead letters did not cover: a dead letter
+//! expires after 14 days, or was never sent (the event gave up when its
+//! message had gone to the DLQ by redrive), but a failed record never
+//! expires (I14), so each is reopened and enqueued from the record.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -53,6 +58,8 @@ pub struct ReplayReport {
     pub moved: u32,
     /// Failed events opened to processing again.
     pub reopened: u32,
+    /// Of those, the ones enqueued from their records, with no dead letter.
+    pub from_records: u32,
     /// Left in the dead-letter queue: not matching, or not a payhooks message.
     pub kept: u32,
     /// The run stopped at its limit: run it again for the rest.
@@ -122,7 +129,11 @@ impl Replayer {
             held: Vec::new(),
             limit: limit.unwrap_or(usize::MAX),
         };
-        let outcome = self.run(filter, &mut run, progress).await;
+        let mut outcome = self.run(filter, &mut run, progress).await;
+        if outcome.is_ok() {
+            outcome = self.from_records(filter, &mut run.report, run.limit).await;
+            progress(&run.report);
+        }
         let Run { report, held, .. } = run;
         for receipt in &held {
             if let Err(error) = self.dead_letters.change_visibility(receipt, Duration::ZERO).await {
@@ -130,8 +141,57 @@ impl Replayer {
             }
         }
         outcome?;
-        info!(dry_run, moved = report.moved, reopened = report.reopened, kept = report.kept, "replay finished");
+        info!(dry_run, moved = report.moved, reopened = report.reopened, from_records = report.from_records,
+            kept = report.kept, "replay finished");
         Ok(report)
+    }
+
+    /// Reopens and enqueues the failed events `filter` matches that the
+    /// dead letters did not (`report.matched` names those), up to `limit`.
+    async fn from_records(&self, filter: &ReplayFilter, report: &mut ReplayReport, limit: usize) -> Result<(), ReplayError> {
+        let seen: HashSet<(Provider, String)> = report
+            .matched
+            .iter()
+            .map(|m| (m.provider, m.event_id.clone()))
+            .collect();
+        let candidates = match filter {
+            ReplayFilter::Event(key) => self.store.get(key).await?.into_iter().collect(),
+            ReplayFilter::Provider(provider) => self.store.failed(*provider, limit.saturating_add(seen.len())).await?,
+            ReplayFilter::All => {
+                let mut all = Vec::new();
+                for &provider in Provider::ALL {
+                    all.extend(self.store.failed(provider, limit.saturating_add(seen.len())).await?);
+                }
+                all
+            }
+        };
+        for record in candidates {
+            if record.status != EventStatus::Failed || seen.contains(&(record.provider, record.event_id.to_string())) {
+                continue;
+            }
+            if report.matched.len() >= limit {
+                report.more = true;
+                break;
+            }
+            let key = record.key();
+            report.matched.push(DeadLetter {
+                provider: key.provider,
+                event_id: key.event_id.to_string(),
+                status: Some(record.status),
+                last_error: record.last_error.clone(),
+            });
+            // The index may lag: only an event still failed is reopened,
+            // and only a reopened one is sent.
+            if report.dry_run || !self.store.reopen(&key, self.clock.now()).await? {
+                continue;
+            }
+            self.queue.send(&message_body(&key)).await?;
+            report.reopened += 1;
+            report.from_records += 1;
+            self.metrics.count(key.provider.as_str(), "replayed");
+            info!(provider = %key.provider, event_id = %key.event_id, "failed event reopened from its record and enqueued");
+        }
+        Ok(())
     }
 
     async fn run(

@@ -36,7 +36,6 @@ async fn batch(backend: &Backend) -> Vec<Delivery> {
             fingerprint: verified.fingerprint,
             event,
             received_at: now,
-            expires_at: now + Duration::from_secs(3600),
         };
         backend.store.claim(&new).await.expect("claim");
         deliveries.push(Delivery {

@@ -127,7 +127,6 @@ async fn the_calls_each_repair_operation_makes() {
             fingerprint: "fp".into(),
             event: DomainEvent::new("invoice.paid", start),
             received_at: start,
-            expires_at: start + time::Duration::days(1),
         };
         (key, new)
     };

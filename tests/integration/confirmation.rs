@@ -69,7 +69,6 @@ async fn record_and_enqueue(rig: &Rig, provider: Provider, body: &[u8]) -> Event
         fingerprint: verified.fingerprint,
         event: verified.event,
         received_at: rig.now(),
-        expires_at: rig.now() + Duration::from_secs(3600),
     };
     rig.backend.store.claim(&new).await.expect("claim");
     rig.backend.queue.send(&message_body(&key)).await.expect("send");

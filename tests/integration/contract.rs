@@ -44,6 +44,9 @@ event_store_contract!(
     only_one_sweeper_requeues_a_stuck_event,
     only_a_failed_event_can_be_reopened,
     the_last_success_only_moves_forward,
+    only_a_record_done_with_expires,
+    failed_events_are_listed_until_reopened,
+    an_event_out_of_attempts_is_given_up_once,
 );
 
 macro_rules! queue_contract {

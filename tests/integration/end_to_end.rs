@@ -92,7 +92,7 @@ async fn a_signed_webhook_goes_from_api_gateway_through_sqs_to_a_completed_recor
 
         let deliveries = rig.backend.queue.receive(10, Duration::from_secs(2)).await.expect("receive");
         assert_eq!(deliveries.len(), 1);
-        let batch = payhooks::edge::sqs::handle(&rig.processor, sqs_event(&deliveries)).await;
+        let batch = payhooks::edge::sqs::handle(&rig.processor, sqs_event(&deliveries), None).await;
         assert!(batch.batch_item_failures.is_empty(), "{batch:?}");
         // Lambda's trigger deletes what the batch response does not list.
         rig.backend.queue.delete(&deliveries[0].receipt).await.expect("delete");
@@ -121,13 +121,12 @@ async fn a_retryable_message_is_reported_as_a_batch_item_failure() {
         .expect("parse")
         .event,
         received_at: rig.now(),
-        expires_at: rig.now() + Duration::from_secs(3600),
     };
     rig.backend.store.claim(&new).await.expect("claim");
     rig.backend.store.lease(&key, "elsewhere", rig.now(), rig.now() + VISIBILITY).await.expect("lease");
     rig.backend.queue.send(&payhooks::ingest::message_body(&key)).await.expect("send");
     let deliveries = rig.backend.queue.receive(10, Duration::from_secs(1)).await.expect("receive");
-    let batch = payhooks::edge::sqs::handle(&rig.processor, sqs_event(&deliveries)).await;
+    let batch = payhooks::edge::sqs::handle(&rig.processor, sqs_event(&deliveries), None).await;
     let failed: Vec<_> = batch.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
     assert_eq!(failed, vec![deliveries[0].message_id.clone()]);
 }

@@ -153,6 +153,74 @@ async fn a_transient_failure_releases_the_event_and_retries_after_a_backoff() {
     }
 }
 
+/// The queue would dead-letter the message after this receive anyway: the
+/// event is failed with its last error, so its record says why and a replay
+/// finds it, rather than staying pending behind a message gone to the DLQ.
+#[tokio::test]
+async fn a_transient_failure_on_the_last_receive_fails_the_event_with_its_reason() {
+    for backend in Backend::all(VISIBILITY).await {
+        let (rig, _) = scripted(
+            backend,
+            ScriptedEffects {
+                transient_failures: AtomicU32::new(u32::MAX),
+                ..ScriptedEffects::default()
+            },
+        );
+        let key = deliver_sample(&rig, "invoice.paid").await;
+        let mut delivery = rig.backend.queue.receive(1, Duration::from_secs(1)).await.expect("receive").remove(0);
+        delivery.receive_count = payhooks_tests::backend::MAX_RECEIVE_COUNT - 1;
+        assert!(matches!(rig.processor.process(&delivery).await, Disposition::Retry(_)), "{}", rig.backend.name);
+        delivery.receive_count = payhooks_tests::backend::MAX_RECEIVE_COUNT;
+        assert_eq!(rig.processor.process(&delivery).await, Disposition::DeadLettered, "{}", rig.backend.name);
+        let record = rig.backend.store.get(&key).await.expect("get").expect("record");
+        assert_eq!(record.status, EventStatus::Failed);
+        let reason = record.last_error.unwrap_or_default();
+        assert!(reason.starts_with("gave up after 5 attempts") && reason.contains("injected failure"), "{reason}");
+        assert_eq!(Backend::drain(rig.backend.dead_letters.as_ref()).await, vec![message_body(&key)]);
+    }
+}
+
+#[tokio::test]
+async fn no_event_is_started_with_too_little_of_the_invocation_left() {
+    for backend in Backend::all(VISIBILITY).await {
+        let (rig, effects) = scripted(backend, ScriptedEffects::default());
+        let key = deliver_sample(&rig, "invoice.paid").await;
+        let deliveries = rig.backend.queue.receive(10, Duration::from_secs(1)).await.expect("receive");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        let report = rig.processor.process_batch_before(&deliveries, Some(deadline)).await;
+        assert_eq!(report.retry_message_ids.len(), 1, "{}: the message comes back", rig.backend.name);
+        let record = rig.backend.store.get(&key).await.expect("get").expect("record");
+        assert_eq!((record.status, record.attempts), (EventStatus::Enqueued, 0), "not leased");
+        assert_eq!(effects.calls.load(Ordering::SeqCst), 0);
+    }
+}
+
+/// Work still in hand when the invocation is nearly over is stopped and its
+/// lease given back, so the answer goes out in time and the next attempt
+/// need not wait for the lease to end.
+#[tokio::test]
+async fn work_in_hand_at_the_deadline_is_stopped_and_its_lease_given_back() {
+    for backend in Backend::all(VISIBILITY).await {
+        let (rig, _) = scripted(
+            backend,
+            ScriptedEffects {
+                delay: Duration::from_secs(60),
+                ..ScriptedEffects::default()
+            },
+        );
+        let key = deliver_sample(&rig, "invoice.paid").await;
+        let deliveries = rig.backend.queue.receive(10, Duration::from_secs(1)).await.expect("receive");
+        let started = tokio::time::Instant::now();
+        let deadline = started + Duration::from_secs(6);
+        let report = rig.processor.process_batch_before(&deliveries, Some(deadline)).await;
+        assert!(started.elapsed() < Duration::from_secs(5), "answered before the deadline: {:?}", started.elapsed());
+        assert_eq!(report.retry_message_ids.len(), 1, "{}", rig.backend.name);
+        let record = rig.backend.store.get(&key).await.expect("get").expect("record");
+        assert_eq!((record.status, record.lease_owner, record.attempts), (EventStatus::Enqueued, None, 1));
+        assert_eq!(record.last_error.as_deref(), Some("the invocation ran out of time"));
+    }
+}
+
 #[tokio::test]
 async fn a_lease_held_by_another_worker_defers_the_message_until_it_ends() {
     let rig = Rig::new(Backend::memory(VISIBILITY));

@@ -24,7 +24,6 @@ async fn grant(backend: &Backend, account: &AccountRef, credits: i64) {
         fingerprint: "fp".into(),
         event: DomainEvent::new("invoice.paid", at),
         received_at: at,
-        expires_at: at + time::Duration::days(1),
     };
     backend.store.claim(&event).await.expect("claim");
     let leased = backend.store.lease(&key, "w", at, at + time::Duration::minutes(1)).await.expect("lease");

@@ -140,7 +140,6 @@ async fn spend(rig: &Rig, name: &str, amount: i64) {
         fingerprint: "usage".into(),
         event: payhooks::event::DomainEvent::new("usage", rig.now()),
         received_at: rig.now(),
-        expires_at: rig.now() + time::Duration::days(1),
     };
     rig.backend.store.claim(&usage).await.expect("claim");
     let leased = rig.backend.store.lease(&key, "usage", rig.now(), rig.now() + time::Duration::minutes(1)).await;

@@ -765,3 +765,50 @@ async fn an_event_without_a_response_url_cannot_be_answered() {
     let error = deployment.resources.handle(json!({"RequestType": "Create"}), Duration::from_secs(300)).await;
     assert!(matches!(error, Err(CustomResourceError::Malformed(_))), "{error:?}");
 }
+
+/// An update that clears a registration's parameters leaves the register
+/// function without its settings; the delete that follows cannot reach the
+/// provider, and a FAILED answer would keep the stack from ever finishing.
+/// It succeeds and says what was left, while a create still fails.
+#[tokio::test]
+async fn a_delete_the_function_is_no_longer_configured_for_succeeds_and_says_so() {
+    use payhooks::config::{Cloud, Env, RegisterConfig};
+    let cloudformation = FakeResponseUrl::default();
+    let response_url = cloudformation.serve().await;
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .build();
+    let registrars = RegisterConfig::read(&Env::from_pairs([("PAYHOOKS_EVENTS_TABLE", "events")]))
+        .expect("config")
+        .build(&Cloud::new(sdk));
+    let resources = CustomResources::new(Arc::new(registrars));
+    let request = |kind: &str, physical_id: Option<&str>| {
+        let mut request = json!({
+            "RequestType": kind,
+            "ResponseURL": response_url,
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/payhooks/1",
+            "RequestId": format!("request-{kind}"),
+            "ResourceType": "Custom::StripeWebhookEndpoint",
+            "LogicalResourceId": "StripeWebhookRegistration",
+            "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:register",
+            "ResourceProperties": stripe_properties(STRIPE_URL),
+        });
+        if let Some(id) = physical_id {
+            request["PhysicalResourceId"] = json!(id);
+        }
+        request
+    };
+
+    let created = resources.handle(request("Create", None), Duration::from_secs(300)).await.expect("answered");
+    assert_eq!(created.status, Status::Failed, "nothing can be registered without the settings");
+
+    let deleted = resources
+        .handle(request("Delete", Some("stripe:we_test_left")), Duration::from_secs(300))
+        .await
+        .expect("answered");
+    assert_eq!(deleted.status, Status::Success);
+    let reason = deleted.reason.unwrap_or_default();
+    assert!(reason.contains("stripe:we_test_left was left registered") && reason.contains("STRIPE_API_KEY_ARN"), "{reason}");
+    assert_eq!(cloudformation.answers().last().expect("answered").body["Status"], "SUCCESS");
+}

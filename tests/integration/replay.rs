@@ -127,3 +127,40 @@ async fn a_replay_by_provider_or_event_moves_only_those_and_keeps_the_rest() {
         assert_eq!(left, expected, "{}", rig.backend.name);
     }
 }
+
+/// A failed record never expires, but its dead letter does (after 14 days),
+/// and one out of attempts may have none: a replay reopens and enqueues it
+/// from the record, once, and a dry run lists it.
+#[tokio::test]
+async fn a_failed_event_whose_dead_letter_is_gone_is_replayed_from_its_record() {
+    for backend in Backend::all(VISIBILITY).await {
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let before = rig_with_plans(backend.clone(), r#"{"price_other": 1}"#);
+        let renewal = recorded(&before, "invoice.payment_succeeded", &for_account(&name), without_explicit_account).await;
+        before.processor.process(&renewal).await;
+        let key = key_of(&renewal);
+        // The trigger deleted the processed message; SQS deleted the dead
+        // letter at the end of its retention.
+        assert_eq!(Backend::drain(before.backend.queue.as_ref()).await, vec![message_body(&key)]);
+        assert_eq!(Backend::drain(before.backend.dead_letters.as_ref()).await, vec![message_body(&key)]);
+
+        let listed = replay(&before, &ReplayFilter::Event(key.clone()), true).await;
+        assert_eq!((listed.matched.len(), listed.from_records, listed.moved), (1, 0, 0), "{}", backend.name);
+        assert_eq!(listed.matched[0].status, Some(EventStatus::Failed));
+        assert!(Backend::drain(before.backend.queue.as_ref()).await.is_empty(), "a dry run sends nothing");
+
+        let after = rig_with_plans(backend.clone(), &format!(r#"{{"{PLAN}": {CREDITS}}}"#));
+        let other = rig_with_plans(backend.clone(), "{}");
+        let elsewhere = replay(&other, &ReplayFilter::Provider(Provider::Paystack), false).await;
+        assert!(elsewhere.matched.is_empty(), "{}: another provider's replay leaves it", backend.name);
+        let replayed = replay(&after, &ReplayFilter::Provider(Provider::Stripe), false).await;
+        assert_eq!((replayed.reopened, replayed.from_records, replayed.moved), (1, 1, 0), "{}", backend.name);
+        assert_eq!(Backend::drain(after.backend.queue.as_ref()).await, vec![message_body(&key)]);
+        after.backend.queue.send(&message_body(&key)).await.expect("send");
+        drive(&after).await;
+        assert_eq!(after.backend.store.get(&key).await.expect("get").expect("record").status, EventStatus::Completed);
+        assert_eq!(account(&after, &name).await, (CREDITS, vec![CREDITS]), "{}", backend.name);
+        let again = replay(&after, &ReplayFilter::Event(key.clone()), false).await;
+        assert_eq!((again.matched.len(), again.reopened), (0, 0), "{}: a completed event is not replayed", backend.name);
+    }
+}

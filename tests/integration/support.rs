@@ -71,6 +71,8 @@ impl Rig {
                 lease: VISIBILITY,
                 backoff_base: Duration::from_secs(2),
                 backoff_max: Duration::from_secs(10),
+                max_receive_count: payhooks_tests::backend::MAX_RECEIVE_COUNT,
+                ..ProcessorSettings::default()
             },
         );
         Self {

@@ -1,8 +1,9 @@
 //! The sweeper brings back what no delivery will (I3): an event recorded but
 //! never enqueued, an enqueued event whose message was lost, a processing
-//! event whose worker died with its lease; it leaves events out of attempts
-//! in the dead-letter queue, and two sweepers send one message. On the
-//! memory adapters and on DynamoDB Local and moto's SQS.
+//! event whose worker died with its lease; it marks events out of attempts
+//! failed (their messages are in the dead-letter queue), so however many
+//! there are they never hide one still to be sent; and two sweepers send
+//! one message. On the memory adapters and on DynamoDB Local and moto's SQS.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,7 @@ fn sweeper(rig: &Rig) -> Sweeper {
             older_than: AFTER,
             max_receive_count: payhooks_tests::backend::MAX_RECEIVE_COUNT,
             limit: 100,
+            ..SweepSettings::default()
         },
     )
 }
@@ -44,7 +46,6 @@ async fn recorded_only(rig: &Rig) -> EventKey {
         fingerprint: verified.fingerprint,
         event: verified.event,
         received_at: now,
-        expires_at: now + time::Duration::days(30),
     };
     rig.backend.store.claim(&new).await.expect("claim");
     key
@@ -103,22 +104,67 @@ async fn a_lost_message_and_an_abandoned_lease_are_sent_again_and_processed_once
     }
 }
 
+/// Leases and releases `key` as many times as the queue delivers a message.
+async fn out_of_attempts(rig: &Rig, key: &EventKey) {
+    for attempt in 0..payhooks_tests::backend::MAX_RECEIVE_COUNT {
+        let now = rig.now() + time::Duration::seconds(i64::from(attempt));
+        let leased = rig.backend.store.lease(key, "w", now, now + time::Duration::seconds(1)).await.expect("lease");
+        assert!(matches!(leased, LeaseOutcome::Acquired(_)));
+        rig.backend.store.release(key, "w", now, "the provider's API timed out").await.expect("release");
+    }
+}
+
 #[tokio::test]
-async fn an_event_out_of_attempts_is_left_in_the_dead_letter_queue() {
+async fn an_event_out_of_attempts_is_failed_with_its_reason_and_not_sent_again() {
     for backend in Backend::all(VISIBILITY).await {
         let rig = Rig::new(backend);
         let key = recorded_only(&rig).await;
-        for attempt in 0..payhooks_tests::backend::MAX_RECEIVE_COUNT {
-            let now = rig.now() + time::Duration::seconds(i64::from(attempt));
-            let leased = rig.backend.store.lease(&key, "w", now, now + time::Duration::seconds(1)).await.expect("lease");
-            assert!(matches!(leased, LeaseOutcome::Acquired(_)));
-            rig.backend.store.release(&key, "w", now, "transient").await.expect("release");
-        }
+        out_of_attempts(&rig, &key).await;
         rig.clock.advance(time::Duration::minutes(1));
         later(&rig);
         let report = sweeper(&rig).sweep().await.expect("sweep");
-        assert_eq!((report.left_in_dlq, report.requeued_stalled), (1, 0), "{}", rig.backend.name);
+        assert_eq!((report.gave_up, report.requeued_stalled), (1, 0), "{}", rig.backend.name);
         assert!(Backend::drain(rig.backend.queue.as_ref()).await.is_empty());
+        let record = rig.backend.store.get(&key).await.expect("get").expect("record");
+        assert_eq!(record.status, EventStatus::Failed);
+        let reason = record.last_error.unwrap_or_default();
+        assert!(reason.contains("gave up after") && reason.contains("the provider's API timed out"), "{reason}");
+        assert_eq!(record.expires_at, None, "a failed record waits for its replay");
+        assert_eq!(sweeper(&rig).sweep().await.expect("sweep"), SweepReport::default(), "once");
+    }
+}
+
+/// However many events ran out of attempts, an event recorded but never
+/// sent is found in the same run: the failed ones leave the pending index.
+#[tokio::test]
+async fn events_out_of_attempts_never_hide_one_never_enqueued() {
+    for backend in Backend::all(VISIBILITY).await {
+        let rig = Rig::new(backend);
+        let mut exhausted = Vec::new();
+        for _ in 0..25 {
+            let key = recorded_only(&rig).await;
+            out_of_attempts(&rig, &key).await;
+            exhausted.push(key);
+        }
+        rig.clock.advance(time::Duration::minutes(1));
+        let unsent = recorded_only(&rig).await;
+        later(&rig);
+        let sweeper = Sweeper::new(
+            rig.backend.store.clone(),
+            rig.backend.queue.clone(),
+            rig.metrics.clone(),
+            rig.clock.clone(),
+            SweepSettings {
+                older_than: AFTER,
+                max_receive_count: payhooks_tests::backend::MAX_RECEIVE_COUNT,
+                limit: 10,
+                ..SweepSettings::default()
+            },
+        );
+        let report = sweeper.sweep().await.expect("sweep");
+        assert_eq!((report.gave_up, report.requeued_unsent), (25, 1), "{}: {report:?}", rig.backend.name);
+        assert_eq!(Backend::drain(rig.backend.queue.as_ref()).await, vec![message_body(&unsent)]);
+        assert_eq!(rig.backend.store.failed(Provider::Stripe, 100).await.expect("failed").len(), 25);
     }
 }
 

@@ -91,14 +91,24 @@ impl EventStore for InstrumentedStore {
         self.call("record_conflict")?;
         self.inner.record_conflict(key, at).await
     }
-    async fn stuck(&self, provider: Provider, older_than: OffsetDateTime, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+    async fn stuck(&self, provider: Provider, since: Option<OffsetDateTime>, older_than: OffsetDateTime, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
         self.call("stuck")?;
-        self.inner.stuck(provider, older_than, limit).await
+        self.inner.stuck(provider, since, older_than, limit).await
     }
 
     async fn requeue(&self, key: &EventKey, seen: EventStatus, seen_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
         self.call("requeue")?;
         self.inner.requeue(key, seen, seen_at, now).await
+    }
+
+    async fn failed(&self, provider: Provider, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+        self.call("failed")?;
+        self.inner.failed(provider, limit).await
+    }
+
+    async fn give_up(&self, key: &EventKey, seen: EventStatus, seen_at: OffsetDateTime, now: OffsetDateTime, reason: &str) -> Result<bool, StoreError> {
+        self.call("give_up")?;
+        self.inner.give_up(key, seen, seen_at, now, reason).await
     }
 
     async fn note_success(&self, provider: Provider, at: OffsetDateTime) -> Result<(), StoreError> {
@@ -259,12 +269,15 @@ pub struct ScriptedEffects {
     pub transient_failures: AtomicU32,
     pub permanent_for_type: Option<String>,
     pub calls: AtomicU32,
+    /// How long each call takes (a slow provider API, say).
+    pub delay: std::time::Duration,
 }
 
 #[async_trait]
 impl Effects for ScriptedEffects {
     async fn apply(&self, record: &EventRecord, _owner: &str) -> Result<Applied, EffectError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
         if self.permanent_for_type.as_deref() == Some(record.event_type.as_str()) {
             return Err(EffectError::Permanent("no plan configured for this event".into()));
         }

@@ -4,7 +4,6 @@ use lambda_http::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    payhooks::telemetry::init_lambda();
     let admin = payhooks::config::lambda_admin().await?;
     run(service_fn(|request| payhooks::edge::http::lambda_admin(&admin, request))).await
 }

@@ -5,7 +5,6 @@ use payhooks::event::Provider;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    payhooks::telemetry::init_lambda();
     let ingest = payhooks::config::lambda_ingest(Provider::Lago).await?;
     run(service_fn(|request| {
         payhooks::edge::http::lambda(&ingest, Provider::Lago, request)

@@ -5,10 +5,9 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    payhooks::telemetry::init_lambda();
     let processor = payhooks::config::lambda_processor().await?;
     run(service_fn(|event: LambdaEvent<SqsEvent>| async {
-        Ok::<_, Error>(payhooks::edge::sqs::handle(&processor, event.payload).await)
+        Ok::<_, Error>(payhooks::edge::sqs::lambda(&processor, event).await)
     }))
     .await
 }

@@ -6,7 +6,6 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    payhooks::telemetry::init_lambda();
     let reconciler = payhooks::config::lambda_reconciler().await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let budget = payhooks::reconcile::budget_before(event.context.deadline);

@@ -8,7 +8,6 @@ use payhooks::edge::custom_resource::{CustomResources, lambda};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    payhooks::telemetry::init_lambda();
-    let resources = CustomResources::new(Arc::new(payhooks::config::lambda_registrars().await));
+    let resources = CustomResources::new(Arc::new(payhooks::config::lambda_registrars().await?));
     run(service_fn(|event| lambda(&resources, event))).await
 }

@@ -19,7 +19,9 @@ use aws_sdk_dynamodb::types::{
 use time::OffsetDateTime;
 
 use crate::event::{EventId, EventKey, EventRecord, EventStatus, NewEvent, Provider};
-use crate::ports::event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
+use crate::ports::event_store::{
+    Claim, DEFAULT_RETENTION, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError,
+};
 
 pub const PARTITION_KEY: &str = "pk";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -36,10 +38,18 @@ pub(super) const INDEX_SORT: &str = "entry_sort";
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
+/// Last changed at or after `since` and before `before`.
+struct Window {
+    since: OffsetDateTime,
+    before: OffsetDateTime,
+}
+
 #[derive(Debug, Clone)]
 pub struct DynamoEventStore {
     pub(super) client: Client,
     pub(super) table: String,
+    /// How long a record is kept once it may expire (its TTL from then).
+    pub(super) retention: std::time::Duration,
 }
 
 impl DynamoEventStore {
@@ -47,7 +57,20 @@ impl DynamoEventStore {
         Self {
             client,
             table: table.into(),
+            retention: DEFAULT_RETENTION,
         }
+    }
+
+    /// Keeps final records this long after they finish.
+    pub fn with_retention(mut self, retention: std::time::Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The TTL attribute's value for a record finishing at `now`: epoch
+    /// seconds, as DynamoDB's TTL reads them.
+    pub(super) fn expiry(&self, now: OffsetDateTime) -> AttributeValue {
+        n((now + self.retention).unix_timestamp())
     }
 
     /// Creates a table shaped like the one in `template.yaml`, for tests and
@@ -120,6 +143,45 @@ impl DynamoEventStore {
         Ok(())
     }
 
+    /// Records under `partition` of the pending index, oldest change first
+    /// (only those last changed within `window`, if given), at most `limit`.
+    async fn pending_index(
+        &self,
+        partition: String,
+        window: Option<Window>,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let mut records = Vec::new();
+        let mut start = None;
+        while records.len() < limit {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(PENDING_INDEX)
+                .expression_attribute_values(":partition", s(&partition))
+                .limit(i32::try_from(limit - records.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start);
+            query = match &window {
+                // BETWEEN is inclusive: the last millisecond before `before`.
+                Some(window) => query
+                    .key_condition_expression("pending_key = :partition AND updated_at BETWEEN :since AND :last")
+                    .expression_attribute_values(":since", millis(window.since))
+                    .expression_attribute_values(":last", millis(window.before - time::Duration::milliseconds(1))),
+                None => query.key_condition_expression("pending_key = :partition"),
+            };
+            let output = query.send().await.map_err(StoreError::unavailable)?;
+            for item in output.items.unwrap_or_default() {
+                records.push(from_item(&item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(records)
+    }
+
     fn update(&self, key: &EventKey) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         self.client
             .update_item()
@@ -177,8 +239,7 @@ fn to_item(event: &NewEvent) -> Result<Item, StoreError> {
         ("fingerprint".to_owned(), s(&record.fingerprint)),
         ("received_at".to_owned(), millis(record.received_at)),
         ("updated_at".to_owned(), millis(record.updated_at)),
-        // DynamoDB's TTL reads epoch seconds.
-        (TTL_ATTRIBUTE.to_owned(), n(record.expires_at.unix_timestamp())),
+        // No TTL yet: it is set when the event finishes (I14).
         ("event".to_owned(), s(json)),
         (PENDING_KEY.to_owned(), s(pending_key(record.provider))),
     ]))
@@ -190,6 +251,12 @@ fn last_success_key(provider: Provider) -> String {
 
 pub(super) fn pending_key(provider: Provider) -> String {
     format!("pending#{provider}")
+}
+
+/// Failed events stay in the pending index under their own key, so a
+/// replay finds them without a scan and the sweeper never reads them.
+pub(super) fn failed_key(provider: Provider) -> String {
+    format!("failed#{provider}")
 }
 
 pub(super) fn corrupt(what: &str) -> StoreError {
@@ -225,7 +292,9 @@ fn from_item(item: &Item) -> Result<EventRecord, StoreError> {
         .map_err(|_| corrupt("provider"))?;
     let event_id = EventId::parse(required(get_s(item, "event_id"), "event_id")?)
         .map_err(|_| corrupt("event_id"))?;
-    let expires_at = OffsetDateTime::from_unix_timestamp(required(get_n(item, TTL_ATTRIBUTE), TTL_ATTRIBUTE)?)
+    let expires_at = get_n(item, TTL_ATTRIBUTE)
+        .map(OffsetDateTime::from_unix_timestamp)
+        .transpose()
         .map_err(|_| corrupt(TTL_ATTRIBUTE))?;
     Ok(EventRecord {
         provider,
@@ -291,36 +360,54 @@ impl EventStore for DynamoEventStore {
     async fn stuck(
         &self,
         provider: Provider,
+        since: Option<OffsetDateTime>,
         older_than: OffsetDateTime,
         limit: usize,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let mut stuck = Vec::new();
-        let mut start = None;
-        while stuck.len() < limit {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(PENDING_INDEX)
-                .key_condition_expression("pending_key = :pending AND updated_at < :older_than")
-                .expression_attribute_values(":pending", s(pending_key(provider)))
-                .expression_attribute_values(":older_than", millis(older_than))
-                .limit(i32::try_from(limit - stuck.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::unavailable)?;
-            for item in output.items.unwrap_or_default() {
-                stuck.push(from_item(&item)?);
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let window = Window {
+            since: since.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            before: older_than,
+        };
+        let mut stuck = self.pending_index(pending_key(provider), Some(window), limit).await?;
         // The index is eventually consistent: drop what has since finished.
         stuck.retain(|r| !r.status.is_final());
         Ok(stuck)
+    }
+
+    async fn failed(&self, provider: Provider, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+        let mut failed = self.pending_index(failed_key(provider), None, limit).await?;
+        failed.retain(|r| r.status == EventStatus::Failed);
+        Ok(failed)
+    }
+
+    async fn give_up(
+        &self,
+        key: &EventKey,
+        seen_status: EventStatus,
+        seen_updated_at: OffsetDateTime,
+        now: OffsetDateTime,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        if seen_status.is_final() {
+            return Ok(false);
+        }
+        let request = self
+            .update(key)
+            .update_expression(
+                "SET #status = :failed, last_error = :reason, finished_at = :now, updated_at = :now, \
+                 pending_key = :failed_key REMOVE lease_owner, lease_until, expires_at",
+            )
+            .condition_expression(
+                "#status = :seen_status AND updated_at = :seen \
+                 AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            )
+            .expression_attribute_values(":failed", status(EventStatus::Failed))
+            .expression_attribute_values(":failed_key", s(failed_key(key.provider)))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":seen_status", status(seen_status))
+            .expression_attribute_values(":seen", millis(seen_updated_at))
+            .expression_attribute_values(":now", millis(now));
+        Ok(conditional(request).await?.is_ok())
     }
 
     async fn requeue(
@@ -335,7 +422,7 @@ impl EventStore for DynamoEventStore {
         }
         let request = self
             .update(key)
-            .update_expression("SET updated_at = :now")
+            .update_expression("SET updated_at = :now REMOVE expires_at")
             .condition_expression(
                 "#status = :seen_status AND updated_at = :seen \
                  AND (#status <> :processing OR attribute_not_exists(lease_until) OR lease_until < :now)",
@@ -384,7 +471,9 @@ impl EventStore for DynamoEventStore {
     async fn reopen(&self, key: &EventKey, now: OffsetDateTime) -> Result<bool, StoreError> {
         let request = self
             .update(key)
-            .update_expression("SET #status = :enqueued, updated_at = :now, pending_key = :pending REMOVE finished_at")
+            .update_expression(
+                "SET #status = :enqueued, updated_at = :now, pending_key = :pending REMOVE finished_at, expires_at",
+            )
             .condition_expression("#status = :failed")
             .expression_attribute_values(":enqueued", status(EventStatus::Enqueued))
             .expression_attribute_values(":failed", status(EventStatus::Failed))
@@ -430,7 +519,8 @@ impl EventStore for DynamoEventStore {
             .update(key)
             .update_expression(
                 "SET #status = :processing, lease_owner = :owner, lease_until = :until, \
-                 updated_at = :now, enqueued_at = if_not_exists(enqueued_at, :now) ADD attempts :one",
+                 updated_at = :now, enqueued_at = if_not_exists(enqueued_at, :now) \
+                 REMOVE expires_at ADD attempts :one",
             )
             .condition_expression(
                 "attribute_exists(pk) AND (#status IN (:received, :enqueued) \
@@ -475,7 +565,8 @@ impl EventStore for DynamoEventStore {
         let request = self
             .update(key)
             .update_expression(
-                "SET #status = :enqueued, last_error = :error, updated_at = :now REMOVE lease_owner, lease_until",
+                "SET #status = :enqueued, last_error = :error, updated_at = :now \
+                 REMOVE lease_owner, lease_until, expires_at",
             )
             .condition_expression("#status = :processing AND lease_owner = :owner")
             .expression_attribute_values(":enqueued", status(EventStatus::Enqueued))
@@ -503,13 +594,17 @@ impl EventStore for DynamoEventStore {
         request = match finish {
             Finish::Failed { reason } => request
                 .update_expression(
-                    "SET #status = :final, finished_at = :now, updated_at = :now, last_error = :reason \
+                    "SET #status = :final, finished_at = :now, updated_at = :now, last_error = :reason, \
+                     pending_key = :failed_key REMOVE lease_owner, lease_until, expires_at",
+                )
+                .expression_attribute_values(":reason", s(reason))
+                .expression_attribute_values(":failed_key", s(failed_key(key.provider))),
+            Finish::Completed | Finish::Ignored | Finish::Stale => request
+                .update_expression(
+                    "SET #status = :final, finished_at = :now, updated_at = :now, expires_at = :expires \
                      REMOVE lease_owner, lease_until, pending_key",
                 )
-                .expression_attribute_values(":reason", s(reason)),
-            Finish::Completed | Finish::Ignored | Finish::Stale => request.update_expression(
-                "SET #status = :final, finished_at = :now, updated_at = :now REMOVE lease_owner, lease_until, pending_key",
-            ),
+                .expression_attribute_values(":expires", self.expiry(now)),
         };
         Ok(match conditional(request).await? {
             Ok(_) => FinishOutcome::Finished,

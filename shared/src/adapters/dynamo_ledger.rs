@@ -207,12 +207,12 @@ impl DynamoEventStore {
         put.build().map_err(build)
     }
 
-    fn completion_update(&self, effect: &Effect, owner: &str, at: &AttributeValue) -> BuildResult<Update> {
+    fn completion_update(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> BuildResult<Update> {
         Update::builder()
             .table_name(&self.table)
             .key(PARTITION_KEY, s(effect.event.storage_key()))
             .update_expression(
-                "SET #status = :completed, finished_at = :at, updated_at = :at \
+                "SET #status = :completed, finished_at = :at, updated_at = :at, expires_at = :expires \
                  REMOVE lease_owner, lease_until, pending_key",
             )
             .condition_expression("#status = :processing AND lease_owner = :owner")
@@ -220,7 +220,8 @@ impl DynamoEventStore {
             .expression_attribute_values(":completed", status(EventStatus::Completed))
             .expression_attribute_values(":processing", status(EventStatus::Processing))
             .expression_attribute_values(":owner", s(owner))
-            .expression_attribute_values(":at", at.clone())
+            .expression_attribute_values(":at", millis(now))
+            .expression_attribute_values(":expires", self.expiry(now))
             .build()
             .map_err(build)
     }
@@ -244,7 +245,7 @@ impl Ledger for DynamoEventStore {
         for write in &effect.payments {
             items.push((Part::Payment, TransactWriteItem::builder().put(self.payment_put(write, &at)?).build()));
         }
-        let completion = self.completion_update(effect, owner, &at)?;
+        let completion = self.completion_update(effect, owner, now)?;
         items.push((Part::Completion, TransactWriteItem::builder().update(completion).build()));
 
         let parts: Vec<Part> = items.iter().map(|(part, _)| *part).collect();
@@ -267,16 +268,22 @@ impl Ledger for DynamoEventStore {
                 *part == wanted && reason.code() == Some("ConditionalCheckFailed")
             })
         };
+        // Another transaction held one of the items: nothing was written, and
+        // the effect can be tried again at once (re-read, as after a race).
+        let conflicted = cancelled
+            .cancellation_reasons()
+            .iter()
+            .any(|reason| reason.code() == Some("TransactionConflict"));
         Ok(if failed(Part::Completion) {
             CommitOutcome::LeaseLost
         } else if failed(Part::BusinessKey) {
             CommitOutcome::DuplicateEffect
         } else if failed(Part::Account) && matches!(effect.change, Change::Entitlement(_)) {
             CommitOutcome::Stale
-        } else if failed(Part::Account) || failed(Part::Payment) {
+        } else if failed(Part::Account) || failed(Part::Payment) || conflicted {
             CommitOutcome::Raced
         } else {
-            // A conflicting transaction or throttling: transient.
+            // Throttling or a service error: transient, retried with backoff.
             return Err(StoreError::unavailable(cancelled));
         })
     }

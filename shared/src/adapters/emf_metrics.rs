@@ -2,7 +2,8 @@
 //! ships stdout to CloudWatch Logs, which extracts the metrics, so measuring
 //! costs no API call on the request path. Every metric is published without
 //! dimensions and by `provider`; a count with a reason also by `provider,
-//! reason`.
+//! reason`. The namespace is the stack's (`payhooks/<stack>` in the
+//! template), so one stack's alarms never count another's events.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -13,19 +14,31 @@ use time::OffsetDateTime;
 
 use crate::ports::Metrics;
 
+/// The namespace when none is configured (the local server, tests).
 pub const NAMESPACE: &str = "payhooks";
 
 type Sink = Arc<Mutex<dyn Write + Send>>;
 
 /// Writes to stdout, or to a sink the tests read.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct EmfMetrics {
+    namespace: String,
     sink: Option<Sink>,
+}
+
+impl Default for EmfMetrics {
+    fn default() -> Self {
+        Self {
+            namespace: NAMESPACE.to_owned(),
+            sink: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for EmfMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.sink.is_some() { "EmfMetrics(sink)" } else { "EmfMetrics(stdout)" })
+        let to = if self.sink.is_some() { "sink" } else { "stdout" };
+        write!(f, "EmfMetrics({}, {to})", self.namespace)
     }
 }
 
@@ -36,11 +49,33 @@ impl EmfMetrics {
 
     /// Lines go to `sink` instead of stdout.
     pub fn to(sink: Sink) -> Self {
-        Self { sink: Some(sink) }
+        Self::default().to_sink(sink)
     }
 
-    /// The EMF document for one value of `name`.
+    pub fn to_sink(mut self, sink: Sink) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    pub fn in_namespace(mut self, namespace: &str) -> Self {
+        namespace.clone_into(&mut self.namespace);
+        self
+    }
+
+    /// The EMF document for one value of `name`, in the default namespace.
     pub fn document(provider: &str, name: &str, value: f64, unit: &str, reason: Option<&str>, at: OffsetDateTime) -> Value {
+        Self::document_in(NAMESPACE, provider, name, value, unit, reason, at)
+    }
+
+    fn document_in(
+        namespace: &str,
+        provider: &str,
+        name: &str,
+        value: f64,
+        unit: &str,
+        reason: Option<&str>,
+        at: OffsetDateTime,
+    ) -> Value {
         let millis = at.unix_timestamp_nanos() / 1_000_000;
         // The empty set also gives each metric summed over providers: what
         // the stack's alarms watch.
@@ -52,7 +87,7 @@ impl EmfMetrics {
             "_aws": {
                 "Timestamp": millis as i64,
                 "CloudWatchMetrics": [{
-                    "Namespace": NAMESPACE,
+                    "Namespace": namespace,
                     "Dimensions": dimensions,
                     "Metrics": [{"Name": name, "Unit": unit}],
                 }],
@@ -83,16 +118,19 @@ impl EmfMetrics {
 
 impl Metrics for EmfMetrics {
     fn count(&self, provider: &str, name: &'static str) {
-        self.emit(&Self::document(provider, name, 1.0, "Count", None, OffsetDateTime::now_utc()));
+        let now = OffsetDateTime::now_utc();
+        self.emit(&Self::document_in(&self.namespace, provider, name, 1.0, "Count", None, now));
     }
 
     fn count_reason(&self, provider: &str, name: &'static str, reason: &str) {
-        self.emit(&Self::document(provider, name, 1.0, "Count", Some(reason), OffsetDateTime::now_utc()));
+        let now = OffsetDateTime::now_utc();
+        self.emit(&Self::document_in(&self.namespace, provider, name, 1.0, "Count", Some(reason), now));
     }
 
     fn duration(&self, provider: &str, name: &'static str, elapsed: Duration) {
         let millis = elapsed.as_secs_f64() * 1000.0;
-        self.emit(&Self::document(provider, name, millis, "Milliseconds", None, OffsetDateTime::now_utc()));
+        let now = OffsetDateTime::now_utc();
+        self.emit(&Self::document_in(&self.namespace, provider, name, millis, "Milliseconds", None, now));
     }
 }
 

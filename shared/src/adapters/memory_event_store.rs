@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
-use crate::ports::event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
+use crate::ports::event_store::{
+    Claim, DEFAULT_RETENTION, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError,
+};
 use crate::ports::lock::Lock;
 use crate::ports::ledger::{
     AccountPage, AccountRef, AccountState, Audit, Change, CommitOutcome, Effect, Ledger, LedgerEntry, Payment,
@@ -32,14 +34,31 @@ struct State {
     checkpoints: HashMap<String, String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryEventStore {
     state: Mutex<State>,
+    /// How long a record is kept once it may expire.
+    retention: std::time::Duration,
+}
+
+impl Default for MemoryEventStore {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            retention: DEFAULT_RETENTION,
+        }
+    }
 }
 
 impl MemoryEventStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Keeps final records this long after they finish (the table's TTL).
+    pub fn with_retention(mut self, retention: std::time::Duration) -> Self {
+        self.retention = retention;
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -130,12 +149,14 @@ impl EventStore for MemoryEventStore {
         record.attempts += 1;
         record.enqueued_at.get_or_insert(now);
         record.updated_at = now;
+        record.expires_at = None;
         Ok(LeaseOutcome::Acquired(Box::new(record.clone())))
     }
 
     async fn stuck(
         &self,
         provider: Provider,
+        since: Option<OffsetDateTime>,
         older_than: OffsetDateTime,
         limit: usize,
     ) -> Result<Vec<EventRecord>, StoreError> {
@@ -144,11 +165,55 @@ impl EventStore for MemoryEventStore {
             .records
             .values()
             .filter(|r| r.provider == provider && !r.status.is_final() && r.updated_at < older_than)
+            .filter(|r| since.is_none_or(|since| r.updated_at >= since))
             .cloned()
             .collect();
         stuck.sort_by_key(|r| r.updated_at);
         stuck.truncate(limit);
         Ok(stuck)
+    }
+
+    async fn failed(&self, provider: Provider, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+        let mut failed: Vec<EventRecord> = self
+            .state()
+            .records
+            .values()
+            .filter(|r| r.provider == provider && r.status == EventStatus::Failed)
+            .cloned()
+            .collect();
+        failed.sort_by_key(|r| r.updated_at);
+        failed.truncate(limit);
+        Ok(failed)
+    }
+
+    async fn give_up(
+        &self,
+        key: &EventKey,
+        seen_status: EventStatus,
+        seen_updated_at: OffsetDateTime,
+        now: OffsetDateTime,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let Some(record) = state.records.get_mut(key) else {
+            return Ok(false);
+        };
+        let lease_expired = record.lease_until.is_none_or(|until| until < now);
+        if record.status != seen_status
+            || record.status.is_final()
+            || record.updated_at != seen_updated_at
+            || !lease_expired
+        {
+            return Ok(false);
+        }
+        record.status = EventStatus::Failed;
+        record.lease_owner = None;
+        record.lease_until = None;
+        record.last_error = Some(reason.to_owned());
+        record.finished_at = Some(now);
+        record.updated_at = now;
+        record.expires_at = None;
+        Ok(true)
     }
 
     async fn requeue(
@@ -171,6 +236,7 @@ impl EventStore for MemoryEventStore {
             return Ok(false);
         }
         record.updated_at = now;
+        record.expires_at = None;
         Ok(true)
     }
 
@@ -192,6 +258,7 @@ impl EventStore for MemoryEventStore {
                 record.status = EventStatus::Enqueued;
                 record.finished_at = None;
                 record.updated_at = now;
+                record.expires_at = None;
                 Ok(true)
             }
             _ => Ok(false),
@@ -214,6 +281,7 @@ impl EventStore for MemoryEventStore {
             record.lease_until = None;
             record.last_error = Some(error.to_owned());
             record.updated_at = now;
+            record.expires_at = None;
         }
         Ok(())
     }
@@ -238,6 +306,7 @@ impl EventStore for MemoryEventStore {
         record.lease_until = None;
         record.finished_at = Some(now);
         record.updated_at = now;
+        record.expires_at = finish.status().may_expire().then(|| now + self.retention);
         if let Finish::Failed { reason } = finish {
             record.last_error = Some(reason.clone());
         }
@@ -274,17 +343,19 @@ impl Lock for MemoryEventStore {
 }
 
 /// Completes `record` as the ledger commit does.
-fn complete(record: &mut EventRecord, now: OffsetDateTime) {
+fn complete(record: &mut EventRecord, now: OffsetDateTime, retention: std::time::Duration) {
     record.status = EventStatus::Completed;
     record.lease_owner = None;
     record.lease_until = None;
     record.finished_at = Some(now);
     record.updated_at = now;
+    record.expires_at = Some(now + retention);
 }
 
 #[async_trait]
 impl Ledger for MemoryEventStore {
     async fn commit(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> Result<CommitOutcome, StoreError> {
+        let retention = self.retention;
         let mut state = self.state();
         let State {
             records,
@@ -345,7 +416,7 @@ impl Ledger for MemoryEventStore {
                 },
             ));
         }
-        complete(record, now);
+        complete(record, now, retention);
         Ok(CommitOutcome::Applied)
     }
 

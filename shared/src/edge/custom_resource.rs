@@ -207,11 +207,27 @@ impl CustomResources {
         Ok((physical_id.clone(), format!("{physical_id} is registered")))
     }
 
+    /// A registration whose provider is no longer configured (its
+    /// parameters were cleared in the update that deletes it) cannot be
+    /// removed from here: the delete succeeds, saying so, rather than
+    /// leaving the stack unable to ever finish deleting the resource.
     async fn remove(&self, physical_id: &str) -> Result<(String, String), Failure> {
         let Some(registered) = Registered::from_physical_id(physical_id) else {
             return Ok((physical_id.to_owned(), "nothing was registered".into()));
         };
-        self.registrars.registrar(registered.provider).await?.remove(&registered).await?;
+        let registrar = match self.registrars.registrar(registered.provider).await {
+            Ok(registrar) => registrar,
+            Err(error @ (RegistrationError::Unconfigured { .. } | RegistrationError::Unsupported(_))) => {
+                let reason = format!(
+                    "{physical_id} was left registered: {}; remove it in the provider's dashboard if it should go",
+                    explain(&error)
+                );
+                tracing::warn!(physical_id, reason = %reason, "registration not removed");
+                return Ok((physical_id.to_owned(), reason));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        registrar.remove(&registered).await?;
         Ok((physical_id.to_owned(), format!("{physical_id} is removed")))
     }
 

@@ -1,6 +1,8 @@
 //! The processor's Lambda edge: an SQS batch in, a partial batch response
 //! out (the trigger must enable `ReportBatchItemFailures`).
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 
 use crate::ports::Delivery;
@@ -19,9 +21,16 @@ pub fn delivery(message: &SqsMessage) -> Delivery {
     }
 }
 
-pub async fn handle(processor: &Processor, event: SqsEvent) -> SqsBatchResponse {
+/// The processor's Lambda handler: the batch within the invocation's deadline.
+pub async fn lambda(processor: &Processor, event: lambda_runtime::LambdaEvent<SqsEvent>) -> SqsBatchResponse {
+    let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+    let left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
+    handle(processor, event.payload, Some(tokio::time::Instant::now() + left)).await
+}
+
+pub async fn handle(processor: &Processor, event: SqsEvent, deadline: Option<tokio::time::Instant>) -> SqsBatchResponse {
     let deliveries: Vec<Delivery> = event.records.iter().map(delivery).collect();
-    let report = processor.process_batch(&deliveries).await;
+    let report = processor.process_batch_before(&deliveries, deadline).await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = report
         .retry_message_ids

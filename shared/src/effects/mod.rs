@@ -539,8 +539,8 @@ impl BillingEffects {
 
     async fn commit(&self, effect: &Effect, owner: &str) -> Result<Applied, EffectError> {
         let now: OffsetDateTime = self.clock.now();
-        // A conflicting transaction or throttling surfaces as a store error:
-        // transient, retried with backoff.
+        // Throttling surfaces as a store error: transient, retried with
+        // backoff. A conflicting transaction is Raced, retried at once.
         let outcome = self.ledger.commit(effect, owner, now).await.map_err(transient)?;
         Ok(match outcome {
             CommitOutcome::Applied => Applied::Committed,
@@ -594,7 +594,8 @@ impl Effects for BillingEffects {
         if record.event.kind == EventKind::Renewal {
             return self.renew(record, effect, owner).await;
         }
-        self.commit(&effect, owner).await
+        // Raced here means another transaction held the account: try again.
+        until_settled("the account was busy with other transactions", || self.commit(&effect, owner)).await
     }
 }
 
@@ -644,7 +645,6 @@ mod tests {
             fingerprint: verified.fingerprint,
             event: verified.event,
             received_at: now,
-            expires_at: now + time::Duration::hours(1),
         };
         store.claim(&new).await.unwrap();
         let LeaseOutcome::Acquired(record) = store.lease(&key, "w", now, now + time::Duration::minutes(1)).await.unwrap() else {

@@ -6,6 +6,9 @@ use time::OffsetDateTime;
 
 use crate::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
 
+/// How long a record is kept once it may expire, unless configured.
+pub const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The store was throttled or unreachable: worth retrying.
@@ -80,14 +83,35 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     async fn mark_enqueued(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Events of `provider` still in a non-final state whose last change is
-    /// older than `older_than`, oldest first, at most `limit`: what the
+    /// older than `older_than` (and not older than `since`, when given: where
+    /// the previous page ended), oldest first, at most `limit`: what the
     /// sweeper looks at.
     async fn stuck(
         &self,
         provider: Provider,
+        since: Option<OffsetDateTime>,
         older_than: OffsetDateTime,
         limit: usize,
     ) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Failed events of `provider`, oldest change first, at most `limit`:
+    /// what a replay reopens from the records when their dead letters are
+    /// gone.
+    async fn failed(&self, provider: Provider, limit: usize) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Marks an event failed that ran out of attempts while its record was
+    /// left behind (its message went to the dead-letter queue by redrive):
+    /// true if it was still in `seen_status` as of `seen_updated_at` (and
+    /// not leased). It leaves the sweeper's pending events for the failed
+    /// ones, where a replay finds it.
+    async fn give_up(
+        &self,
+        key: &EventKey,
+        seen_status: EventStatus,
+        seen_updated_at: OffsetDateTime,
+        now: OffsetDateTime,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Lets exactly one caller re-enqueue an event it found abandoned (a
     /// later delivery of one recorded but never sent, or the sweeper): true
@@ -140,6 +164,8 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
 
     /// Moves a leased event to its final state, only while `owner` holds it.
+    /// A record that may expire ([`EventStatus::may_expire`]) gets its
+    /// expiry then, the store's retention from `now`; no other does.
     async fn finish(
         &self,
         key: &EventKey,

@@ -153,12 +153,20 @@ impl EventStore for ChaosStore {
         self.faults.around(self.inner.mark_enqueued(key, at), store_error).await
     }
 
-    async fn stuck(&self, provider: Provider, older_than: OffsetDateTime, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
-        self.faults.around(self.inner.stuck(provider, older_than, limit), store_error).await
+    async fn stuck(&self, provider: Provider, since: Option<OffsetDateTime>, older_than: OffsetDateTime, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+        self.faults.around(self.inner.stuck(provider, since, older_than, limit), store_error).await
     }
 
     async fn requeue(&self, key: &EventKey, seen: EventStatus, seen_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
         self.faults.around(self.inner.requeue(key, seen, seen_at, now), store_error).await
+    }
+
+    async fn failed(&self, provider: Provider, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+        self.faults.around(self.inner.failed(provider, limit), store_error).await
+    }
+
+    async fn give_up(&self, key: &EventKey, seen: EventStatus, seen_at: OffsetDateTime, now: OffsetDateTime, reason: &str) -> Result<bool, StoreError> {
+        self.faults.around(self.inner.give_up(key, seen, seen_at, now, reason), store_error).await
     }
 
     async fn note_success(&self, provider: Provider, at: OffsetDateTime) -> Result<(), StoreError> {

@@ -250,6 +250,8 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
             lease: settings.visibility,
             backoff_base: Duration::from_secs(1),
             backoff_max: settings.visibility,
+            max_receive_count: crate::backend::MAX_RECEIVE_COUNT,
+            ..ProcessorSettings::default()
         },
     )
     .with_confirmer(Provider::Killbill, confirmer);

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use payhooks::event::{DomainEvent, EventId, EventKey, EventKind, EventStatus, NewEvent, Provider};
+use payhooks::ports::event_store::DEFAULT_RETENTION;
 use payhooks::ports::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome};
 use time::OffsetDateTime;
 
@@ -39,7 +40,6 @@ fn new_event(key: &EventKey, fingerprint: &str) -> NewEvent {
             object: Some("in_1".into()),
         },
         received_at: t(0),
-        expires_at: t(30 * 24 * 3600),
     }
 }
 
@@ -54,7 +54,7 @@ pub async fn a_claim_creates_the_record_once_and_then_returns_it(store: Arc<dyn 
     assert_eq!(existing.status, EventStatus::Received);
     assert_eq!(existing.enqueued_at, None);
     assert_eq!(existing.attempts, 0);
-    assert_eq!(existing.expires_at, t(30 * 24 * 3600));
+    assert_eq!(existing.expires_at, None, "a record with work left to do never expires");
     assert_eq!(existing.event, event.event, "the normalized event round-trips");
     assert_eq!(store.get(&key).await.expect("get").as_ref(), Some(existing.as_ref()));
 }
@@ -232,11 +232,13 @@ pub async fn stuck_lists_only_unfinished_events_older_than_asked_oldest_first(st
     }
     assert!(matches!(store.lease(&finished, "w", t(2), t(32)).await.expect("lease"), LeaseOutcome::Acquired(_)));
     assert_eq!(store.finish(&finished, "w", &Finish::Completed, t(3)).await.expect("finish"), FinishOutcome::Finished);
-    let stuck = store.stuck(Provider::Stripe, t(50), 10).await.expect("stuck");
+    let stuck = store.stuck(Provider::Stripe, None, t(50), 10).await.expect("stuck");
     let keys: Vec<EventKey> = stuck.iter().map(|r| r.key()).collect();
     assert_eq!(keys, vec![older.clone(), old.clone()], "unfinished, older than asked, oldest first");
-    assert_eq!(store.stuck(Provider::Stripe, t(50), 1).await.expect("stuck").len(), 1, "at most the limit");
-    assert!(store.stuck(Provider::Paypal, t(50), 10).await.expect("stuck").is_empty(), "per provider");
+    assert_eq!(store.stuck(Provider::Stripe, None, t(50), 1).await.expect("stuck").len(), 1, "at most the limit");
+    assert!(store.stuck(Provider::Paypal, None, t(50), 10).await.expect("stuck").is_empty(), "per provider");
+    let since: Vec<EventKey> = store.stuck(Provider::Stripe, Some(t(10)), t(50), 10).await.expect("stuck").iter().map(|r| r.key()).collect();
+    assert_eq!(since, vec![old], "from where the last page ended, inclusive");
 }
 
 pub async fn only_one_sweeper_requeues_a_stuck_event(store: Arc<dyn EventStore>) {
@@ -294,4 +296,83 @@ pub async fn the_last_success_only_moves_forward(store: Arc<dyn EventStore>) {
     assert_eq!(last.get(&Provider::Stripe), Some(&t(100)));
     assert_eq!(last.get(&Provider::Lago), Some(&t(10)));
     assert_eq!(last.len(), 2);
+}
+
+/// A record leaves the table only once nobody needs it again: when it is
+/// completed, ignored or stale, the retention from then. A record with work
+/// left, or a failed one waiting for a replay, never expires (I14).
+pub async fn only_a_record_done_with_expires(store: Arc<dyn EventStore>) {
+    let retention = time::Duration::try_from(DEFAULT_RETENTION).expect("retention");
+    let pending = key();
+    store.claim(&new_event(&pending, "fp")).await.expect("claim");
+    store.mark_enqueued(&pending, t(1)).await.expect("mark");
+    store.lease(&pending, "w", t(2), t(32)).await.expect("lease");
+    store.release(&pending, "w", t(3), "transient").await.expect("release");
+    assert_eq!(store.get(&pending).await.expect("get").expect("record").expires_at, None, "pending");
+    for (finish, expires) in [
+        (Finish::Completed, Some(t(10) + retention)),
+        (Finish::Ignored, Some(t(10) + retention)),
+        (Finish::Stale, Some(t(10) + retention)),
+        (Finish::Failed { reason: "unknown plan".into() }, None),
+    ] {
+        let key = key();
+        store.claim(&new_event(&key, "fp")).await.expect("claim");
+        store.lease(&key, "w", t(5), t(35)).await.expect("lease");
+        store.finish(&key, "w", &finish, t(10)).await.expect("finish");
+        let record = store.get(&key).await.expect("get").expect("record");
+        assert_eq!(record.expires_at, expires, "{finish:?}");
+    }
+}
+
+pub async fn failed_events_are_listed_until_reopened(store: Arc<dyn EventStore>) {
+    let (first, second, done) = (key(), key(), key());
+    for (key, finish, at) in [
+        (&second, Finish::Failed { reason: "b".into() }, t(20)),
+        (&first, Finish::Failed { reason: "a".into() }, t(10)),
+        (&done, Finish::Completed, t(5)),
+    ] {
+        store.claim(&new_event(key, "fp")).await.expect("claim");
+        store.lease(key, "w", at, at + time::Duration::seconds(30)).await.expect("lease");
+        store.finish(key, "w", &finish, at).await.expect("finish");
+    }
+    let failed = store.failed(Provider::Stripe, 10).await.expect("failed");
+    let keys: Vec<EventKey> = failed.iter().map(|r| r.key()).collect();
+    assert_eq!(keys, vec![first.clone(), second.clone()], "failed only, oldest first");
+    assert_eq!(store.failed(Provider::Stripe, 1).await.expect("failed").len(), 1, "at most the limit");
+    assert!(store.failed(Provider::Paypal, 10).await.expect("failed").is_empty(), "per provider");
+    assert!(store.stuck(Provider::Stripe, None, t(1000), 10).await.expect("stuck").is_empty(), "a failed event is not stuck");
+    assert!(store.reopen(&first, t(30)).await.expect("reopen"));
+    let keys: Vec<EventKey> = store.failed(Provider::Stripe, 10).await.expect("failed").iter().map(|r| r.key()).collect();
+    assert_eq!(keys, vec![second], "a reopened event is pending again");
+    assert_eq!(store.stuck(Provider::Stripe, None, t(1000), 10).await.expect("stuck").len(), 1);
+}
+
+pub async fn an_event_out_of_attempts_is_given_up_once(store: Arc<dyn EventStore>) {
+    let key = key();
+    store.claim(&new_event(&key, "fp")).await.expect("claim");
+    store.lease(&key, "w", t(1), t(31)).await.expect("lease");
+    let seen = store.get(&key).await.expect("get").expect("record");
+    assert!(
+        !store.give_up(&key, EventStatus::Processing, seen.updated_at, t(10), "out of attempts").await.expect("give up"),
+        "not while a worker holds it"
+    );
+    let winners = futures::future::join_all((0..6).map(|i| {
+        let store = store.clone();
+        let key = key.clone();
+        async move {
+            store
+                .give_up(&key, EventStatus::Processing, seen.updated_at, t(40 + i), "out of attempts")
+                .await
+                .expect("give up")
+        }
+    }))
+    .await;
+    assert_eq!(winners.iter().filter(|w| **w).count(), 1, "{winners:?}");
+    let record = store.get(&key).await.expect("get").expect("record");
+    assert_eq!(record.status, EventStatus::Failed);
+    assert_eq!(record.last_error.as_deref(), Some("out of attempts"));
+    assert_eq!((record.lease_owner, record.expires_at), (None, None));
+    assert_eq!(store.failed(Provider::Stripe, 10).await.expect("failed").len(), 1);
+    assert!(store.stuck(Provider::Stripe, None, t(1000), 10).await.expect("stuck").is_empty(), "no longer pending");
+    assert_eq!(store.lease(&key, "w2", t(50), t(80)).await.expect("lease"), LeaseOutcome::Finished(EventStatus::Failed));
 }

@@ -34,7 +34,6 @@ async fn leased_event(books: &dyn Books, owner: &str) -> EventKey {
             ..DomainEvent::new("invoice.paid", t(0))
         },
         received_at: t(0),
-        expires_at: t(3600),
     };
     books.claim(&event).await.expect("claim");
     assert!(matches!(books.lease(&key, owner, t(1), t(31)).await.expect("lease"), LeaseOutcome::Acquired(_)));
@@ -53,6 +52,8 @@ pub async fn an_effect_applies_once_and_completes_its_event(books: Arc<dyn Books
     let record = books.get(&first).await.expect("get").expect("record");
     assert_eq!(record.status, EventStatus::Completed);
     assert_eq!(record.lease_owner, None);
+    let retention = time::Duration::try_from(payhooks::ports::event_store::DEFAULT_RETENTION).expect("retention");
+    assert_eq!(record.expires_at, Some(t(2) + retention), "completed with its effect: kept for the retention");
 
     // Another event meaning the same fact: the business key is taken.
     let second = leased_event(books.as_ref(), "w2").await;
@@ -97,10 +98,11 @@ pub async fn concurrent_commits_of_one_fact_apply_once(books: Arc<dyn Books>) {
         let effect = grant(&account, &key, 100, event);
         async move {
             loop {
-                // A conflicting transaction is transient: retried, as the processor does.
-                match books.commit(&effect, owner, t(5)).await {
-                    Ok(outcome) => return outcome,
-                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                // A conflicting transaction is Raced: tried again at once, as
+                // the effects do.
+                match books.commit(&effect, owner, t(5)).await.expect("a conflict is not an error") {
+                    CommitOutcome::Raced => tokio::task::yield_now().await,
+                    outcome => return outcome,
                 }
             }
         }
@@ -121,9 +123,9 @@ pub async fn concurrent_grants_for_distinct_periods_add_up_exactly(books: Arc<dy
         let effect = grant(&account, &format!("grant:{i}"), i as i64 + 1, event);
         async move {
             loop {
-                match books.commit(&effect, &format!("w{i}"), t(5)).await {
-                    Ok(outcome) => return assert_eq!(outcome, CommitOutcome::Applied),
-                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                match books.commit(&effect, &format!("w{i}"), t(5)).await.expect("a conflict is not an error") {
+                    CommitOutcome::Raced => tokio::task::yield_now().await,
+                    outcome => return assert_eq!(outcome, CommitOutcome::Applied),
                 }
             }
         }

@@ -1,0 +1,278 @@
+//! The processor's settings: its table and queues, its retry budget, the
+//! plans, and the provider APIs and downstream it talks to.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::ingest::PaypalApiConfig;
+use super::{
+    BACKOFF_BASE_SECS, BACKOFF_MAX_SECS, Cloud, ConfigError, DLQ_URL, EVENT_TTL_DAYS, EVENTS_TABLE, Env,
+    FLUTTERWAVE_API_URL, FLUTTERWAVE_SECRET_KEY, FLUTTERWAVE_VERIFY_TRANSACTIONS, KILLBILL_API_CREDENTIALS,
+    KILLBILL_API_URL, LEASE_SECS, MAX_RECEIVE_COUNT, NEGATIVE_BALANCES, PLANS, PROVISIONER_SECRET, PROVISIONER_URL,
+    QUEUE_URL, SecretSource, metrics_namespace,
+};
+use crate::adapters::{
+    FlutterwaveTransactions, HttpProvisioner, KillbillApi, KillbillCredentials, PaypalSubscriptions,
+    SecretsManagerSource, flutterwave_transactions,
+};
+use crate::clock::SystemClock;
+use crate::effects::{BillingEffects, NegativeBalances, Plans};
+use crate::event::Provider;
+use crate::ports::Effects;
+use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
+use crate::secret::Secret;
+
+#[derive(Debug)]
+pub struct ProcessorConfig {
+    pub table: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+    pub namespace: String,
+    /// How long a record is kept once it is final.
+    pub retention: Duration,
+    pub settings: ProcessorSettings,
+    /// Without plans the processor records events and applies no effects.
+    pub plans: Option<SecretSource>,
+    pub negative_balances: NegativeBalances,
+    pub provisioner: Option<(String, SecretSource)>,
+    pub flutterwave: Option<(String, SecretSource)>,
+    pub killbill: Option<(String, SecretSource)>,
+    pub paypal: Option<PaypalApiConfig>,
+}
+
+/// The processor's retry and lease settings.
+pub fn processor_settings(env: &Env) -> Result<ProcessorSettings, ConfigError> {
+    let defaults = ProcessorSettings::default();
+    let seconds = |name: &str, default: Duration| env.number(name, default.as_secs()).map(Duration::from_secs);
+    Ok(ProcessorSettings {
+        lease: seconds(LEASE_SECS, defaults.lease)?,
+        backoff_base: seconds(BACKOFF_BASE_SECS, defaults.backoff_base)?,
+        backoff_max: seconds(BACKOFF_MAX_SECS, defaults.backoff_max)?,
+        max_receive_count: env.number(MAX_RECEIVE_COUNT, defaults.max_receive_count)?,
+        ..defaults
+    })
+}
+
+/// Flutterwave's verify-transaction check: on whenever a secret key is
+/// configured, unless `FLUTTERWAVE_VERIFY_TRANSACTIONS=false`; asked for
+/// without a key, it is a configuration error rather than a silent skip.
+fn flutterwave(env: &Env) -> Result<Option<(String, SecretSource)>, ConfigError> {
+    let wanted = env.var(FLUTTERWAVE_VERIFY_TRANSACTIONS).map(|v| v.trim().to_ascii_lowercase());
+    if wanted.as_deref() == Some("false") {
+        return Ok(None);
+    }
+    match env.secret(FLUTTERWAVE_SECRET_KEY) {
+        Some(key) => Ok(Some((
+            env.var(FLUTTERWAVE_API_URL).unwrap_or_else(|| flutterwave_transactions::DEFAULT_API_URL.to_owned()),
+            key,
+        ))),
+        None if wanted.as_deref() == Some("true") => Err(ConfigError::Missing(format!(
+            "{FLUTTERWAVE_SECRET_KEY}_ARN or {FLUTTERWAVE_SECRET_KEY} (required by {FLUTTERWAVE_VERIFY_TRANSACTIONS}=true)"
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Kill Bill's read-back: on when `KILLBILL_API_URL` is set, with the
+/// credentials in `KILLBILL_API_CREDENTIALS[_ARN]`.
+pub(super) fn killbill(env: &Env) -> Result<Option<(String, SecretSource)>, ConfigError> {
+    let Some(url) = env.var(KILLBILL_API_URL) else {
+        return Ok(None);
+    };
+    Ok(Some((url.trim().to_owned(), env.required_secret(KILLBILL_API_CREDENTIALS)?)))
+}
+
+/// Kill Bill's API credentials: a JSON object with `api_key`, `api_secret`,
+/// `username` and `password`.
+pub(super) async fn killbill_credentials(
+    source: &SecretSource,
+    secrets: &SecretsManagerSource,
+) -> Result<KillbillCredentials, ConfigError> {
+    let json = source.read(secrets).await?;
+    let invalid = || ConfigError::Invalid {
+        name: KILLBILL_API_CREDENTIALS.to_owned(),
+        expected: "a JSON object with api_key, api_secret, username and password",
+    };
+    let fields: HashMap<String, String> = serde_json::from_slice(json.expose()).map_err(|_| invalid())?;
+    let field = |name: &str| fields.get(name).cloned().ok_or_else(invalid);
+    Ok(KillbillCredentials {
+        api_key: field("api_key")?,
+        api_secret: Secret::new(field("api_secret")?),
+        username: field("username")?,
+        password: Secret::new(field("password")?),
+    })
+}
+
+/// A secret's value as trimmed text (keys pasted with a newline).
+async fn trimmed(source: &SecretSource, secrets: &SecretsManagerSource) -> Result<Secret, ConfigError> {
+    let value = source.read(secrets).await?;
+    Ok(Secret::new(String::from_utf8_lossy(value.expose()).trim()))
+}
+
+/// Parses plans (`{"plan id": credits per period}`).
+pub fn parse_plans(json: &[u8]) -> Result<Plans, ConfigError> {
+    Plans::from_json(&String::from_utf8_lossy(json)).map_err(|_| ConfigError::Invalid {
+        name: PLANS.to_owned(),
+        expected: "a JSON object of plan id to whole credits per period",
+    })
+}
+
+impl ProcessorConfig {
+    pub fn read(env: &Env) -> Result<Self, ConfigError> {
+        let provisioner = match env.var(PROVISIONER_URL) {
+            None => None,
+            Some(url) => Some((
+                url.trim().to_owned(),
+                env.secret(PROVISIONER_SECRET).ok_or_else(|| {
+                    ConfigError::Missing(format!(
+                        "{PROVISIONER_SECRET}_ARN or {PROVISIONER_SECRET} (to sign requests to {PROVISIONER_URL})"
+                    ))
+                })?,
+            )),
+        };
+        Ok(Self {
+            table: env.required(EVENTS_TABLE)?,
+            queue_url: env.required(QUEUE_URL)?,
+            dlq_url: env.required(DLQ_URL)?,
+            namespace: metrics_namespace(env),
+            retention: Duration::from_secs(env.number(EVENT_TTL_DAYS, 30u64)?.saturating_mul(24 * 3600)),
+            settings: processor_settings(env)?,
+            plans: env.secret(PLANS),
+            negative_balances: env.parsed(NEGATIVE_BALANCES, NegativeBalances::default(), "allow or forbid")?,
+            provisioner,
+            flutterwave: flutterwave(env)?,
+            killbill: killbill(env)?,
+            paypal: PaypalApiConfig::read(env)?,
+        })
+    }
+
+    /// The processor on DynamoDB and SQS, with the plans and every provider
+    /// API configured; secrets are read here, once per cold start.
+    pub async fn build(self, cloud: &Cloud) -> Result<Processor, ConfigError> {
+        let secrets = cloud.secrets();
+        let store = Arc::new(cloud.store(&self.table).with_retention(self.retention));
+        let effects: Arc<dyn Effects> = match &self.plans {
+            Some(source) => {
+                let plans = parse_plans(source.read(&secrets).await?.expose())?;
+                let mut effects = BillingEffects::new(store.clone(), plans, Arc::new(SystemClock))
+                    .with_negative_balances(self.negative_balances);
+                if let Some((url, secret)) = &self.provisioner {
+                    let secret = trimmed(secret, &secrets).await?;
+                    effects = effects.with_provisioner(Arc::new(HttpProvisioner::new(url.clone(), secret)));
+                }
+                Arc::new(effects)
+            }
+            None => {
+                tracing::warn!("{PLANS} is not set: events are recorded but no effects are applied");
+                Arc::new(RecordOnlyEffects)
+            }
+        };
+        let mut processor = Processor::new(
+            store,
+            Arc::new(cloud.queue(&self.queue_url)),
+            Arc::new(cloud.queue(&self.dlq_url)),
+            effects,
+            cloud.metrics(&self.namespace),
+            Arc::new(SystemClock),
+            self.settings,
+        );
+        if let Some((url, key)) = &self.flutterwave {
+            let confirmer = FlutterwaveTransactions::new(url.clone(), trimmed(key, &secrets).await?);
+            processor = processor.with_confirmer(Provider::Flutterwave, Arc::new(confirmer));
+        }
+        if let Some((url, credentials)) = &self.killbill {
+            let confirmer = KillbillApi::new(url.clone(), killbill_credentials(credentials, &secrets).await?);
+            processor = processor.with_confirmer(Provider::Killbill, Arc::new(confirmer));
+        }
+        if let Some(api) = &self.paypal {
+            let confirmer = PaypalSubscriptions::new(api.build(cloud).await?);
+            processor = processor.with_confirmer(Provider::Paypal, Arc::new(confirmer));
+        }
+        Ok(processor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: [(&str, &str); 3] = [(EVENTS_TABLE, "events"), (QUEUE_URL, "http://queue"), (DLQ_URL, "http://dlq")];
+
+    fn env(extra: &[(&'static str, &'static str)]) -> Env<'static> {
+        Env::from_pairs(BASE.iter().chain(extra).copied())
+    }
+
+    #[test]
+    fn the_processor_needs_its_table_and_both_queues() {
+        let missing = ProcessorConfig::read(&Env::from_pairs([(EVENTS_TABLE, "t"), (QUEUE_URL, "q")]));
+        assert!(matches!(missing, Err(ConfigError::Missing(name)) if name == DLQ_URL));
+        let config = ProcessorConfig::read(&env(&[])).expect("config");
+        assert!(config.plans.is_none() && config.provisioner.is_none() && config.killbill.is_none());
+        assert_eq!(config.retention, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(config.settings.max_receive_count, crate::sweep::DEFAULT_MAX_RECEIVE_COUNT);
+    }
+
+    #[test]
+    fn retries_leases_and_retention_are_read() {
+        let config = ProcessorConfig::read(&env(&[
+            (LEASE_SECS, "240"),
+            (MAX_RECEIVE_COUNT, "9"),
+            (BACKOFF_BASE_SECS, "5"),
+            (BACKOFF_MAX_SECS, "600"),
+            (EVENT_TTL_DAYS, "60"),
+        ]))
+        .expect("config");
+        assert_eq!(config.settings.lease, Duration::from_secs(240));
+        assert_eq!(config.settings.max_receive_count, 9);
+        assert_eq!(config.settings.backoff_base, Duration::from_secs(5));
+        assert_eq!(config.settings.backoff_max, Duration::from_secs(600));
+        assert_eq!(config.retention, Duration::from_secs(60 * 24 * 3600));
+        let bad = ProcessorConfig::read(&env(&[(MAX_RECEIVE_COUNT, "many")]));
+        assert!(matches!(bad, Err(ConfigError::Invalid { name, .. }) if name == MAX_RECEIVE_COUNT));
+    }
+
+    #[test]
+    fn plans_balances_and_the_provisioner_are_read() {
+        let config = ProcessorConfig::read(&env(&[
+            ("PAYHOOKS_PLANS_ARN", "arn:plans"),
+            (NEGATIVE_BALANCES, "forbid"),
+            (PROVISIONER_URL, "https://downstream.example"),
+            ("PAYHOOKS_PROVISIONER_SECRET_ARN", "arn:p"),
+        ]))
+        .expect("config");
+        assert!(matches!(config.plans, Some(SecretSource::Arn(ref arn)) if arn == "arn:plans"));
+        assert_eq!(config.negative_balances, NegativeBalances::Forbid);
+        assert!(matches!(config.provisioner, Some((ref url, _)) if url == "https://downstream.example"));
+        let unsigned = ProcessorConfig::read(&env(&[(PROVISIONER_URL, "https://downstream.example")]));
+        assert!(matches!(unsigned, Err(ConfigError::Missing(_))));
+        let balances = ProcessorConfig::read(&env(&[(NEGATIVE_BALANCES, "sometimes")]));
+        assert!(matches!(balances, Err(ConfigError::Invalid { .. })));
+    }
+
+    #[test]
+    fn provider_apis_are_on_when_configured_and_a_requested_check_needs_its_key() {
+        let config = ProcessorConfig::read(&env(&[
+            ("FLUTTERWAVE_SECRET_KEY_ARN", "arn:f"),
+            (KILLBILL_API_URL, "https://killbill.example"),
+            ("KILLBILL_API_CREDENTIALS_ARN", "arn:k"),
+            ("PAYPAL_CLIENT_ID", "client"),
+            ("PAYPAL_CLIENT_SECRET_ARN", "arn:p"),
+        ]))
+        .expect("config");
+        assert!(config.flutterwave.is_some() && config.killbill.is_some() && config.paypal.is_some());
+        let off = ProcessorConfig::read(&env(&[("FLUTTERWAVE_SECRET_KEY_ARN", "arn:f"), (FLUTTERWAVE_VERIFY_TRANSACTIONS, "false")]))
+            .expect("config");
+        assert!(off.flutterwave.is_none());
+        let keyless = ProcessorConfig::read(&env(&[(FLUTTERWAVE_VERIFY_TRANSACTIONS, "true")]));
+        assert!(matches!(keyless, Err(ConfigError::Missing(_))));
+        let no_credentials = ProcessorConfig::read(&env(&[(KILLBILL_API_URL, "https://killbill.example")]));
+        assert!(matches!(no_credentials, Err(ConfigError::NoSecret(name)) if name == KILLBILL_API_CREDENTIALS));
+    }
+
+    #[test]
+    fn plans_are_a_json_object_of_credits() {
+        assert!(parse_plans(br#"{"price_1": 100}"#).is_ok());
+        assert!(matches!(parse_plans(b"[1, 2]"), Err(ConfigError::Invalid { .. })));
+    }
+}
