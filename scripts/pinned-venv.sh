@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts here: a Python venv holding exactly the pinned PyPI
 # packages a script needs.
 

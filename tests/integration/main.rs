@@ -24,3 +24,4 @@ mod registration;
 mod stripe_sdk;
 mod sweeper;
 mod support;
+mod template_contract;

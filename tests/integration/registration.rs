@@ -4,7 +4,7 @@
 //! API fails the deploy with its reason, and a delete removes only its own.
 //! The call counts asserted here are the ones the README reports.
 
-mod fakes;
+pub(crate) mod fakes;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

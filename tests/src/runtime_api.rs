@@ -145,3 +145,29 @@ async fn init_error(State(api): State<RuntimeApi>, body: Bytes) -> StatusCode {
     api.record("init".to_owned(), false, body);
     StatusCode::ACCEPTED
 }
+
+/// An API Gateway HTTP API (payload 2.0) event, as Lambda hands it to a
+/// function behind a route.
+pub fn http_event(method: &str, path: &str, headers: serde_json::Value, body: &str) -> serde_json::Value {
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": "local.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "local",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "payhooks-tests"},
+            "requestId": "payhooks-tests",
+            "routeKey": format!("{method} {path}"),
+            "stage": "$default",
+            "time": "24/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 0
+        },
+        "body": body,
+        "isBase64Encoded": false
+    })
+}

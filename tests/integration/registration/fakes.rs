@@ -100,8 +100,10 @@ impl FakeKillbill {
     }
 
     pub async fn serve(&self) -> String {
+        // The rest of Kill Bill's API is down: what a confirmation meets.
         let router = Router::new()
             .route("/1.0/kb/tenants/registerNotificationCallback", any(killbill_callback))
+            .fallback(|| async { StatusCode::SERVICE_UNAVAILABLE })
             .with_state(self.clone());
         serve(router).await
     }
