@@ -435,4 +435,15 @@ mod tests {
         assert_eq!(settings.backoff(0).as_secs(), 10);
         assert_eq!(settings.backoff(u32::MAX).as_secs(), 60);
     }
+
+    /// A provider's API down for an hour (an outage, a maintenance window)
+    /// must not exhaust an event's receives: with the defaults (which the
+    /// template's MaxReceiveCount matches) retries span well over an hour.
+    #[test]
+    fn the_default_retries_outlast_an_hour_long_outage() {
+        let settings = ProcessorSettings::default();
+        let waited: Duration = (1..settings.max_receive_count).map(|n| settings.backoff(n)).sum();
+        assert!(waited >= Duration::from_secs(3600), "{waited:?}");
+        assert_eq!(settings.backoff(settings.max_receive_count - 1), settings.backoff_max, "the cap is reached");
+    }
 }
