@@ -222,7 +222,10 @@ mod tests {
     #[test]
     fn only_api_gateway_urls_are_signed() {
         let region = |url: &str| api_gateway_region(&reqwest::Url::parse(url).expect("a URL"));
-        assert_eq!(region("https://abc123.execute-api.eu-west-1.amazonaws.com/admin/health").as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            region("https://abc123.execute-api.eu-west-1.amazonaws.com/admin/health").as_deref(),
+            Some("eu-west-1")
+        );
         assert_eq!(region("http://127.0.0.1:3000/admin/health"), None);
         assert_eq!(region("https://example.com/admin/health"), None);
     }

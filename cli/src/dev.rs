@@ -54,7 +54,8 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
                 let generated = format!("{}_dev_{}", provider.as_str(), uuid::Uuid::new_v4().simple());
                 let set = SecretSet::from_comma_separated(&generated)?;
                 let ids = providers::sample_ids(provider);
-                let signed = providers::sign_sample(provider, b"{}", &ids, &generated, time::OffsetDateTime::now_utc())?;
+                let signed =
+                    providers::sign_sample(provider, b"{}", &ids, &generated, time::OffsetDateTime::now_utc())?;
                 let route = match signed.path_token {
                     Some(token) => format!("{route}/{token}"),
                     None => route,
@@ -88,7 +89,10 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
         println!("{line}");
     }
     println!("  GET  http://{}/events/{{provider}}/{{event_id}}   an event's record", args.addr);
-    println!("  GET  http://{}/accounts/{{provider}}/{{account}}[/ledger]   an account's balance and entitlement, or its ledger", args.addr);
+    println!(
+        "  GET  http://{}/accounts/{{provider}}/{{account}}[/ledger]   an account's balance and entitlement, or its ledger",
+        args.addr
+    );
     app.serve(args.addr).await?;
     Ok(ExitCode::SUCCESS)
 }

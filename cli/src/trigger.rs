@@ -62,13 +62,13 @@ pub async fn run(args: TriggerArgs) -> Result<ExitCode, Box<dyn std::error::Erro
         let mut all_ok = true;
         for sample in providers::scenario(provider) {
             // Each its own event, all about one customer and subscription.
-            let event = providers::SampleIds {
-                event_id: providers::sample_ids(provider).event_id,
-                ..ids.clone()
-            };
+            let event = providers::SampleIds { event_id: providers::sample_ids(provider).event_id, ..ids.clone() };
             all_ok &= send(&client, provider, sample, &event, &secret, &url).await?;
         }
-        println!("watch it: GET /accounts/{provider}/<account> on the local server (the samples' account, or the customer id {})", ids.customer_id);
+        println!(
+            "watch it: GET /accounts/{provider}/<account> on the local server (the samples' account, or the customer id {})",
+            ids.customer_id
+        );
         return Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
     }
     if !types.contains(&args.event_type.as_str()) {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use payhooks::providers::paypal::{LocalSigner, MemoryCertificateSource, OfflineCheck, PaypalVerifier};
 use payhooks::event::Provider;
+use payhooks::providers::paypal::{LocalSigner, MemoryCertificateSource, OfflineCheck, PaypalVerifier};
 use payhooks::providers::{self, Inbound, SampleIds, Verifier, lago, stripe};
 use payhooks::secret::{Secret, SecretSet};
 use time::OffsetDateTime;
@@ -56,11 +56,8 @@ fn lago_token(body: &[u8], key: &rsa::PrivateKey) -> String {
 
     let key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone());
     let claims = serde_json::json!({"data": std::str::from_utf8(body).expect("utf-8"), "iss": "http://lago.bench"});
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
+    let input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let signature = key.sign(input.as_bytes()).to_vec();
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
@@ -115,9 +112,8 @@ fn paypal_verify_and_parse(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     let signer = LocalSigner::generate("WH-BENCH-HOOK").expect("key");
     let now = OffsetDateTime::now_utc();
-    let certificate = signer
-        .certificate_pem(now - time::Duration::days(1), now + time::Duration::days(30))
-        .expect("certificate");
+    let certificate =
+        signer.certificate_pem(now - time::Duration::days(1), now + time::Duration::days(30)).expect("certificate");
     let source = Arc::new(MemoryCertificateSource::new());
     source.insert(&signer.cert_url, certificate);
     let webhook_ids = SecretSet::from_comma_separated("WH-BENCH-HOOK").expect("id");
@@ -128,14 +124,19 @@ fn paypal_verify_and_parse(c: &mut Criterion) {
     let mut group = c.benchmark_group("paypal_verify_and_parse");
     group.measurement_time(Duration::from_secs(3));
     group.throughput(Throughput::Bytes(body.len() as u64));
-    let cached = PaypalVerifier::new(webhook_ids.clone(), paypal_tolerance(), Arc::new(OfflineCheck::new(source.clone())));
+    let cached =
+        PaypalVerifier::new(webhook_ids.clone(), paypal_tolerance(), Arc::new(OfflineCheck::new(source.clone())));
     group.bench_function(BenchmarkId::new("cached_certificate", body.len()), |b| {
         b.iter(|| black_box(runtime.block_on(cached.verify(black_box(&inbound), now)).expect("valid")))
     });
     group.bench_function(BenchmarkId::new("uncached_certificate", body.len()), |b| {
         b.iter(|| {
             // A cold cache each time: fetch (from memory) and parse the certificate.
-            let verifier = PaypalVerifier::new(webhook_ids.clone(), paypal_tolerance(), Arc::new(OfflineCheck::new(source.clone())));
+            let verifier = PaypalVerifier::new(
+                webhook_ids.clone(),
+                paypal_tolerance(),
+                Arc::new(OfflineCheck::new(source.clone())),
+            );
             black_box(runtime.block_on(verifier.verify(black_box(&inbound), now)).expect("valid"))
         })
     });
@@ -145,7 +146,6 @@ fn paypal_verify_and_parse(c: &mut Criterion) {
 fn paypal_tolerance() -> Duration {
     stripe::DEFAULT_TOLERANCE
 }
-
 
 /// A provider's first renewal-like sample padded with whitespace to exactly
 /// `size` bytes (whitespace is valid JSON and signed like any byte).
@@ -175,10 +175,7 @@ fn other_providers_verify_and_parse(c: &mut Criterion) {
             &providers::VerifierSettings::default(),
         );
         let signed = providers::sign_sample(provider, &body, &ids, secret, now).expect("signed");
-        let inbound = Inbound {
-            path_token: signed.path_token.as_deref(),
-            ..Inbound::new(&signed.headers, &body)
-        };
+        let inbound = Inbound { path_token: signed.path_token.as_deref(), ..Inbound::new(&signed.headers, &body) };
         group.throughput(Throughput::Bytes(body.len() as u64));
         group.bench_function(BenchmarkId::new(provider.as_str(), body.len()), |b| {
             b.iter(|| black_box(runtime.block_on(verifier.verify(black_box(&inbound), now)).expect("valid")))

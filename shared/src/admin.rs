@@ -75,7 +75,13 @@ impl Admin {
     }
 
     fn sweeper(&self) -> Sweeper {
-        Sweeper::new(self.store.clone(), self.queue.clone(), self.metrics.clone(), self.clock.clone(), self.sweep.clone())
+        Sweeper::new(
+            self.store.clone(),
+            self.queue.clone(),
+            self.metrics.clone(),
+            self.clock.clone(),
+            self.sweep.clone(),
+        )
     }
 
     fn reconciler(&self) -> Reconciler {
@@ -97,8 +103,7 @@ impl Admin {
                 json!({ "stuck": events.len(), "oldest_stuck_updated_at": oldest, "last_success": last }),
             );
         }
-        let healthy = dead_letters.visible + dead_letters.in_flight == 0
-            && stuck.values().all(|s| s["stuck"] == 0);
+        let healthy = dead_letters.visible + dead_letters.in_flight == 0 && stuck.values().all(|s| s["stuck"] == 0);
         Ok(JsonResponse::ok(json!({
             "healthy": healthy,
             "queue": queue,
@@ -141,10 +146,13 @@ impl Admin {
         let request: ReplayRequest = if body.iter().all(u8::is_ascii_whitespace) {
             ReplayRequest::default()
         } else {
-            serde_json::from_slice(body).map_err(|e| bad_request(format!("the body must be {{provider?, event_id?, dry_run?}}: {e}")))?
+            serde_json::from_slice(body)
+                .map_err(|e| bad_request(format!("the body must be {{provider?, event_id?, dry_run?}}: {e}")))?
         };
         let provider = match request.provider.as_deref() {
-            Some(name) => Some(name.parse::<Provider>().map_err(|_| bad_request(format!("unknown provider {name:?}")))?),
+            Some(name) => {
+                Some(name.parse::<Provider>().map_err(|_| bad_request(format!("unknown provider {name:?}")))?)
+            }
             None => None,
         };
         let filter = match (provider, request.event_id) {

@@ -21,8 +21,7 @@ impl Clock for SystemClock {
 /// Drops precision below a millisecond, the precision records are stored
 /// with, so a time read back from any store equals the time written.
 pub fn whole_millis(at: OffsetDateTime) -> OffsetDateTime {
-    at.replace_nanosecond(at.millisecond() as u32 * 1_000_000)
-        .unwrap_or(at)
+    at.replace_nanosecond(at.millisecond() as u32 * 1_000_000).unwrap_or(at)
 }
 
 /// A clock that only moves when told to.

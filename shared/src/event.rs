@@ -67,11 +67,7 @@ impl FromStr for Provider {
     type Err = UnknownProvider;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Provider::ALL
-            .iter()
-            .copied()
-            .find(|p| p.as_str() == s)
-            .ok_or(UnknownProvider)
+        Provider::ALL.iter().copied().find(|p| p.as_str() == s).ok_or(UnknownProvider)
     }
 }
 
@@ -304,10 +300,7 @@ impl EventStatus {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            EventStatus::Completed | EventStatus::Ignored | EventStatus::Stale | EventStatus::Failed
-        )
+        matches!(self, EventStatus::Completed | EventStatus::Ignored | EventStatus::Stale | EventStatus::Failed)
     }
 
     /// Whether a record in this state may expire: done with for good. A
@@ -406,10 +399,7 @@ mod tests {
         assert_eq!(EventId::parse(""), Err(InvalidEventId::Empty));
         assert_eq!(EventId::parse("evt 1"), Err(InvalidEventId::BadCharacters));
         assert_eq!(EventId::parse("evt\n1"), Err(InvalidEventId::BadCharacters));
-        assert!(matches!(
-            EventId::parse(&"x".repeat(256)),
-            Err(InvalidEventId::TooLong { .. })
-        ));
+        assert!(matches!(EventId::parse(&"x".repeat(256)), Err(InvalidEventId::TooLong { .. })));
     }
 
     #[test]

@@ -80,10 +80,7 @@ pub enum IngestError {
 impl IngestError {
     /// Failures the provider should retry (5xx) rather than give up on (4xx).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            IngestError::InProgress | IngestError::Store(_) | IngestError::Queue(_)
-        )
+        matches!(self, IngestError::InProgress | IngestError::Store(_) | IngestError::Queue(_))
     }
 }
 
@@ -166,9 +163,7 @@ impl Ingest {
 
     async fn ingest_verified(&self, provider: Provider, inbound: &Inbound<'_>) -> Result<IngestOutcome, IngestError> {
         if inbound.body.len() > self.settings.max_body_bytes {
-            return Err(IngestError::PayloadTooLarge {
-                limit: self.settings.max_body_bytes,
-            });
+            return Err(IngestError::PayloadTooLarge { limit: self.settings.max_body_bytes });
         }
         let verifier = self.verifiers.get(&provider).ok_or(IngestError::UnknownProvider)?;
         let now = self.clock.now();

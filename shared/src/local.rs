@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use tracing::{info, warn};
 
-use crate::admin::Admin;
 use crate::adapters::{MemoryEventStore, MemoryMetrics, MemoryProvisioner, MemoryQueue};
+use crate::admin::Admin;
 use crate::clock::SystemClock;
-use crate::effects::{BillingEffects, Plans};
 use crate::edge::http::{JsonResponse, webhook};
+use crate::effects::{BillingEffects, Plans};
 use crate::event::{EventId, EventKey, Provider};
 use crate::ingest::{Ingest, IngestSettings};
 use crate::ports::{AccountRef, Effects, EventStore, Ledger};
@@ -48,10 +48,8 @@ impl LocalApp {
         ingest_settings: IngestSettings,
         processor_settings: ProcessorSettings,
     ) -> Self {
-        let verifiers = secrets
-            .into_iter()
-            .map(|(provider, set)| providers::verifier(provider, set, verifier_settings))
-            .collect();
+        let verifiers =
+            secrets.into_iter().map(|(provider, set)| providers::verifier(provider, set, verifier_settings)).collect();
         Self::with_verifiers(verifiers, None, ingest_settings, processor_settings)
     }
 
@@ -67,31 +65,21 @@ impl LocalApp {
     ) -> Self {
         // The processor fails an event on the receive the queue's redrive
         // would dead-letter it after.
-        let processor_settings = ProcessorSettings {
-            max_receive_count: MAX_RECEIVE_COUNT,
-            ..processor_settings
-        };
+        let processor_settings = ProcessorSettings { max_receive_count: MAX_RECEIVE_COUNT, ..processor_settings };
         let store = Arc::new(MemoryEventStore::new());
         let dead_letters = Arc::new(MemoryQueue::new(processor_settings.lease));
         let queue = Arc::new(
-            MemoryQueue::new(processor_settings.lease)
-                .with_dead_letters(dead_letters.clone(), MAX_RECEIVE_COUNT),
+            MemoryQueue::new(processor_settings.lease).with_dead_letters(dead_letters.clone(), MAX_RECEIVE_COUNT),
         );
         let metrics = Arc::new(MemoryMetrics::new());
         let clock = Arc::new(SystemClock);
-        let ingest = Ingest::new(
-            verifiers,
-            store.clone(),
-            queue.clone(),
-            metrics.clone(),
-            clock.clone(),
-            ingest_settings,
-        );
+        let ingest =
+            Ingest::new(verifiers, store.clone(), queue.clone(), metrics.clone(), clock.clone(), ingest_settings);
         let provisioner = Arc::new(MemoryProvisioner::new());
         let effects: Arc<dyn Effects> = match plans {
-            Some(plans) => Arc::new(
-                BillingEffects::new(store.clone(), plans, clock.clone()).with_provisioner(provisioner.clone()),
-            ),
+            Some(plans) => {
+                Arc::new(BillingEffects::new(store.clone(), plans, clock.clone()).with_provisioner(provisioner.clone()))
+            }
             None => Arc::new(RecordOnlyEffects),
         };
         let processor = Processor::new(
@@ -157,19 +145,13 @@ impl LocalApp {
             dead_letters: self.dead_letters.clone(),
             metrics: self.metrics.clone(),
             clock: Arc::new(SystemClock),
-            sweep: SweepSettings {
-                max_receive_count: MAX_RECEIVE_COUNT,
-                ..SweepSettings::default()
-            },
+            sweep: SweepSettings { max_receive_count: MAX_RECEIVE_COUNT, ..SweepSettings::default() },
         }
     }
 
     /// The sweeper over the local store and queue.
     pub fn sweeper(&self) -> Sweeper {
-        let settings = SweepSettings {
-            max_receive_count: MAX_RECEIVE_COUNT,
-            ..SweepSettings::default()
-        };
+        let settings = SweepSettings { max_receive_count: MAX_RECEIVE_COUNT, ..SweepSettings::default() };
         Sweeper::new(self.store.clone(), self.queue.clone(), self.metrics.clone(), Arc::new(SystemClock), settings)
     }
 
@@ -185,10 +167,7 @@ impl LocalApp {
             let app = self.clone();
             async move { app.run_sweeper().await }
         });
-        let served = axum::serve(
-            listener,
-            self.router().into_make_service_with_connect_info::<SocketAddr>(),
-        )
+        let served = axum::serve(listener, self.router().into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
             })
@@ -228,12 +207,14 @@ async fn webhook_with_token_route(
     serve_webhook(&app, &provider, Some(&token), request).await
 }
 
-async fn serve_webhook(app: &LocalApp, provider: &str, token: Option<&str>, request: axum::extract::Request) -> Response {
+async fn serve_webhook(
+    app: &LocalApp,
+    provider: &str,
+    token: Option<&str>,
+    request: axum::extract::Request,
+) -> Response {
     let (parts, body) = request.into_parts();
-    let source_ip = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+    let source_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
     let limit = app.ingest.settings().max_body_bytes;
     // Read one byte past the limit so an oversized body gets the same 413
     // JSON answer as in the cloud.
@@ -244,32 +225,18 @@ async fn serve_webhook(app: &LocalApp, provider: &str, token: Option<&str>, requ
             format!("the body is larger than {limit} bytes"),
         ));
     };
-    let inbound = Inbound {
-        headers: &parts.headers,
-        body: &bytes,
-        source_ip,
-        path_token: token,
-    };
+    let inbound = Inbound { headers: &parts.headers, body: &bytes, source_ip, path_token: token };
     json(webhook(&app.ingest, &parts.method, provider, &inbound).await)
 }
 
-async fn event_route(
-    State(app): State<LocalApp>,
-    Path((provider, event_id)): Path<(String, String)>,
-) -> Response {
+async fn event_route(State(app): State<LocalApp>, Path((provider, event_id)): Path<(String, String)>) -> Response {
     let (Ok(provider), Ok(event_id)) = (provider.parse::<Provider>(), EventId::parse(&event_id)) else {
         return json(JsonResponse::not_found("such event"));
     };
     match app.store.get(&EventKey::new(provider, event_id)).await {
-        Ok(Some(record)) => json(JsonResponse::ok(
-            serde_json::to_value(record).unwrap_or_default(),
-        )),
+        Ok(Some(record)) => json(JsonResponse::ok(serde_json::to_value(record).unwrap_or_default())),
         Ok(None) => json(JsonResponse::not_found("such event")),
-        Err(error) => json(JsonResponse::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            error,
-        )),
+        Err(error) => json(JsonResponse::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", error)),
     }
 }
 

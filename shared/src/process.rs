@@ -10,14 +10,14 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::clock::Clock;
+use crate::event::Provider;
 use crate::event::{EventKey, EventKind, EventRecord, EventStatus};
 use crate::ingest::{parse_message, source_chain};
-use crate::event::Provider;
-use crate::ports::{
-    Applied, Confirmation, Confirmer, Delivery, EffectError, Effects, EventStore, Finish, FinishOutcome,
-    LeaseOutcome, Metrics, Queue, QueueError,
-};
 use crate::ports::event_store::StoreError;
+use crate::ports::{
+    Applied, Confirmation, Confirmer, Delivery, EffectError, Effects, EventStore, Finish, FinishOutcome, LeaseOutcome,
+    Metrics, Queue, QueueError,
+};
 
 #[derive(Debug, Clone)]
 pub struct ProcessorSettings {
@@ -58,9 +58,7 @@ impl ProcessorSettings {
     /// The delay before the next attempt of a message received `receive_count` times.
     pub fn backoff(&self, receive_count: u32) -> Duration {
         let exponent = receive_count.saturating_sub(1).min(20);
-        self.backoff_base
-            .saturating_mul(1 << exponent)
-            .min(self.backoff_max)
+        self.backoff_base.saturating_mul(1 << exponent).min(self.backoff_max)
     }
 }
 
@@ -150,27 +148,18 @@ impl Processor {
     /// Confirms the event with its provider where a confirmer is set, then
     /// applies its effects to the confirmed event.
     async fn apply(&self, record: &EventRecord) -> Result<Applied, EffectError> {
-        let confirmer = self
-            .confirmers
-            .get(&record.provider)
-            .filter(|_| record.event.kind != EventKind::Other);
+        let confirmer = self.confirmers.get(&record.provider).filter(|_| record.event.kind != EventKind::Other);
         let Some(confirmer) = confirmer else {
             return self.effects.apply(record, &self.worker).await;
         };
         match confirmer.confirm(record).await? {
             Confirmation::Confirmed(event) => {
-                let confirmed = EventRecord {
-                    event: *event,
-                    ..record.clone()
-                };
+                let confirmed = EventRecord { event: *event, ..record.clone() };
                 self.effects.apply(&confirmed, &self.worker).await
             }
             Confirmation::Contradicted { reason } => {
                 self.metrics.count(record.provider.as_str(), "contradicted");
-                Err(EffectError::Permanent(format!(
-                    "the {} API contradicts the webhook: {reason}",
-                    record.provider
-                )))
+                Err(EffectError::Permanent(format!("the {} API contradicts the webhook: {reason}", record.provider)))
             }
         }
     }
@@ -190,8 +179,7 @@ impl Processor {
     /// hand when the time is nearly up is stopped, its lease given back, so
     /// the answer goes out before Lambda ends the invocation.
     pub async fn process_batch_before(&self, deliveries: &[Delivery], deadline: Option<Instant>) -> BatchReport {
-        let dispositions =
-            futures::future::join_all(deliveries.iter().map(|d| self.process_before(d, deadline))).await;
+        let dispositions = futures::future::join_all(deliveries.iter().map(|d| self.process_before(d, deadline))).await;
         let mut report = BatchReport::default();
         for (delivery, disposition) in deliveries.iter().zip(dispositions) {
             match disposition {
@@ -340,9 +328,7 @@ impl Processor {
                 if delivery.receive_count >= self.settings.max_receive_count {
                     warn!(provider, event_id = %key.event_id, error = %message, attempts = delivery.receive_count,
                         "effects failed on the last attempt; failing the event");
-                    Finish::Failed {
-                        reason: format!("gave up after {} attempts: {message}", delivery.receive_count),
-                    }
+                    Finish::Failed { reason: format!("gave up after {} attempts: {message}", delivery.receive_count) }
                 } else {
                     let delay = self.settings.backoff(delivery.receive_count);
                     warn!(provider, event_id = %key.event_id, error = %message, retry_in_secs = delay.as_secs(), "effects failed; will retry");

@@ -33,10 +33,7 @@ const MARGIN: Duration = Duration::from_secs(120);
 /// invocation's, in milliseconds since the epoch).
 pub fn budget_before(deadline_ms: u64) -> Duration {
     let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);
-    deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or_default()
-        .saturating_sub(MARGIN)
+    deadline.duration_since(SystemTime::now()).unwrap_or_default().saturating_sub(MARGIN)
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -65,13 +62,7 @@ pub struct Reconciler {
 
 impl Reconciler {
     pub fn new(ledger: Arc<dyn Ledger>, metrics: Arc<dyn Metrics>, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            ledger,
-            metrics,
-            clock,
-            settle: Duration::from_millis(200),
-            page: PAGE,
-        }
+        Self { ledger, metrics, clock, settle: Duration::from_millis(200), page: PAGE }
     }
 
     /// Reads `accounts` per page instead of a hundred.
@@ -85,10 +76,7 @@ impl Reconciler {
     pub async fn reconcile(&self, budget: Option<Duration>) -> Result<ReconcileReport, StoreError> {
         let started = Instant::now();
         let mut cursor = self.ledger.checkpoint(CHECKPOINT).await?;
-        let mut report = ReconcileReport {
-            resumed: cursor.is_some(),
-            ..ReconcileReport::default()
-        };
+        let mut report = ReconcileReport { resumed: cursor.is_some(), ..ReconcileReport::default() };
         loop {
             let page = self.ledger.accounts(cursor, self.page).await?;
             for account in &page.accounts {

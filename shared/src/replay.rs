@@ -101,13 +101,7 @@ impl Replayer {
         metrics: Arc<dyn Metrics>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self {
-            store,
-            queue,
-            dead_letters,
-            metrics,
-            clock,
-        }
+        Self { store, queue, dead_letters, metrics, clock }
     }
 
     /// Moves (or, with `dry_run`, lists) the dead letters `filter` matches,
@@ -121,10 +115,7 @@ impl Replayer {
         progress: &(dyn Fn(&ReplayReport) + Sync),
     ) -> Result<ReplayReport, ReplayError> {
         let mut run = Run {
-            report: ReplayReport {
-                dry_run,
-                ..ReplayReport::default()
-            },
+            report: ReplayReport { dry_run, ..ReplayReport::default() },
             seen: HashSet::new(),
             held: Vec::new(),
             limit: limit.unwrap_or(usize::MAX),
@@ -141,19 +132,27 @@ impl Replayer {
             }
         }
         outcome?;
-        info!(dry_run, moved = report.moved, reopened = report.reopened, from_records = report.from_records,
-            kept = report.kept, "replay finished");
+        info!(
+            dry_run,
+            moved = report.moved,
+            reopened = report.reopened,
+            from_records = report.from_records,
+            kept = report.kept,
+            "replay finished"
+        );
         Ok(report)
     }
 
     /// Reopens and enqueues the failed events `filter` matches that the
     /// dead letters did not (`report.matched` names those), up to `limit`.
-    async fn from_records(&self, filter: &ReplayFilter, report: &mut ReplayReport, limit: usize) -> Result<(), ReplayError> {
-        let seen: HashSet<(Provider, String)> = report
-            .matched
-            .iter()
-            .map(|m| (m.provider, m.event_id.clone()))
-            .collect();
+    async fn from_records(
+        &self,
+        filter: &ReplayFilter,
+        report: &mut ReplayReport,
+        limit: usize,
+    ) -> Result<(), ReplayError> {
+        let seen: HashSet<(Provider, String)> =
+            report.matched.iter().map(|m| (m.provider, m.event_id.clone())).collect();
         let candidates = match filter {
             ReplayFilter::Event(key) => self.store.get(key).await?.into_iter().collect(),
             ReplayFilter::Provider(provider) => self.store.failed(*provider, limit.saturating_add(seen.len())).await?,
@@ -200,12 +199,7 @@ impl Replayer {
         run: &mut Run,
         progress: &(dyn Fn(&ReplayReport) + Sync),
     ) -> Result<(), ReplayError> {
-        let Run {
-            report,
-            seen,
-            held,
-            limit,
-        } = run;
+        let Run { report, seen, held, limit } = run;
         let (dry_run, limit) = (report.dry_run, *limit);
         loop {
             let batch = self.dead_letters.receive(10, Duration::ZERO).await?;

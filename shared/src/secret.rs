@@ -53,14 +53,7 @@ impl SecretSet {
     /// Parses a comma-separated list, the form used by environment variables
     /// and by the Secrets Manager secret during a rotation.
     pub fn from_comma_separated(value: &str) -> Result<Self, EmptySecretSet> {
-        Self::new(
-            value
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(Secret::new)
-                .collect(),
-        )
+        Self::new(value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new).collect())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Secret> {

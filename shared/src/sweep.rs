@@ -93,13 +93,7 @@ impl Sweeper {
         clock: Arc<dyn Clock>,
         settings: SweepSettings,
     ) -> Self {
-        Self {
-            store,
-            queue,
-            metrics,
-            clock,
-            settings,
-        }
+        Self { store, queue, metrics, clock, settings }
     }
 
     pub async fn sweep(&self) -> Result<SweepReport, SweepError> {
@@ -149,7 +143,12 @@ impl Sweeper {
         }
     }
 
-    async fn sweep_one(&self, record: &EventRecord, now: OffsetDateTime, report: &mut SweepReport) -> Result<(), SweepError> {
+    async fn sweep_one(
+        &self,
+        record: &EventRecord,
+        now: OffsetDateTime,
+        report: &mut SweepReport,
+    ) -> Result<(), SweepError> {
         let key = record.key();
         let name = record.provider.as_str();
         if record.attempts >= self.settings.max_receive_count {

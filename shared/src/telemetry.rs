@@ -47,9 +47,7 @@ pub fn log_level(env: &Env) -> Result<LevelFilter, ConfigError> {
 /// What a Lambda function logs at `level`: its own lines at that level, the
 /// libraries' at WARN (or the level, if quieter).
 pub fn lambda_filter(level: LevelFilter) -> Targets {
-    Targets::new()
-        .with_default(level.min(LevelFilter::WARN))
-        .with_target(OWN_TARGET, level)
+    Targets::new().with_default(level.min(LevelFilter::WARN)).with_target(OWN_TARGET, level)
 }
 
 /// The Lambda subscriber writing to `writer`: JSON lines, as the template's

@@ -31,10 +31,8 @@ use serde_json::{Value, json};
 const RUNS: usize = 10;
 
 fn binary(name: &str) -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
-        |_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")),
-        PathBuf::from,
-    );
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")), PathBuf::from);
     target.join("release").join(name)
 }
 
@@ -44,10 +42,8 @@ fn first_event(function: &str) -> Value {
         "ingest-stripe" | POWERTOOLS => {
             let (_, body) = stripe_event("invoice.paid");
             let signed = stripe_headers(&body, SECRET, time::OffsetDateTime::now_utc().unix_timestamp());
-            let headers: serde_json::Map<String, Value> = signed
-                .iter()
-                .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or_default())))
-                .collect();
+            let headers: serde_json::Map<String, Value> =
+                signed.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or_default()))).collect();
             http_event("POST", "/webhooks/stripe", Value::Object(headers), &String::from_utf8_lossy(&body))
         }
         "processor" => {
@@ -117,10 +113,7 @@ async fn cold_start(function: &str, resources: &EmulatorResources) -> Run {
     let answers = answers.expect("an answer within 30 s");
     assert!(answers[0].ok, "{function} failed: {}", String::from_utf8_lossy(&answers[0].body));
     let first_poll = api.first_poll().expect("polled");
-    Run {
-        init: first_poll - started,
-        first: answers[0].at - started,
-    }
+    Run { init: first_poll - started, first: answers[0].at - started }
 }
 
 fn summary(mut values: Vec<Duration>) -> String {
@@ -173,7 +166,13 @@ async fn create_idempotency_table() {
         .create_table()
         .table_name(IDEMPOTENCY_TABLE)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(AttributeDefinition::builder().attribute_name("id").attribute_type(ScalarAttributeType::S).build().expect("attribute"))
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
         .key_schema(KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build().expect("key"))
         .send()
         .await;
@@ -208,5 +207,9 @@ async fn powertools_calls(resources: &EmulatorResources) {
         let answer: Value = serde_json::from_slice(&answers[i].body).unwrap_or_default();
         answer["aws_calls"].as_u64().map_or_else(|| format!("? ({answer})"), |n| n.to_string())
     };
-    println!("{POWERTOOLS}: AWS calls per accepted webhook {}, per duplicate {} (payhooks: 3 and 1)", calls(0), calls(1));
+    println!(
+        "{POWERTOOLS}: AWS calls per accepted webhook {}, per duplicate {} (payhooks: 3 and 1)",
+        calls(0),
+        calls(1)
+    );
 }

@@ -31,12 +31,7 @@ async fn batch(backend: &Backend) -> Vec<Delivery> {
         event.account = Some(format!("acct-bench-{}", ids.event_id));
         let key = EventKey::new(Provider::Stripe, EventId::parse(&ids.event_id).expect("id"));
         let now = time::OffsetDateTime::now_utc();
-        let new = NewEvent {
-            key: key.clone(),
-            fingerprint: verified.fingerprint,
-            event,
-            received_at: now,
-        };
+        let new = NewEvent { key: key.clone(), fingerprint: verified.fingerprint, event, received_at: now };
         backend.store.claim(&new).await.expect("claim");
         deliveries.push(Delivery {
             message_id: ids.event_id.clone(),

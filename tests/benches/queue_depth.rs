@@ -24,7 +24,8 @@ async fn main() {
     for target in [0, 1_000, 5_000] {
         let filling = Instant::now();
         while depth < target {
-            futures::future::join_all((0..50).map(|_| queue.send(r#"{"provider":"stripe","event_id":"evt_depth"}"#))).await;
+            futures::future::join_all((0..50).map(|_| queue.send(r#"{"provider":"stripe","event_id":"evt_depth"}"#)))
+                .await;
             depth += 50;
         }
         let fill = filling.elapsed();

@@ -22,7 +22,11 @@ const REQUESTS: usize = 20_000;
 const DUPLICATES: usize = 5_000;
 const CONCURRENCY: usize = 32;
 
-async fn load(client: &reqwest::Client, url: &str, requests: &[(Vec<u8>, http::HeaderMap)]) -> (Duration, Vec<Duration>) {
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    requests: &[(Vec<u8>, http::HeaderMap)],
+) -> (Duration, Vec<Duration>) {
     let started = Instant::now();
     let mut latencies: Vec<Duration> = futures::stream::iter(requests)
         .map(|(body, headers)| async move {
@@ -41,7 +45,8 @@ async fn load(client: &reqwest::Client, url: &str, requests: &[(Vec<u8>, http::H
 }
 
 fn line(what: &str, count: usize, (elapsed, latencies): (Duration, Vec<Duration>)) {
-    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
+    let pick =
+        |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
     println!(
         "{what:24} {count:6} requests in {:6.2} s: {:8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
         elapsed.as_secs_f64(),
@@ -58,7 +63,8 @@ async fn main() {
         return;
     }
     let secrets = vec![(Provider::Stripe, SecretSet::from_comma_separated(SECRET).expect("secret"))];
-    let app = LocalApp::new(secrets, &VerifierSettings::default(), IngestSettings::default(), ProcessorSettings::default());
+    let app =
+        LocalApp::new(secrets, &VerifierSettings::default(), IngestSettings::default(), ProcessorSettings::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let router = app.router().into_make_service_with_connect_info::<SocketAddr>();

@@ -64,9 +64,16 @@ async fn health_history_replay_sweep_and_reconcile_answer_as_documented() {
     let (_, health) = call(&app, "GET", "/admin/health", "").await;
     assert_eq!((health["healthy"].as_bool(), health["dead_letters"]["visible"].as_u64()), (Some(false), Some(1)));
     let (status, listed) = call(&app, "POST", "/admin/replay", r#"{"provider": "stripe", "dry_run": true}"#).await;
-    assert_eq!((status, listed["moved"].as_u64(), listed["matched"][0]["event_id"].as_str()), (StatusCode::OK, Some(0), Some(id.as_str())));
+    assert_eq!(
+        (status, listed["moved"].as_u64(), listed["matched"][0]["event_id"].as_str()),
+        (StatusCode::OK, Some(0), Some(id.as_str()))
+    );
     let (status, moved) = call(&app, "POST", "/admin/replay", "").await;
-    assert_eq!((status, moved["moved"].as_u64(), moved["more"].as_bool()), (StatusCode::OK, Some(1), Some(false)), "{moved}");
+    assert_eq!(
+        (status, moved["moved"].as_u64(), moved["more"].as_bool()),
+        (StatusCode::OK, Some(1), Some(false)),
+        "{moved}"
+    );
     while app.processor.poll_once(Duration::ZERO).await.expect("poll").processed > 0 {}
     let (_, event) = call(&app, "GET", &event_path, "").await;
     assert_eq!(event["status"], "completed", "{event}");
@@ -103,8 +110,8 @@ async fn admin_requests_that_make_no_sense_are_refused_with_a_reason() {
 async fn the_calls_each_repair_operation_makes() {
     use std::sync::Arc;
 
-    use payhooks::clock::{Clock, ManualClock};
     use payhooks::adapters::{MemoryEventStore, MemoryMetrics, MemoryQueue};
+    use payhooks::clock::{Clock, ManualClock};
     use payhooks::event::{DomainEvent, EventId, EventKey, NewEvent};
     use payhooks::ports::{AccountRef, Change, Effect, EventStore, Finish, LeaseOutcome, Ledger};
     use payhooks::reconcile::Reconciler;
@@ -137,7 +144,9 @@ async fn the_calls_each_repair_operation_makes() {
     clock.advance(time::Duration::hours(1));
     let sweeper = Sweeper::new(store.clone(), queue.clone(), metrics.clone(), clock.clone(), SweepSettings::default());
     assert_eq!(sweeper.sweep().await.expect("sweep").requeued_unsent, 1);
-    let counted = |calls: &payhooks_tests::faults::Calls, names: &[&str]| names.iter().map(|n| calls.count(n)).collect::<Vec<_>>();
+    let counted = |calls: &payhooks_tests::faults::Calls, names: &[&str]| {
+        names.iter().map(|n| calls.count(n)).collect::<Vec<_>>()
+    };
     assert_eq!(counted(&store.calls, &["stuck", "requeue", "mark_enqueued"]), vec![6, 1, 1]);
     assert_eq!(queue.calls.count("send"), 1);
 
@@ -145,7 +154,10 @@ async fn the_calls_each_repair_operation_makes() {
     let (failed, new) = event("evt_calls_failed");
     memory.claim(&new).await.expect("claim");
     let now = clock.now();
-    assert!(matches!(memory.lease(&failed, "w", now, now + time::Duration::minutes(1)).await.expect("lease"), LeaseOutcome::Acquired(_)));
+    assert!(matches!(
+        memory.lease(&failed, "w", now, now + time::Duration::minutes(1)).await.expect("lease"),
+        LeaseOutcome::Acquired(_)
+    ));
     memory.finish(&failed, "w", &Finish::Failed { reason: "unknown plan".into() }, now).await.expect("finish");
     dead_letters.send(&payhooks::ingest::message_body(&failed)).await.expect("send");
     for calls in [&store.calls, &queue.calls, &dead_letters.calls] {
@@ -161,9 +173,15 @@ async fn the_calls_each_repair_operation_makes() {
     // Reconcile: one account.
     let (granted, new) = event("evt_calls_grant");
     memory.claim(&new).await.expect("claim");
-    assert!(matches!(memory.lease(&granted, "w", now, now + time::Duration::minutes(1)).await.expect("lease"), LeaseOutcome::Acquired(_)));
+    assert!(matches!(
+        memory.lease(&granted, "w", now, now + time::Duration::minutes(1)).await.expect("lease"),
+        LeaseOutcome::Acquired(_)
+    ));
     let account = AccountRef::new(Provider::Stripe, "acct-calls");
-    memory.commit(&Effect::new("grant:calls".into(), account, Change::Credit(5), granted), "w", now).await.expect("commit");
+    memory
+        .commit(&Effect::new("grant:calls".into(), account, Change::Credit(5), granted), "w", now)
+        .await
+        .expect("commit");
     let reconciler = Reconciler::new(ledger.clone(), metrics.clone(), clock.clone());
     assert_eq!(reconciler.reconcile(None).await.expect("reconcile").accounts, 1);
     // The account read and its entries; the checkpoint read, and cleared at the end.

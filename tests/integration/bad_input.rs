@@ -19,19 +19,15 @@ struct Case {
 }
 
 fn case(name: &'static str, request: Request<Body>, status: u16, code: &'static str) -> Case {
-    Case {
-        name,
-        request,
-        status: StatusCode::from_u16(status).expect("a status"),
-        code,
-    }
+    Case { name, request, status: StatusCode::from_u16(status).expect("a status"), code }
 }
 
 /// A sample of `provider` and its correct signature, to be spoiled.
 fn signed(local: &Local, provider: Provider, sample: &str) -> (Vec<u8>, SignedRequest) {
     let ids = providers::sample_ids(provider);
     let body = providers::sample_event(provider, sample, &ids).expect("sample").into_bytes();
-    let signed = providers::sign_sample(provider, &body, &ids, local.secret(provider), OffsetDateTime::now_utc()).expect("signed");
+    let signed = providers::sign_sample(provider, &body, &ids, local.secret(provider), OffsetDateTime::now_utc())
+        .expect("signed");
     (body, signed)
 }
 
@@ -46,7 +42,14 @@ fn header(signed: &SignedRequest, name: &str) -> String {
 
 /// `body` signed correctly as Stripe would at `at`.
 fn stripe_at(local: &Local, body: &[u8], at: OffsetDateTime) -> SignedRequest {
-    providers::sign_sample(Provider::Stripe, body, &providers::sample_ids(Provider::Stripe), local.secret(Provider::Stripe), at).expect("signed")
+    providers::sign_sample(
+        Provider::Stripe,
+        body,
+        &providers::sample_ids(Provider::Stripe),
+        local.secret(Provider::Stripe),
+        at,
+    )
+    .expect("signed")
 }
 
 /// A Stripe header whose `t` is `timestamp` (not a signing time at all).
@@ -56,8 +59,14 @@ fn stripe_t(good: &SignedRequest, timestamp: &str) -> SignedRequest {
 }
 
 fn stripe_signed_body(local: &Local, body: Vec<u8>) -> Request<Body> {
-    let signed = providers::sign_sample(Provider::Stripe, &body, &providers::sample_ids(Provider::Stripe), local.secret(Provider::Stripe), OffsetDateTime::now_utc())
-        .expect("signed");
+    let signed = providers::sign_sample(
+        Provider::Stripe,
+        &body,
+        &providers::sample_ids(Provider::Stripe),
+        local.secret(Provider::Stripe),
+        OffsetDateTime::now_utc(),
+    )
+    .expect("signed");
     request(Provider::Stripe, &signed, body)
 }
 
@@ -75,28 +84,167 @@ fn stripe_cases(local: &Local) -> Vec<Case> {
     let v1 = signature.split("v1=").nth(1).expect("v1").to_owned();
     let t = signature.split(',').next().expect("t").to_owned();
     vec![
-        case("stripe: no signature header", request(Provider::Stripe, &SignedRequest::default(), body.clone()), 400, "missing_signature"),
-        case("stripe: body truncated after signing", request(Provider::Stripe, &good, truncated), 401, "invalid_signature"),
-        case("stripe: body with a byte changed", request(Provider::Stripe, &good, { let mut b = body.clone(); b[10] ^= 1; b }), 401, "invalid_signature"),
-        case("stripe: oversized body", request(Provider::Stripe, &good, vec![b' '; 1024 * 1024 + 1]), 413, "payload_too_large"),
+        case(
+            "stripe: no signature header",
+            request(Provider::Stripe, &SignedRequest::default(), body.clone()),
+            400,
+            "missing_signature",
+        ),
+        case(
+            "stripe: body truncated after signing",
+            request(Provider::Stripe, &good, truncated),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "stripe: body with a byte changed",
+            request(Provider::Stripe, &good, {
+                let mut b = body.clone();
+                b[10] ^= 1;
+                b
+            }),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "stripe: oversized body",
+            request(Provider::Stripe, &good, vec![b' '; 1024 * 1024 + 1]),
+            413,
+            "payload_too_large",
+        ),
         case("stripe: empty body", request(Provider::Stripe, &good, Vec::new()), 401, "invalid_signature"),
-        case("stripe: signed invalid UTF-8", stripe_signed_body(local, b"{\"id\": \"evt_\xff\xfe\"}".to_vec()), 400, "invalid_payload"),
+        case(
+            "stripe: signed invalid UTF-8",
+            stripe_signed_body(local, b"{\"id\": \"evt_\xff\xfe\"}".to_vec()),
+            400,
+            "invalid_payload",
+        ),
         case("stripe: signed JSON nesting bomb", stripe_signed_body(local, nested(100_000)), 400, "invalid_payload"),
-        case("stripe: signed duplicate keys", stripe_signed_body(local, br#"{"id":"evt_a","id":"evt_b","type":"invoice.paid","created":1,"data":{"object":{}}}"#.to_vec()), 400, "invalid_payload"),
-        case("stripe: signed huge number", stripe_signed_body(local, br#"{"id":"evt_a","type":"invoice.paid","created":1e400,"data":{"object":{}}}"#.to_vec()), 400, "invalid_payload"),
-        case("stripe: signed, not JSON", stripe_signed_body(local, b"id=evt_a&type=invoice.paid".to_vec()), 400, "invalid_payload"),
+        case(
+            "stripe: signed duplicate keys",
+            stripe_signed_body(
+                local,
+                br#"{"id":"evt_a","id":"evt_b","type":"invoice.paid","created":1,"data":{"object":{}}}"#.to_vec(),
+            ),
+            400,
+            "invalid_payload",
+        ),
+        case(
+            "stripe: signed huge number",
+            stripe_signed_body(
+                local,
+                br#"{"id":"evt_a","type":"invoice.paid","created":1e400,"data":{"object":{}}}"#.to_vec(),
+            ),
+            400,
+            "invalid_payload",
+        ),
+        case(
+            "stripe: signed, not JSON",
+            stripe_signed_body(local, b"id=evt_a&type=invoice.paid".to_vec()),
+            400,
+            "invalid_payload",
+        ),
         case("stripe: header repeated", request(Provider::Stripe, &repeated, body.clone()), 400, "malformed_signature"),
-        case("stripe: whitespace around the signature", request(Provider::Stripe, &with_header(good.clone(), "stripe-signature", &format!("{t}, v1= {v1} ")), body.clone()), 401, "invalid_signature"),
+        case(
+            "stripe: whitespace around the signature",
+            request(
+                Provider::Stripe,
+                &with_header(good.clone(), "stripe-signature", &format!("{t}, v1= {v1} ")),
+                body.clone(),
+            ),
+            401,
+            "invalid_signature",
+        ),
         // (Uppercase hex is accepted: the bytes are the same MAC, as stripe-go decodes them.)
-        case("stripe: a signature of another timestamp", request(Provider::Stripe, &with_header(good.clone(), "stripe-signature", &format!("t={},v1={v1}", now - 1)), body.clone()), 401, "invalid_signature"),
-        case("stripe: signature one byte short", request(Provider::Stripe, &with_header(good.clone(), "stripe-signature", &format!("{t},v1={}", &v1[..62])), body.clone()), 401, "invalid_signature"),
-        case("stripe: signature not hex", request(Provider::Stripe, &with_header(good.clone(), "stripe-signature", &format!("{t},v1={}", "zz".repeat(32))), body.clone()), 401, "invalid_signature"),
-        case("stripe: no v1 scheme", request(Provider::Stripe, &with_header(good.clone(), "stripe-signature", &format!("{t},v0={v1}")), body.clone()), 400, "malformed_signature"),
-        case("stripe: timestamp far in the past", request(Provider::Stripe, &stripe_at(local, &body, OffsetDateTime::now_utc() - time::Duration::days(1)), body.clone()), 401, "timestamp_out_of_tolerance"),
-        case("stripe: timestamp far in the future", request(Provider::Stripe, &stripe_at(local, &body, OffsetDateTime::now_utc() + time::Duration::days(1)), body.clone()), 401, "timestamp_out_of_tolerance"),
-        case("stripe: timestamp not a number", request(Provider::Stripe, &stripe_t(&good, "yesterday"), body.clone()), 400, "malformed_signature"),
-        case("stripe: timestamp overflowing", request(Provider::Stripe, &stripe_t(&good, "99999999999999999999999"), body.clone()), 400, "malformed_signature"),
-        case("stripe: signed with another secret", request(Provider::Stripe, &providers::sign_sample(Provider::Stripe, &body, &providers::sample_ids(Provider::Stripe), "whsec_test_another_one", OffsetDateTime::now_utc()).expect("signed"), body.clone()), 401, "invalid_signature"),
+        case(
+            "stripe: a signature of another timestamp",
+            request(
+                Provider::Stripe,
+                &with_header(good.clone(), "stripe-signature", &format!("t={},v1={v1}", now - 1)),
+                body.clone(),
+            ),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "stripe: signature one byte short",
+            request(
+                Provider::Stripe,
+                &with_header(good.clone(), "stripe-signature", &format!("{t},v1={}", &v1[..62])),
+                body.clone(),
+            ),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "stripe: signature not hex",
+            request(
+                Provider::Stripe,
+                &with_header(good.clone(), "stripe-signature", &format!("{t},v1={}", "zz".repeat(32))),
+                body.clone(),
+            ),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "stripe: no v1 scheme",
+            request(
+                Provider::Stripe,
+                &with_header(good.clone(), "stripe-signature", &format!("{t},v0={v1}")),
+                body.clone(),
+            ),
+            400,
+            "malformed_signature",
+        ),
+        case(
+            "stripe: timestamp far in the past",
+            request(
+                Provider::Stripe,
+                &stripe_at(local, &body, OffsetDateTime::now_utc() - time::Duration::days(1)),
+                body.clone(),
+            ),
+            401,
+            "timestamp_out_of_tolerance",
+        ),
+        case(
+            "stripe: timestamp far in the future",
+            request(
+                Provider::Stripe,
+                &stripe_at(local, &body, OffsetDateTime::now_utc() + time::Duration::days(1)),
+                body.clone(),
+            ),
+            401,
+            "timestamp_out_of_tolerance",
+        ),
+        case(
+            "stripe: timestamp not a number",
+            request(Provider::Stripe, &stripe_t(&good, "yesterday"), body.clone()),
+            400,
+            "malformed_signature",
+        ),
+        case(
+            "stripe: timestamp overflowing",
+            request(Provider::Stripe, &stripe_t(&good, "99999999999999999999999"), body.clone()),
+            400,
+            "malformed_signature",
+        ),
+        case(
+            "stripe: signed with another secret",
+            request(
+                Provider::Stripe,
+                &providers::sign_sample(
+                    Provider::Stripe,
+                    &body,
+                    &providers::sample_ids(Provider::Stripe),
+                    "whsec_test_another_one",
+                    OffsetDateTime::now_utc(),
+                )
+                .expect("signed"),
+                body.clone(),
+            ),
+            401,
+            "invalid_signature",
+        ),
     ]
 }
 
@@ -116,29 +264,237 @@ fn hmac_cases(local: &Local) -> Vec<Case> {
     let lago_signature = header(&lago_good, "x-lago-signature");
     let (stripe_body, stripe_good) = signed(local, Provider::Stripe, "invoice.paid");
     vec![
-        case("paystack: no signature header", request(Provider::Paystack, &SignedRequest::default(), body.clone()), 400, "missing_signature"),
-        case("paystack: body changed", request(Provider::Paystack, &good, { let mut b = body.clone(); b[5] ^= 1; b }), 401, "invalid_signature"),
-        case("paystack: the signature of another body", request(Provider::Paystack, &with_header(good.clone(), "x-paystack-signature", &payhooks::providers::paystack::signature(b"{}", &payhooks::secret::Secret::new(local.secret(Provider::Paystack)))), body.clone()), 401, "invalid_signature"),
+        case(
+            "paystack: no signature header",
+            request(Provider::Paystack, &SignedRequest::default(), body.clone()),
+            400,
+            "missing_signature",
+        ),
+        case(
+            "paystack: body changed",
+            request(Provider::Paystack, &good, {
+                let mut b = body.clone();
+                b[5] ^= 1;
+                b
+            }),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "paystack: the signature of another body",
+            request(
+                Provider::Paystack,
+                &with_header(
+                    good.clone(),
+                    "x-paystack-signature",
+                    &payhooks::providers::paystack::signature(
+                        b"{}",
+                        &payhooks::secret::Secret::new(local.secret(Provider::Paystack)),
+                    ),
+                ),
+                body.clone(),
+            ),
+            401,
+            "invalid_signature",
+        ),
         // (Spaces around a header value are not part of it in HTTP: trimmed.)
-        case("paystack: signature with a space inside", request(Provider::Paystack, &with_header(good.clone(), "x-paystack-signature", &format!("{} {}", &signature[..20], &signature[20..])), body.clone()), 400, "malformed_signature"),
-        case("paystack: SHA-256 length", request(Provider::Paystack, &with_header(good.clone(), "x-paystack-signature", &signature[..64]), body.clone()), 401, "invalid_signature"),
-        case("paystack: signed JSON nesting bomb", { let b = nested(50_000); let s = providers::sign_sample(Provider::Paystack, &b, &providers::sample_ids(Provider::Paystack), local.secret(Provider::Paystack), OffsetDateTime::now_utc()).expect("signed"); request(Provider::Paystack, &s, b) }, 400, "invalid_payload"),
-        case("paystack: a Stripe request posted here", request(Provider::Paystack, &stripe_good, stripe_body.clone()), 400, "missing_signature"),
-        case("flutterwave: no verif-hash", request(Provider::Flutterwave, &SignedRequest::default(), fw_body.clone()), 400, "missing_signature"),
-        case("flutterwave: wrong hash", request(Provider::Flutterwave, &with_header(fw_good.clone(), "verif-hash", "not-the-secret-hash"), fw_body.clone()), 401, "invalid_signature"),
-        case("flutterwave: hash in another case", request(Provider::Flutterwave, &with_header(fw_good.clone(), "verif-hash", &header(&fw_good, "verif-hash").to_uppercase()), fw_body.clone()), 401, "invalid_signature"),
-        case("flutterwave: hash with a space inside", request(Provider::Flutterwave, &with_header(fw_good.clone(), "verif-hash", &format!("{} x", header(&fw_good, "verif-hash"))), fw_body.clone()), 401, "invalid_signature"),
-        case("flutterwave v4: base64 without padding", request(Provider::Flutterwave, &with_header(v4_good.clone(), "flutterwave-signature", v4_signature.trim_end_matches('=')), v4_body.clone()), 401, "invalid_signature"),
-        case("flutterwave v4: base64 with extra padding", request(Provider::Flutterwave, &with_header(v4_good.clone(), "flutterwave-signature", &format!("{v4_signature}==")), v4_body.clone()), 401, "invalid_signature"),
-        case("flutterwave v4: url-safe alphabet", request(Provider::Flutterwave, &with_header(v4_good.clone(), "flutterwave-signature", &base64::engine::general_purpose::URL_SAFE.encode(&v4_bytes)), v4_body.clone()), 401, "invalid_signature"),
-        case("flutterwave v4: body changed", request(Provider::Flutterwave, &v4_good, { let mut b = v4_body.clone(); b[3] ^= 1; b }), 401, "invalid_signature"),
-        case("lago: no signature", request(Provider::Lago, &SignedRequest::default(), lago_body.clone()), 400, "missing_signature"),
-        case("lago: base64 without padding", request(Provider::Lago, &with_header(lago_good.clone(), "x-lago-signature", lago_signature.trim_end_matches('=')), lago_body.clone()), 400, "malformed_signature"),
-        case("lago: base64 with whitespace", request(Provider::Lago, &with_header(lago_good.clone(), "x-lago-signature", &format!("{} {}", &lago_signature[..10], &lago_signature[10..])), lago_body.clone()), 400, "malformed_signature"),
-        case("lago: body changed", request(Provider::Lago, &lago_good, { let mut b = lago_body.clone(); b[4] ^= 1; b }), 401, "invalid_signature"),
-        case("lago: unknown algorithm", request(Provider::Lago, &with_header(lago_good.clone(), "x-lago-signature-algorithm", "md5"), lago_body.clone()), 400, "malformed_signature"),
-        case("lago: a JWT where only hmac is configured", request(Provider::Lago, &with_header(lago_good.clone(), "x-lago-signature-algorithm", "jwt"), lago_body.clone()), 400, "malformed_signature"),
-        case("lago: no unique key", { let mut s = lago_good.clone(); s.headers.remove("x-lago-unique-key"); request(Provider::Lago, &s, lago_body.clone()) }, 400, "missing_signature"),
+        case(
+            "paystack: signature with a space inside",
+            request(
+                Provider::Paystack,
+                &with_header(
+                    good.clone(),
+                    "x-paystack-signature",
+                    &format!("{} {}", &signature[..20], &signature[20..]),
+                ),
+                body.clone(),
+            ),
+            400,
+            "malformed_signature",
+        ),
+        case(
+            "paystack: SHA-256 length",
+            request(
+                Provider::Paystack,
+                &with_header(good.clone(), "x-paystack-signature", &signature[..64]),
+                body.clone(),
+            ),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "paystack: signed JSON nesting bomb",
+            {
+                let b = nested(50_000);
+                let s = providers::sign_sample(
+                    Provider::Paystack,
+                    &b,
+                    &providers::sample_ids(Provider::Paystack),
+                    local.secret(Provider::Paystack),
+                    OffsetDateTime::now_utc(),
+                )
+                .expect("signed");
+                request(Provider::Paystack, &s, b)
+            },
+            400,
+            "invalid_payload",
+        ),
+        case(
+            "paystack: a Stripe request posted here",
+            request(Provider::Paystack, &stripe_good, stripe_body.clone()),
+            400,
+            "missing_signature",
+        ),
+        case(
+            "flutterwave: no verif-hash",
+            request(Provider::Flutterwave, &SignedRequest::default(), fw_body.clone()),
+            400,
+            "missing_signature",
+        ),
+        case(
+            "flutterwave: wrong hash",
+            request(
+                Provider::Flutterwave,
+                &with_header(fw_good.clone(), "verif-hash", "not-the-secret-hash"),
+                fw_body.clone(),
+            ),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "flutterwave: hash in another case",
+            request(
+                Provider::Flutterwave,
+                &with_header(fw_good.clone(), "verif-hash", &header(&fw_good, "verif-hash").to_uppercase()),
+                fw_body.clone(),
+            ),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "flutterwave: hash with a space inside",
+            request(
+                Provider::Flutterwave,
+                &with_header(fw_good.clone(), "verif-hash", &format!("{} x", header(&fw_good, "verif-hash"))),
+                fw_body.clone(),
+            ),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "flutterwave v4: base64 without padding",
+            request(
+                Provider::Flutterwave,
+                &with_header(v4_good.clone(), "flutterwave-signature", v4_signature.trim_end_matches('=')),
+                v4_body.clone(),
+            ),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "flutterwave v4: base64 with extra padding",
+            request(
+                Provider::Flutterwave,
+                &with_header(v4_good.clone(), "flutterwave-signature", &format!("{v4_signature}==")),
+                v4_body.clone(),
+            ),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "flutterwave v4: url-safe alphabet",
+            request(
+                Provider::Flutterwave,
+                &with_header(
+                    v4_good.clone(),
+                    "flutterwave-signature",
+                    &base64::engine::general_purpose::URL_SAFE.encode(&v4_bytes),
+                ),
+                v4_body.clone(),
+            ),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "flutterwave v4: body changed",
+            request(Provider::Flutterwave, &v4_good, {
+                let mut b = v4_body.clone();
+                b[3] ^= 1;
+                b
+            }),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "lago: no signature",
+            request(Provider::Lago, &SignedRequest::default(), lago_body.clone()),
+            400,
+            "missing_signature",
+        ),
+        case(
+            "lago: base64 without padding",
+            request(
+                Provider::Lago,
+                &with_header(lago_good.clone(), "x-lago-signature", lago_signature.trim_end_matches('=')),
+                lago_body.clone(),
+            ),
+            400,
+            "malformed_signature",
+        ),
+        case(
+            "lago: base64 with whitespace",
+            request(
+                Provider::Lago,
+                &with_header(
+                    lago_good.clone(),
+                    "x-lago-signature",
+                    &format!("{} {}", &lago_signature[..10], &lago_signature[10..]),
+                ),
+                lago_body.clone(),
+            ),
+            400,
+            "malformed_signature",
+        ),
+        case(
+            "lago: body changed",
+            request(Provider::Lago, &lago_good, {
+                let mut b = lago_body.clone();
+                b[4] ^= 1;
+                b
+            }),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "lago: unknown algorithm",
+            request(
+                Provider::Lago,
+                &with_header(lago_good.clone(), "x-lago-signature-algorithm", "md5"),
+                lago_body.clone(),
+            ),
+            400,
+            "malformed_signature",
+        ),
+        case(
+            "lago: a JWT where only hmac is configured",
+            request(
+                Provider::Lago,
+                &with_header(lago_good.clone(), "x-lago-signature-algorithm", "jwt"),
+                lago_body.clone(),
+            ),
+            400,
+            "malformed_signature",
+        ),
+        case(
+            "lago: no unique key",
+            {
+                let mut s = lago_good.clone();
+                s.headers.remove("x-lago-unique-key");
+                request(Provider::Lago, &s, lago_body.clone())
+            },
+            400,
+            "missing_signature",
+        ),
     ]
 }
 
@@ -160,7 +516,12 @@ fn killbill_cases(local: &Local) -> Vec<Case> {
         Request::post(format!("/webhooks/killbill/{token}")).body(Body::from(body)).expect("request")
     };
     vec![
-        case("killbill: no token", Request::post("/webhooks/killbill").body(Body::from(body.clone())).expect("request"), 401, "missing_token"),
+        case(
+            "killbill: no token",
+            Request::post("/webhooks/killbill").body(Body::from(body.clone())).expect("request"),
+            401,
+            "missing_token",
+        ),
         case("killbill: token differing in its last character", to(&one_off, body.clone()), 401, "invalid_token"),
         case("killbill: token one character short", to(&token[..token.len() - 1], body.clone()), 401, "invalid_token"),
         case("killbill: token with a character more", to(&format!("{token}x"), body.clone()), 401, "invalid_token"),
@@ -177,19 +538,96 @@ fn paypal_cases(local: &Local) -> Vec<Case> {
     let mut missing_id = good.clone();
     missing_id.headers.remove(paypal::TRANSMISSION_ID);
     vec![
-        case("paypal: no transmission id", request(Provider::Paypal, &missing_id, body.clone()), 400, "missing_signature"),
-        case("paypal: cert URL over http", cert("http://api.paypal.com/v1/notifications/certs/CERT-1"), 400, "certificate_url_not_allowed"),
-        case("paypal: cert URL with userinfo", cert("https://api.paypal.com@attacker.example/v1/notifications/certs/CERT-1"), 400, "certificate_url_not_allowed"),
-        case("paypal: cert URL with a port", cert("https://api.paypal.com:8443/v1/notifications/certs/CERT-1"), 400, "certificate_url_not_allowed"),
-        case("paypal: cert URL on an IP literal", cert("https://203.0.113.7/v1/notifications/certs/CERT-1"), 400, "certificate_url_not_allowed"),
-        case("paypal: cert URL on a look-alike host", cert("https://api.paypal.com.attacker.example/v1/notifications/certs/CERT-1"), 400, "certificate_url_not_allowed"),
-        case("paypal: cert URL escaping its path", cert("https://api.paypal.com/v1/notifications/certs/../../oauth2/token"), 400, "certificate_url_not_allowed"),
-        case("paypal: cert URL bouncing through a redirect", cert("https://api.paypal.com/v1/notifications/certs/CERT-1?next=https://attacker.example/"), 400, "certificate_url_not_allowed"),
-        case("paypal: unsupported algorithm", request(Provider::Paypal, &with_header(good.clone(), paypal::AUTH_ALGO, "SHA1withRSA"), body.clone()), 400, "unsupported_algorithm"),
-        case("paypal: transmission time far in the past", request(Provider::Paypal, &with_header(good.clone(), paypal::TRANSMISSION_TIME, "2001-01-01T00:00:00Z"), body.clone()), 401, "timestamp_out_of_tolerance"),
-        case("paypal: transmission time not a time", request(Provider::Paypal, &with_header(good.clone(), paypal::TRANSMISSION_TIME, "soon"), body.clone()), 400, "malformed_signature"),
-        case("paypal: body changed", request(Provider::Paypal, &good, { let mut b = body.clone(); b[7] ^= 1; b }), 401, "invalid_signature"),
-        case("paypal: signature not base64", request(Provider::Paypal, &with_header(good.clone(), paypal::TRANSMISSION_SIG, "%%%not-base64%%%"), body.clone()), 400, "malformed_signature"),
+        case(
+            "paypal: no transmission id",
+            request(Provider::Paypal, &missing_id, body.clone()),
+            400,
+            "missing_signature",
+        ),
+        case(
+            "paypal: cert URL over http",
+            cert("http://api.paypal.com/v1/notifications/certs/CERT-1"),
+            400,
+            "certificate_url_not_allowed",
+        ),
+        case(
+            "paypal: cert URL with userinfo",
+            cert("https://api.paypal.com@attacker.example/v1/notifications/certs/CERT-1"),
+            400,
+            "certificate_url_not_allowed",
+        ),
+        case(
+            "paypal: cert URL with a port",
+            cert("https://api.paypal.com:8443/v1/notifications/certs/CERT-1"),
+            400,
+            "certificate_url_not_allowed",
+        ),
+        case(
+            "paypal: cert URL on an IP literal",
+            cert("https://203.0.113.7/v1/notifications/certs/CERT-1"),
+            400,
+            "certificate_url_not_allowed",
+        ),
+        case(
+            "paypal: cert URL on a look-alike host",
+            cert("https://api.paypal.com.attacker.example/v1/notifications/certs/CERT-1"),
+            400,
+            "certificate_url_not_allowed",
+        ),
+        case(
+            "paypal: cert URL escaping its path",
+            cert("https://api.paypal.com/v1/notifications/certs/../../oauth2/token"),
+            400,
+            "certificate_url_not_allowed",
+        ),
+        case(
+            "paypal: cert URL bouncing through a redirect",
+            cert("https://api.paypal.com/v1/notifications/certs/CERT-1?next=https://attacker.example/"),
+            400,
+            "certificate_url_not_allowed",
+        ),
+        case(
+            "paypal: unsupported algorithm",
+            request(Provider::Paypal, &with_header(good.clone(), paypal::AUTH_ALGO, "SHA1withRSA"), body.clone()),
+            400,
+            "unsupported_algorithm",
+        ),
+        case(
+            "paypal: transmission time far in the past",
+            request(
+                Provider::Paypal,
+                &with_header(good.clone(), paypal::TRANSMISSION_TIME, "2001-01-01T00:00:00Z"),
+                body.clone(),
+            ),
+            401,
+            "timestamp_out_of_tolerance",
+        ),
+        case(
+            "paypal: transmission time not a time",
+            request(Provider::Paypal, &with_header(good.clone(), paypal::TRANSMISSION_TIME, "soon"), body.clone()),
+            400,
+            "malformed_signature",
+        ),
+        case(
+            "paypal: body changed",
+            request(Provider::Paypal, &good, {
+                let mut b = body.clone();
+                b[7] ^= 1;
+                b
+            }),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "paypal: signature not base64",
+            request(
+                Provider::Paypal,
+                &with_header(good.clone(), paypal::TRANSMISSION_SIG, "%%%not-base64%%%"),
+                body.clone(),
+            ),
+            400,
+            "malformed_signature",
+        ),
     ]
 }
 
@@ -225,7 +663,8 @@ async fn lago_tokens_not_signed_with_its_key_are_refused_and_write_nothing() {
     use payhooks::providers::lago::{JwtVerification, LagoVerifier, StaticPublicKeySource};
 
     let public_key = include_str!("../fixtures/lago-test-public-key.pem");
-    let jwt_mode = JwtVerification::new(Arc::new(StaticPublicKeySource::new(public_key)), Some("https://lago.example".into()));
+    let jwt_mode =
+        JwtVerification::new(Arc::new(StaticPublicKeySource::new(public_key)), Some("https://lago.example".into()));
     let verifier = LagoVerifier::new(None, Some(jwt_mode)).expect("a verifier");
     let app = payhooks::local::LocalApp::with_verifiers(
         vec![Arc::new(verifier)],
@@ -245,11 +684,26 @@ async fn lago_tokens_not_signed_with_its_key_are_refused_and_write_nothing() {
     let fake_rsa = "A".repeat(342);
     let cases = [
         ("alg none", jwt(r#"{"alg":"none"}"#, &body, ""), 400, "unsupported_algorithm"),
-        ("HS256 keyed with the public key", jwt(r#"{"alg":"HS256","typ":"JWT"}"#, &body, "c2lnbmVkLXdpdGgtdGhlLXB1YmxpYy1rZXk"), 400, "unsupported_algorithm"),
+        (
+            "HS256 keyed with the public key",
+            jwt(r#"{"alg":"HS256","typ":"JWT"}"#, &body, "c2lnbmVkLXdpdGgtdGhlLXB1YmxpYy1rZXk"),
+            400,
+            "unsupported_algorithm",
+        ),
         ("alg missing", jwt(r#"{"typ":"JWT"}"#, &body, "AAAA"), 400, "unsupported_algorithm"),
-        ("RS256 with a signature of nobody's key", jwt(r#"{"alg":"RS256"}"#, &body, &fake_rsa), 401, "invalid_signature"),
+        (
+            "RS256 with a signature of nobody's key",
+            jwt(r#"{"alg":"RS256"}"#, &body, &fake_rsa),
+            401,
+            "invalid_signature",
+        ),
         ("two parts only", "eyJhbGciOiJSUzI1NiJ9.e30".to_owned(), 400, "malformed_signature"),
-        ("critical header parameters", jwt(r#"{"alg":"RS256","crit":["exp"]}"#, &body, &fake_rsa), 400, "malformed_signature"),
+        (
+            "critical header parameters",
+            jwt(r#"{"alg":"RS256","crit":["exp"]}"#, &body, &fake_rsa),
+            400,
+            "malformed_signature",
+        ),
     ];
     for (name, token, status, code) in cases {
         let (answer_status, answer) = send(&app, request(Provider::Lago, &signature(&token), body.clone())).await;

@@ -64,12 +64,8 @@ async fn record_and_enqueue(rig: &Rig, provider: Provider, body: &[u8]) -> Event
     }
     .expect("parses");
     let key = EventKey::new(provider, verified.event_id);
-    let new = NewEvent {
-        key: key.clone(),
-        fingerprint: verified.fingerprint,
-        event: verified.event,
-        received_at: rig.now(),
-    };
+    let new =
+        NewEvent { key: key.clone(), fingerprint: verified.fingerprint, event: verified.event, received_at: rig.now() };
     rig.backend.store.claim(&new).await.expect("claim");
     rig.backend.queue.send(&message_body(&key)).await.expect("send");
     key
@@ -95,7 +91,8 @@ const FLW_KEY: &str = "FLWSECK_TEST-only-not-a-real-key";
 async fn a_flutterwave_charge_the_api_confirms_is_processed() {
     let api = FakeApi::default();
     let addr = api.serve().await;
-    let (rig, effects) = rig_with(FlutterwaveTransactions::new(format!("http://{addr}"), Secret::new(FLW_KEY)), Provider::Flutterwave);
+    let (rig, effects) =
+        rig_with(FlutterwaveTransactions::new(format!("http://{addr}"), Secret::new(FLW_KEY)), Provider::Flutterwave);
     let ids = providers::sample_ids(Provider::Flutterwave);
     api.answer(
         &format!("/v3/transactions/{}/verify", ids.event_id),
@@ -116,7 +113,8 @@ async fn a_flutterwave_charge_the_api_confirms_is_processed() {
 async fn a_flutterwave_charge_the_api_contradicts_gives_nothing_and_goes_to_the_dlq() {
     let api = FakeApi::default();
     let addr = api.serve().await;
-    let (rig, effects) = rig_with(FlutterwaveTransactions::new(format!("http://{addr}"), Secret::new(FLW_KEY)), Provider::Flutterwave);
+    let (rig, effects) =
+        rig_with(FlutterwaveTransactions::new(format!("http://{addr}"), Secret::new(FLW_KEY)), Provider::Flutterwave);
     let cases = [
         ("failed", json!({"status": "failed", "amount": 25000, "currency": "NGN"}), "\"failed\""),
         ("smaller", json!({"status": "successful", "amount": 250, "currency": "NGN"}), "minor units"),
@@ -124,7 +122,11 @@ async fn a_flutterwave_charge_the_api_contradicts_gives_nothing_and_goes_to_the_
     ];
     for (case, data, reason) in cases {
         let ids = providers::sample_ids(Provider::Flutterwave);
-        api.answer(&format!("/v3/transactions/{}/verify", ids.event_id), StatusCode::OK, json!({"status": "success", "data": data}));
+        api.answer(
+            &format!("/v3/transactions/{}/verify", ids.event_id),
+            StatusCode::OK,
+            json!({"status": "success", "data": data}),
+        );
         let body = flutterwave::SAMPLES.event("charge.completed", &ids).expect("sample");
         let key = record_and_enqueue(&rig, Provider::Flutterwave, body.as_bytes()).await;
         let record = process(&rig, &key).await;
@@ -134,7 +136,12 @@ async fn a_flutterwave_charge_the_api_contradicts_gives_nothing_and_goes_to_the_
     }
     // Unknown to the API: a forged transaction id.
     let ids = providers::sample_ids(Provider::Flutterwave);
-    let key = record_and_enqueue(&rig, Provider::Flutterwave, flutterwave::SAMPLES.event("charge.completed", &ids).expect("sample").as_bytes()).await;
+    let key = record_and_enqueue(
+        &rig,
+        Provider::Flutterwave,
+        flutterwave::SAMPLES.event("charge.completed", &ids).expect("sample").as_bytes(),
+    )
+    .await;
     assert_eq!(process(&rig, &key).await.status, EventStatus::Failed);
 
     assert!(effects.seen.lock().expect("lock").is_empty(), "no value given");
@@ -146,10 +153,16 @@ async fn a_flutterwave_charge_the_api_contradicts_gives_nothing_and_goes_to_the_
 async fn an_unreachable_or_failing_api_is_retried_not_trusted() {
     let api = FakeApi::default();
     let addr = api.serve().await;
-    let (rig, effects) = rig_with(FlutterwaveTransactions::new(format!("http://{addr}"), Secret::new(FLW_KEY)), Provider::Flutterwave);
+    let (rig, effects) =
+        rig_with(FlutterwaveTransactions::new(format!("http://{addr}"), Secret::new(FLW_KEY)), Provider::Flutterwave);
     let ids = providers::sample_ids(Provider::Flutterwave);
     api.answer(&format!("/v3/transactions/{}/verify", ids.event_id), StatusCode::BAD_GATEWAY, json!({}));
-    let key = record_and_enqueue(&rig, Provider::Flutterwave, flutterwave::SAMPLES.event("charge.completed", &ids).expect("sample").as_bytes()).await;
+    let key = record_and_enqueue(
+        &rig,
+        Provider::Flutterwave,
+        flutterwave::SAMPLES.event("charge.completed", &ids).expect("sample").as_bytes(),
+    )
+    .await;
     let report = rig.processor.poll_once(Duration::from_secs(1)).await.expect("poll");
     assert_eq!(report.retry_message_ids.len(), 1);
     let record = rig.backend.store.get(&key).await.expect("get").expect("record");
@@ -190,7 +203,10 @@ async fn a_kill_bill_renewal_is_confirmed_by_its_paid_invoice_which_adds_the_per
     let seen = effects.seen.lock().expect("lock").clone();
     assert_eq!(seen.len(), 1);
     let period = seen[0].period.expect("the invoice's period");
-    assert_eq!((period.start.date().to_string(), period.end.date().to_string()), ("2025-12-24".into(), "2026-01-24".into()));
+    assert_eq!(
+        (period.start.date().to_string(), period.end.date().to_string()),
+        ("2025-12-24".into(), "2026-01-24".into())
+    );
     assert_eq!(seen[0].plan.as_deref(), Some("pro-monthly"));
     assert_eq!(seen[0].subscription.as_deref(), Some(ids.subscription_id.as_str()));
 
@@ -209,20 +225,47 @@ async fn kill_bill_notifications_the_api_contradicts_give_nothing() {
 
     // An invoice of another account.
     let ids = providers::sample_ids(Provider::Killbill);
-    api.answer(&format!("/1.0/kb/invoices/{}", ids.event_id), StatusCode::OK, json!({"accountId": "someone-else", "balance": 0}));
-    let key = record_and_enqueue(&rig, Provider::Killbill, killbill::SAMPLES.event("INVOICE_PAYMENT_SUCCESS", &ids).expect("s").as_bytes()).await;
+    api.answer(
+        &format!("/1.0/kb/invoices/{}", ids.event_id),
+        StatusCode::OK,
+        json!({"accountId": "someone-else", "balance": 0}),
+    );
+    let key = record_and_enqueue(
+        &rig,
+        Provider::Killbill,
+        killbill::SAMPLES.event("INVOICE_PAYMENT_SUCCESS", &ids).expect("s").as_bytes(),
+    )
+    .await;
     assert!(process(&rig, &key).await.last_error.unwrap_or_default().contains("another account"));
 
     // An unpaid invoice.
     let ids = providers::sample_ids(Provider::Killbill);
-    api.answer(&format!("/1.0/kb/invoices/{}", ids.event_id), StatusCode::OK, json!({"accountId": ids.customer_id, "balance": 19.99}));
-    let key = record_and_enqueue(&rig, Provider::Killbill, killbill::SAMPLES.event("INVOICE_PAYMENT_SUCCESS", &ids).expect("s").as_bytes()).await;
+    api.answer(
+        &format!("/1.0/kb/invoices/{}", ids.event_id),
+        StatusCode::OK,
+        json!({"accountId": ids.customer_id, "balance": 19.99}),
+    );
+    let key = record_and_enqueue(
+        &rig,
+        Provider::Killbill,
+        killbill::SAMPLES.event("INVOICE_PAYMENT_SUCCESS", &ids).expect("s").as_bytes(),
+    )
+    .await;
     assert!(process(&rig, &key).await.last_error.unwrap_or_default().contains("not paid"));
 
     // A cancellation of a subscription that is still active.
     let ids = providers::sample_ids(Provider::Killbill);
-    api.answer(&format!("/1.0/kb/subscriptions/{}", ids.subscription_id), StatusCode::OK, json!({"accountId": ids.customer_id, "state": "ACTIVE"}));
-    let key = record_and_enqueue(&rig, Provider::Killbill, killbill::SAMPLES.event("SUBSCRIPTION_CANCEL", &ids).expect("s").as_bytes()).await;
+    api.answer(
+        &format!("/1.0/kb/subscriptions/{}", ids.subscription_id),
+        StatusCode::OK,
+        json!({"accountId": ids.customer_id, "state": "ACTIVE"}),
+    );
+    let key = record_and_enqueue(
+        &rig,
+        Provider::Killbill,
+        killbill::SAMPLES.event("SUBSCRIPTION_CANCEL", &ids).expect("s").as_bytes(),
+    )
+    .await;
     assert!(process(&rig, &key).await.last_error.unwrap_or_default().contains("ACTIVE"));
 
     // A refund the payment does not have.
@@ -232,7 +275,12 @@ async fn kill_bill_notifications_the_api_contradicts_give_nothing() {
         StatusCode::OK,
         json!({"accountId": ids.customer_id, "transactions": [{"transactionId": "other", "transactionType": "REFUND", "status": "SUCCESS", "amount": 5.0, "currency": "EUR"}]}),
     );
-    let key = record_and_enqueue(&rig, Provider::Killbill, killbill::SAMPLES.event("PAYMENT_SUCCESS.refund", &ids).expect("s").as_bytes()).await;
+    let key = record_and_enqueue(
+        &rig,
+        Provider::Killbill,
+        killbill::SAMPLES.event("PAYMENT_SUCCESS.refund", &ids).expect("s").as_bytes(),
+    )
+    .await;
     assert!(process(&rig, &key).await.last_error.unwrap_or_default().contains("no such refund"));
 
     assert!(effects.seen.lock().expect("lock").is_empty(), "no value given or taken");
@@ -255,7 +303,9 @@ async fn a_kill_bill_subscription_is_ordered_by_the_api_dates_not_by_arrival() {
     // time, and the creation's notification is only confirmed now, when
     // the subscription is already cancelled.
     for sample in ["SUBSCRIPTION_CANCEL", "SUBSCRIPTION_CREATION"] {
-        let key = record_and_enqueue(&rig, Provider::Killbill, killbill::SAMPLES.event(sample, &ids).expect("s").as_bytes()).await;
+        let key =
+            record_and_enqueue(&rig, Provider::Killbill, killbill::SAMPLES.event(sample, &ids).expect("s").as_bytes())
+                .await;
         assert_eq!(process(&rig, &key).await.status, EventStatus::Completed, "{sample}");
     }
     let seen = effects.seen.lock().expect("lock").clone();
@@ -271,8 +321,17 @@ async fn a_kill_bill_subscription_is_ordered_by_the_api_dates_not_by_arrival() {
 
     // A creation whose subscription never started is not confirmed.
     let ids = providers::sample_ids(Provider::Killbill);
-    api.answer(&format!("/1.0/kb/subscriptions/{}", ids.subscription_id), StatusCode::OK, json!({"accountId": ids.customer_id, "state": "CANCELLED"}));
-    let key = record_and_enqueue(&rig, Provider::Killbill, killbill::SAMPLES.event("SUBSCRIPTION_CREATION", &ids).expect("s").as_bytes()).await;
+    api.answer(
+        &format!("/1.0/kb/subscriptions/{}", ids.subscription_id),
+        StatusCode::OK,
+        json!({"accountId": ids.customer_id, "state": "CANCELLED"}),
+    );
+    let key = record_and_enqueue(
+        &rig,
+        Provider::Killbill,
+        killbill::SAMPLES.event("SUBSCRIPTION_CREATION", &ids).expect("s").as_bytes(),
+    )
+    .await;
     assert!(process(&rig, &key).await.last_error.unwrap_or_default().contains("CANCELLED"));
 }
 
@@ -289,9 +348,18 @@ async fn a_kill_bill_refund_takes_its_amount_from_the_api() {
             {"transactionId": "t-capture", "transactionType": "PURCHASE", "status": "SUCCESS", "amount": 19.99, "currency": "EUR"},
             {"transactionId": ids.event_id, "transactionType": "REFUND", "status": "SUCCESS", "amount": 4.5, "currency": "EUR"}]}),
     );
-    let key = record_and_enqueue(&rig, Provider::Killbill, killbill::SAMPLES.event("PAYMENT_SUCCESS.refund", &ids).expect("s").as_bytes()).await;
+    let key = record_and_enqueue(
+        &rig,
+        Provider::Killbill,
+        killbill::SAMPLES.event("PAYMENT_SUCCESS.refund", &ids).expect("s").as_bytes(),
+    )
+    .await;
     assert_eq!(process(&rig, &key).await.status, EventStatus::Completed);
-    assert_eq!(effects.seen.lock().expect("lock")[0].amount_minor, Some(450), "the API's amount, not the notification's");
+    assert_eq!(
+        effects.seen.lock().expect("lock")[0].amount_minor,
+        Some(450),
+        "the API's amount, not the notification's"
+    );
 }
 
 #[tokio::test]
@@ -365,8 +433,12 @@ async fn fake_paypal(subscription: Value) -> (SocketAddr, Arc<Mutex<Vec<String>>
         .route(
             "/v1/billing/subscriptions/{id}",
             axum::routing::get(
-                |State((subscription, seen)): State<(Value, Arc<Mutex<Vec<String>>>)>, Path(id): Path<String>, headers: HeaderMap| async move {
-                    seen.lock().expect("lock").push(format!("{id} {}", headers["authorization"].to_str().unwrap_or("")));
+                |State((subscription, seen)): State<(Value, Arc<Mutex<Vec<String>>>)>,
+                 Path(id): Path<String>,
+                 headers: HeaderMap| async move {
+                    seen.lock()
+                        .expect("lock")
+                        .push(format!("{id} {}", headers["authorization"].to_str().unwrap_or("")));
                     if subscription["id"] == id.as_str() {
                         (StatusCode::OK, axum::Json(subscription))
                     } else {

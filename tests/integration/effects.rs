@@ -8,12 +8,12 @@
 use std::sync::Arc;
 
 use http::Method;
+use payhooks::adapters::MemoryProvisioner;
 use payhooks::clock::SystemClock;
 use payhooks::edge::http::webhook;
 use payhooks::effects::{BillingEffects, Plans};
 use payhooks::event::{EventId, EventKey, EventStatus, Provider};
 use payhooks::ingest::{IngestSettings, message_body};
-use payhooks::adapters::MemoryProvisioner;
 use payhooks::ports::{AccountRef, Action, Delivery};
 use payhooks::process::Disposition;
 use payhooks::providers::{Inbound, SampleIds, stripe};
@@ -75,10 +75,7 @@ pub(crate) async fn account(rig: &Rig, name: &str) -> (i64, Vec<i64>) {
 }
 
 pub(crate) fn for_account(account: &str) -> SampleIds {
-    SampleIds {
-        customer_id: account.to_owned(),
-        ..SampleIds::random("evt")
-    }
+    SampleIds { customer_id: account.to_owned(), ..SampleIds::random("evt") }
 }
 
 /// Removes the samples' explicit account (metadata, and checkout's client
@@ -162,7 +159,13 @@ async fn two_concurrent_trial_events_for_one_account_give_one_trial() {
                 .process(&Delivery { message_id: id, receipt: "r".into(), body: message_body(&key), receive_count: 2 })
                 .await;
         }
-        let state = rig.backend.ledger.account(&AccountRef::new(Provider::Stripe, &name)).await.expect("account").expect("account");
+        let state = rig
+            .backend
+            .ledger
+            .account(&AccountRef::new(Provider::Stripe, &name))
+            .await
+            .expect("account")
+            .expect("account");
         assert!(state.trial_started_at.is_some());
         assert_eq!(account(&rig, &name).await.1.len(), 1, "{}: one trial", rig.backend.name);
         assert_eq!(rig.metrics.get("stripe", "effect_duplicate"), 1);
@@ -235,7 +238,10 @@ async fn a_purchase_provisions_once_however_many_events_carry_it() {
         assert_eq!(received[0].action, Action::Provision);
         assert_eq!(received[0].idempotency_key, format!("provision:stripe:{}", ids.subscription_id));
         let state = entitlement(&rig, &name).await;
-        assert_eq!((state.status.as_str(), state.subscription.as_deref()), ("active", Some(ids.subscription_id.as_str())));
+        assert_eq!(
+            (state.status.as_str(), state.subscription.as_deref()),
+            ("active", Some(ids.subscription_id.as_str()))
+        );
         assert_eq!(rig.metrics.get("stripe", "effect_duplicate"), 1);
     }
 }
@@ -269,7 +275,8 @@ async fn a_provisioner_outage_is_retried_and_provisions_once() {
     for backend in Backend::all(VISIBILITY).await {
         let (rig, provisioner) = rig_with_provisioner(backend);
         let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
-        let delivery = recorded(&rig, "checkout.session.completed", &for_account(&name), without_explicit_account).await;
+        let delivery =
+            recorded(&rig, "checkout.session.completed", &for_account(&name), without_explicit_account).await;
         provisioner.fail_next(1);
         assert!(matches!(rig.processor.process(&delivery).await, Disposition::Retry(_)));
         let key = payhooks::ingest::parse_message(&delivery.body).expect("key");
@@ -293,12 +300,8 @@ async fn a_lease_that_expires_mid_processing_still_gives_one_effect() {
         let delivery = recorded(&rig, "invoice.payment_succeeded", &for_account(&name), without_explicit_account).await;
         let key = payhooks::ingest::parse_message(&delivery.body).expect("key");
         // A slow worker leases the event …
-        let LeaseOutcome::Acquired(record) = rig
-            .backend
-            .store
-            .lease(&key, "slow-worker", rig.now(), rig.now() + VISIBILITY)
-            .await
-            .expect("lease")
+        let LeaseOutcome::Acquired(record) =
+            rig.backend.store.lease(&key, "slow-worker", rig.now(), rig.now() + VISIBILITY).await.expect("lease")
         else {
             panic!("leased");
         };
@@ -322,7 +325,13 @@ async fn a_failed_payment_is_recorded_and_counted_once_and_changes_no_balance() 
         let failed = recorded(&rig, "invoice.payment_failed", &ids, without_explicit_account).await;
         rig.processor.process(&failed).await;
         rig.processor.process(&Delivery { receive_count: 2, ..failed }).await;
-        let state = rig.backend.ledger.account(&AccountRef::new(Provider::Stripe, &name)).await.expect("account").expect("account");
+        let state = rig
+            .backend
+            .ledger
+            .account(&AccountRef::new(Provider::Stripe, &name))
+            .await
+            .expect("account")
+            .expect("account");
         assert_eq!((state.failed_payments, state.balance), (1, 0), "{}", rig.backend.name);
         assert_eq!(rig.metrics.get("stripe", "payment_failed"), 1, "{}", rig.backend.name);
     }

@@ -82,9 +82,7 @@ async fn a_signed_webhook_goes_from_api_gateway_through_sqs_to_a_completed_recor
             rig.now().unix_timestamp(),
         );
         let request = lambda_http::request::from_str(&api_gateway_event(&body, &signature)).expect("a request");
-        let response = payhooks::edge::http::lambda(&rig.ingest, Provider::Stripe, request)
-            .await
-            .expect("infallible");
+        let response = payhooks::edge::http::lambda(&rig.ingest, Provider::Stripe, request).await.expect("infallible");
         assert_eq!(response.status(), 200, "{}", rig.backend.name);
         let answer: serde_json::Value = serde_json::from_slice(response.body().as_ref()).expect("JSON");
         assert_eq!(answer, json!({"status": "accepted"}));
@@ -114,7 +112,8 @@ async fn a_retryable_message_is_reported_as_a_batch_item_failure() {
         key: key.clone(),
         fingerprint: "fp".into(),
         event: payhooks::providers::stripe::parse_event(
-            payhooks::providers::stripe::SAMPLES.event("invoice.paid", &payhooks::providers::SampleIds::random("evt"))
+            payhooks::providers::stripe::SAMPLES
+                .event("invoice.paid", &payhooks::providers::SampleIds::random("evt"))
                 .expect("sample")
                 .as_bytes(),
         )

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use payhooks::providers::Inbound;
 use payhooks::edge::http::{JsonResponse, webhook};
 use payhooks::event::{EventId, EventKey, EventStatus, Provider};
 use payhooks::ingest::{IngestSettings, message_body};
 use payhooks::process::RecordOnlyEffects;
+use payhooks::providers::Inbound;
 use payhooks_tests::Backend;
 use payhooks_tests::faults::{InstrumentedQueue, InstrumentedStore};
 use payhooks_tests::requests::{SECRET, stripe_event, stripe_headers};
@@ -86,10 +86,7 @@ async fn twenty_concurrent_deliveries_of_one_event_give_one_record_and_one_messa
 }
 
 fn quick_settings() -> IngestSettings {
-    IngestSettings {
-        concurrent_wait: Duration::from_millis(100),
-        ..IngestSettings::default()
-    }
+    IngestSettings { concurrent_wait: Duration::from_millis(100), ..IngestSettings::default() }
 }
 
 #[tokio::test]
@@ -130,11 +127,13 @@ async fn a_crash_between_put_and_send_is_healed_by_the_next_delivery() {
         // The put lands, then the function dies: no answer, no send, no mark.
         let dead_queue = Arc::new(InstrumentedQueue::new(backend.queue.clone()));
         dead_queue.calls.fail("send", u32::MAX);
-        let crashed = Rig::with(backend.clone(), store.clone(), dead_queue, Arc::new(RecordOnlyEffects), quick_settings());
+        let crashed =
+            Rig::with(backend.clone(), store.clone(), dead_queue, Arc::new(RecordOnlyEffects), quick_settings());
         let (ids, body) = stripe_event("checkout.session.completed");
         assert_eq!(post(&crashed, &signed(&crashed, &body), &body).await.status, StatusCode::SERVICE_UNAVAILABLE);
 
-        let rig = Rig::with(backend, store, crashed.backend.queue.clone(), Arc::new(RecordOnlyEffects), quick_settings());
+        let rig =
+            Rig::with(backend, store, crashed.backend.queue.clone(), Arc::new(RecordOnlyEffects), quick_settings());
         rig.clock.advance(time::Duration::seconds(120));
         let redelivered = post(&rig, &signed(&rig, &body), &body).await;
         assert_eq!(redelivered.body["status"], "accepted", "{}", rig.backend.name);
@@ -167,7 +166,9 @@ async fn the_same_id_with_different_content_is_a_conflict_and_is_not_enqueued() 
         assert_eq!(post(&rig, &signed(&rig, &body), &body).await.body["status"], "accepted");
         let first = rig.backend.store.get(&key(&ids.event_id)).await.expect("get").expect("recorded");
 
-        let altered = String::from_utf8(body.clone()).expect("utf-8").replace("\"amount_refunded\": 500", "\"amount_refunded\": 2000");
+        let altered = String::from_utf8(body.clone())
+            .expect("utf-8")
+            .replace("\"amount_refunded\": 500", "\"amount_refunded\": 2000");
         assert_ne!(altered.as_bytes(), body.as_slice(), "the sample has a refund amount to alter");
         let response = post(&rig, &signed(&rig, altered.as_bytes()), altered.as_bytes()).await;
         assert_eq!(response, JsonResponse::ok(json!({"status": "conflict"})), "{}", rig.backend.name);
@@ -218,19 +219,67 @@ fn bad_inputs(rig: &Rig) -> Vec<BadInput> {
         case("missing signature header", HeaderMap::new(), &body, StatusCode::BAD_REQUEST, "missing_signature"),
         case("garbled signature header", header("garbled"), &body, StatusCode::BAD_REQUEST, "malformed_signature"),
         case("header without v1", header(&format!("t={now}")), &body, StatusCode::BAD_REQUEST, "malformed_signature"),
-        case("signed with another secret", stripe_headers(&body, "whsec_someone_else", now), &body, StatusCode::UNAUTHORIZED, "invalid_signature"),
-        case("timestamp too old", stripe_headers(&body, SECRET, now - 301), &body, StatusCode::UNAUTHORIZED, "timestamp_out_of_tolerance"),
-        case("timestamp in the future", stripe_headers(&body, SECRET, now + 301), &body, StatusCode::UNAUTHORIZED, "timestamp_out_of_tolerance"),
-        case("valid signature, not JSON", stripe_headers(&not_json, SECRET, now), &not_json, StatusCode::BAD_REQUEST, "invalid_payload"),
-        case("valid signature, no id", stripe_headers(&no_id, SECRET, now), &no_id, StatusCode::BAD_REQUEST, "invalid_event_id"),
-        case("body over the limit", stripe_headers(&oversized, SECRET, now), &oversized, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        case(
+            "signed with another secret",
+            stripe_headers(&body, "whsec_someone_else", now),
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+        ),
+        case(
+            "timestamp too old",
+            stripe_headers(&body, SECRET, now - 301),
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "timestamp_out_of_tolerance",
+        ),
+        case(
+            "timestamp in the future",
+            stripe_headers(&body, SECRET, now + 301),
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "timestamp_out_of_tolerance",
+        ),
+        case(
+            "valid signature, not JSON",
+            stripe_headers(&not_json, SECRET, now),
+            &not_json,
+            StatusCode::BAD_REQUEST,
+            "invalid_payload",
+        ),
+        case(
+            "valid signature, no id",
+            stripe_headers(&no_id, SECRET, now),
+            &no_id,
+            StatusCode::BAD_REQUEST,
+            "invalid_event_id",
+        ),
+        case(
+            "body over the limit",
+            stripe_headers(&oversized, SECRET, now),
+            &oversized,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
         BadInput {
             method: Method::GET,
-            ..case("a GET", stripe_headers(&body, SECRET, now), &body, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+            ..case(
+                "a GET",
+                stripe_headers(&body, SECRET, now),
+                &body,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+            )
         },
         BadInput {
             provider: "stripes",
-            ..case("an unknown provider", stripe_headers(&body, SECRET, now), &body, StatusCode::NOT_FOUND, "unknown_provider")
+            ..case(
+                "an unknown provider",
+                stripe_headers(&body, SECRET, now),
+                &body,
+                StatusCode::NOT_FOUND,
+                "unknown_provider",
+            )
         },
     ]
 }
@@ -240,7 +289,8 @@ async fn bad_input_is_answered_with_its_reason_and_writes_nothing() {
     for backend in Backend::all(VISIBILITY).await {
         let rig = Rig::new(backend);
         for input in bad_inputs(&rig) {
-            let response = webhook(&rig.ingest, &input.method, input.provider, &Inbound::new(&input.headers, &input.body)).await;
+            let response =
+                webhook(&rig.ingest, &input.method, input.provider, &Inbound::new(&input.headers, &input.body)).await;
             assert_eq!(response.status, input.status, "{}: {}", input.name, response.body);
             assert_eq!(response.body["error"], input.code, "{}", input.name);
             let message = response.body["message"].as_str().expect("a message");
@@ -286,7 +336,8 @@ async fn any_of_several_active_secrets_verifies_during_a_rotation() {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     for secret in ["whsec_test_old_one", "whsec_test_new_one"] {
         let (_, body) = stripe_event("invoice.paid");
-        let response = webhook(&ingest, &Method::POST, "stripe", &Inbound::new(&stripe_headers(&body, secret, now), &body)).await;
+        let response =
+            webhook(&ingest, &Method::POST, "stripe", &Inbound::new(&stripe_headers(&body, secret, now), &body)).await;
         assert_eq!(response.body["status"], "accepted", "{secret}");
     }
 }
@@ -296,7 +347,8 @@ async fn aws_calls_per_webhook_stay_at_their_floor() {
     for backend in Backend::all(VISIBILITY).await {
         let store = Arc::new(InstrumentedStore::new(backend.store.clone()));
         let queue = Arc::new(InstrumentedQueue::new(backend.queue.clone()));
-        let rig = Rig::with(backend, store.clone(), queue.clone(), Arc::new(RecordOnlyEffects), IngestSettings::default());
+        let rig =
+            Rig::with(backend, store.clone(), queue.clone(), Arc::new(RecordOnlyEffects), IngestSettings::default());
         let (_, body) = stripe_event("invoice.paid");
 
         assert_eq!(post(&rig, &signed(&rig, &body), &body).await.body["status"], "accepted");

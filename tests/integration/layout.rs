@@ -22,10 +22,8 @@ fn repo_file(path: &str) -> String {
 }
 
 fn local_app() -> LocalApp {
-    let secrets = Provider::ALL
-        .iter()
-        .map(|p| (*p, SecretSet::from_comma_separated(SECRET).expect("secret")))
-        .collect();
+    let secrets =
+        Provider::ALL.iter().map(|p| (*p, SecretSet::from_comma_separated(SECRET).expect("secret"))).collect();
     LocalApp::new(secrets, &VerifierSettings::default(), IngestSettings::default(), ProcessorSettings::default())
 }
 
@@ -121,7 +119,8 @@ async fn the_local_server_shows_an_events_record_and_404_for_an_unknown_one() {
     assert_eq!(record["event_type"], "invoice.payment_succeeded");
     assert!(record["received_at"].is_string() && record["finished_at"].is_string(), "{record}");
 
-    let (status, body) = call(&app, Request::get("/events/stripe/evt_unknown").body(Body::empty()).expect("request")).await;
+    let (status, body) =
+        call(&app, Request::get("/events/stripe/evt_unknown").body(Body::empty()).expect("request")).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
 }
 
@@ -146,18 +145,21 @@ async fn the_local_server_shows_an_accounts_balance_entitlement_and_ledger() {
     for sample in ["checkout.session.completed", "invoice.payment_succeeded"] {
         let body = payhooks::providers::stripe::SAMPLES.event(sample, &ids.next_event("evt")).expect("sample");
         let mut request = Request::post("/webhooks/stripe").body(Body::from(body.clone())).expect("request");
-        *request.headers_mut() = stripe_headers(body.as_bytes(), SECRET, time::OffsetDateTime::now_utc().unix_timestamp());
+        *request.headers_mut() =
+            stripe_headers(body.as_bytes(), SECRET, time::OffsetDateTime::now_utc().unix_timestamp());
         assert_eq!(call(&app, request).await.0, StatusCode::OK);
     }
     while app.processor.poll_once(Duration::from_millis(100)).await.expect("poll").processed > 0 {}
 
     // The samples name their account in metadata: acct-demo-001.
-    let (status, account) = call(&app, Request::get("/accounts/stripe/acct-demo-001").body(Body::empty()).expect("request")).await;
+    let (status, account) =
+        call(&app, Request::get("/accounts/stripe/acct-demo-001").body(Body::empty()).expect("request")).await;
     assert_eq!(status, StatusCode::OK, "{account}");
     assert_eq!(account["balance"], 100);
     assert_eq!(account["entitlement"]["status"], "active");
     assert_eq!(account["entitlement"]["subscription"], ids.subscription_id.as_str());
-    let (_, ledger) = call(&app, Request::get("/accounts/stripe/acct-demo-001/ledger").body(Body::empty()).expect("request")).await;
+    let (_, ledger) =
+        call(&app, Request::get("/accounts/stripe/acct-demo-001/ledger").body(Body::empty()).expect("request")).await;
     let entries = ledger["entries"].as_array().expect("entries");
     assert_eq!(entries.len(), 2, "{ledger}");
     assert_eq!(entries.iter().map(|e| e["delta"].as_i64().unwrap_or(0)).sum::<i64>(), 100);

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::Method;
-use payhooks::providers::Inbound;
 use payhooks::edge::http::webhook;
+use payhooks::providers::Inbound;
 use payhooks_tests::Backend;
 use payhooks_tests::requests::{SECRET, stripe_event, stripe_headers};
 
@@ -153,7 +153,14 @@ async fn a_request_produces_emf_lines_cloudwatch_can_extract() {
             assert_eq!(document["reason"], "invalid_signature");
         }
     }
-    for (name, count) in [("received", 3.0), ("accepted", 1.0), ("duplicate", 1.0), ("rejected", 1.0), ("enqueued", 1.0), ("processed", 1.0)] {
+    for (name, count) in [
+        ("received", 3.0),
+        ("accepted", 1.0),
+        ("duplicate", 1.0),
+        ("rejected", 1.0),
+        ("enqueued", 1.0),
+        ("processed", 1.0),
+    ] {
         assert_eq!(counted.get(name), Some(&count), "{name}: {counted:?}");
     }
     let timed: Vec<&str> = documents
@@ -228,8 +235,8 @@ async fn at_every_level_the_logs_keep_the_metrics_and_never_a_raw_request() {
         assert!(answered[0].contains("accepted") && answered[1].contains("invalid_token"), "{level}: {answered:?}");
 
         for line in logs.lines().filter(|l| !l.trim().is_empty()) {
-            let document: serde_json::Value =
-                serde_json::from_str(line).unwrap_or_else(|e| panic!("{level}: every line is JSON for Lambda ({e}): {line}"));
+            let document: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{level}: every line is JSON for Lambda ({e}): {line}"));
             assert!(document.get("level").is_some() || document.get("_aws").is_some(), "{level}: {line}");
         }
         for metric in ["\"accepted\":1", "\"rejected\":1"] {
@@ -237,7 +244,9 @@ async fn at_every_level_the_logs_keep_the_metrics_and_never_a_raw_request() {
         }
         let recorded = logs.contains("event recorded");
         assert_eq!(recorded, ["TRACE", "DEBUG", "INFO"].contains(&level), "{level}: INFO lines follow the level");
-        for (what, secret) in [("the token", token.as_str()), ("a wrong token", wrong.as_str()), ("the payload", body.as_str())] {
+        for (what, secret) in
+            [("the token", token.as_str()), ("a wrong token", wrong.as_str()), ("the payload", body.as_str())]
+        {
             assert!(!logs.contains(secret), "{level}: {what} is in the logs:\n{logs}");
         }
         assert!(body.contains("bundleExternalKey"));

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use http::Method;
-use payhooks::providers::Inbound;
 use payhooks::edge::http::webhook;
 use payhooks::event::{EventId, EventKey, EventStatus, Provider};
 use payhooks::ingest::{IngestSettings, message_body};
 use payhooks::ports::{Delivery, LeaseOutcome};
 use payhooks::process::Disposition;
+use payhooks::providers::Inbound;
 use payhooks_tests::Backend;
 use payhooks_tests::faults::ScriptedEffects;
 use payhooks_tests::requests::{SECRET, stripe_event, stripe_headers};
@@ -81,10 +81,7 @@ async fn one_bad_message_never_fails_the_rest_of_its_batch() {
     for backend in Backend::all(VISIBILITY).await {
         let (rig, _) = scripted(
             backend,
-            ScriptedEffects {
-                permanent_for_type: Some("invoice.payment_failed".into()),
-                ..ScriptedEffects::default()
-            },
+            ScriptedEffects { permanent_for_type: Some("invoice.payment_failed".into()), ..ScriptedEffects::default() },
         );
         let good = deliver_sample(&rig, "invoice.paid").await;
         let doomed = deliver_sample(&rig, "invoice.payment_failed").await;
@@ -109,11 +106,8 @@ async fn one_bad_message_never_fails_the_rest_of_its_batch() {
 
         let mut dead = Backend::drain(rig.backend.dead_letters.as_ref()).await;
         dead.sort();
-        let mut expected = vec![
-            message_body(&doomed),
-            "not an event key".to_owned(),
-            message_body(&key("evt_never_recorded")),
-        ];
+        let mut expected =
+            vec![message_body(&doomed), "not an event key".to_owned(), message_body(&key("evt_never_recorded"))];
         expected.sort();
         assert_eq!(dead, expected, "{}: what can never succeed goes to the DLQ at once", rig.backend.name);
         assert_eq!(rig.metrics.get("stripe", "dead_lettered"), 2);
@@ -124,13 +118,8 @@ async fn one_bad_message_never_fails_the_rest_of_its_batch() {
 #[tokio::test]
 async fn a_transient_failure_releases_the_event_and_retries_after_a_backoff() {
     for backend in Backend::all(VISIBILITY).await {
-        let (rig, effects) = scripted(
-            backend,
-            ScriptedEffects {
-                transient_failures: AtomicU32::new(1),
-                ..ScriptedEffects::default()
-            },
-        );
+        let (rig, effects) =
+            scripted(backend, ScriptedEffects { transient_failures: AtomicU32::new(1), ..ScriptedEffects::default() });
         let key = deliver_sample(&rig, "invoice.paid").await;
         let first = rig.processor.poll_once(Duration::from_secs(1)).await.expect("poll");
         assert_eq!(first.retry_message_ids.len(), 1, "{}", rig.backend.name);
@@ -161,10 +150,7 @@ async fn a_transient_failure_on_the_last_receive_fails_the_event_with_its_reason
     for backend in Backend::all(VISIBILITY).await {
         let (rig, _) = scripted(
             backend,
-            ScriptedEffects {
-                transient_failures: AtomicU32::new(u32::MAX),
-                ..ScriptedEffects::default()
-            },
+            ScriptedEffects { transient_failures: AtomicU32::new(u32::MAX), ..ScriptedEffects::default() },
         );
         let key = deliver_sample(&rig, "invoice.paid").await;
         let mut delivery = rig.backend.queue.receive(1, Duration::from_secs(1)).await.expect("receive").remove(0);
@@ -201,13 +187,8 @@ async fn no_event_is_started_with_too_little_of_the_invocation_left() {
 #[tokio::test]
 async fn work_in_hand_at_the_deadline_is_stopped_and_its_lease_given_back() {
     for backend in Backend::all(VISIBILITY).await {
-        let (rig, _) = scripted(
-            backend,
-            ScriptedEffects {
-                delay: Duration::from_secs(60),
-                ..ScriptedEffects::default()
-            },
-        );
+        let (rig, _) =
+            scripted(backend, ScriptedEffects { delay: Duration::from_secs(60), ..ScriptedEffects::default() });
         let key = deliver_sample(&rig, "invoice.paid").await;
         let deliveries = rig.backend.queue.receive(10, Duration::from_secs(1)).await.expect("receive");
         let started = tokio::time::Instant::now();
@@ -230,12 +211,8 @@ async fn a_lease_held_by_another_worker_defers_the_message_until_it_ends() {
         rig.backend.store.lease(&key, "another-worker", rig.now(), until).await.expect("lease"),
         LeaseOutcome::Acquired(_)
     ));
-    let delivery = Delivery {
-        message_id: "m1".into(),
-        receipt: "r1".into(),
-        body: message_body(&key),
-        receive_count: 1,
-    };
+    let delivery =
+        Delivery { message_id: "m1".into(), receipt: "r1".into(), body: message_body(&key), receive_count: 1 };
     assert_eq!(rig.processor.process(&delivery).await, Disposition::Retry(Duration::from_secs(21)));
     let record = rig.backend.store.get(&key).await.expect("get").expect("record");
     assert_eq!(record.lease_owner.as_deref(), Some("another-worker"));
@@ -247,11 +224,7 @@ async fn an_expired_lease_is_taken_over_and_the_event_completes_once() {
         let (rig, effects) = scripted(backend, ScriptedEffects::default());
         let key = deliver_sample(&rig, "invoice.paid").await;
         // A worker leased it and died.
-        rig.backend
-            .store
-            .lease(&key, "dead-worker", rig.now(), rig.now() + VISIBILITY)
-            .await
-            .expect("lease");
+        rig.backend.store.lease(&key, "dead-worker", rig.now(), rig.now() + VISIBILITY).await.expect("lease");
         rig.clock.advance(time::Duration::seconds(31));
         let delivery = rig.backend.queue.receive(1, Duration::from_secs(1)).await.expect("receive");
         assert_eq!(rig.processor.process(&delivery[0]).await, Disposition::Done);

@@ -37,7 +37,8 @@ impl Local {
     /// With `plans`, the processor applies effects.
     fn start_with(plans: Option<payhooks::effects::Plans>) -> Self {
         let settings = VerifierSettings::default();
-        let paypal = LocalPaypal::start("WH-TEST-ONLY", settings.tolerance, &std::env::temp_dir()).expect("paypal signer");
+        let paypal =
+            LocalPaypal::start("WH-TEST-ONLY", settings.tolerance, &std::env::temp_dir()).expect("paypal signer");
         let paypal_file = paypal.signing_file.display().to_string();
         let other = std::fs::read_to_string(&paypal.signing_file)
             .expect("signing file")
@@ -52,11 +53,7 @@ impl Local {
             })
             .collect();
         let app = LocalApp::with_verifiers(verifiers, plans, IngestSettings::default(), ProcessorSettings::default());
-        Self {
-            app,
-            paypal_file,
-            paypal_other_file,
-        }
+        Self { app, paypal_file, paypal_other_file }
     }
 
     pub(crate) fn secret(&self, provider: Provider) -> &str {
@@ -102,14 +99,21 @@ async fn every_sample_of_every_provider_is_accepted_once_and_processed() {
     let mut sent = 0;
     for &provider in Provider::ALL {
         let types = providers::sample_event_types(provider);
-        assert!(types.len() >= 5, "{provider}: samples for a purchase, renewal, refund, cancellation and failed payment");
+        assert!(
+            types.len() >= 5,
+            "{provider}: samples for a purchase, renewal, refund, cancellation and failed payment"
+        );
         for event_type in types {
             let ids = providers::sample_ids(provider);
             let body = providers::sample_event(provider, event_type, &ids).expect("sample").into_bytes();
             let now = time::OffsetDateTime::now_utc();
             let signed = providers::sign_sample(provider, &body, &ids, local.secret(provider), now).expect("signed");
             let (status, answer) = send(app, request(provider, &signed, body.clone())).await;
-            assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("accepted")), "{provider} {event_type}: {answer}");
+            assert_eq!(
+                (status, answer["status"].as_str()),
+                (StatusCode::OK, Some("accepted")),
+                "{provider} {event_type}: {answer}"
+            );
             let (_, again) = send(app, request(provider, &signed, body)).await;
             assert_eq!(again["status"], "duplicate", "{provider} {event_type}");
             sent += 1;
@@ -224,18 +228,20 @@ async fn every_providers_scenario_grants_claws_back_and_cancels_one_account() {
         let local = Local::start_with(Some(sample_plans()));
         let app = &local.app;
         for (i, sample) in providers::scenario(provider).iter().enumerate() {
-            let event = providers::SampleIds {
-                event_id: providers::sample_ids(provider).event_id,
-                ..ids.clone()
-            };
+            let event = providers::SampleIds { event_id: providers::sample_ids(provider).event_id, ..ids.clone() };
             let body = providers::sample_event(provider, sample, &event).expect("sample").into_bytes();
             let now = time::OffsetDateTime::now_utc();
             let signed = providers::sign_sample(provider, &body, &event, local.secret(provider), now).expect("signed");
             let (status, answer) = send(app, request(provider, &signed, body)).await;
-            assert_eq!((status, answer["status"].as_str()), (StatusCode::OK, Some("accepted")), "{provider} {sample}: {answer}");
+            assert_eq!(
+                (status, answer["status"].as_str()),
+                (StatusCode::OK, Some("accepted")),
+                "{provider} {sample}: {answer}"
+            );
             // One at a time, in the scenario's order, as a person would watch it.
             while app.processor.poll_once(Duration::from_millis(50)).await.expect("poll").processed > 0 {}
-            let unfinished: Vec<_> = app.store.all().into_iter().filter(|r| r.status != EventStatus::Completed).collect();
+            let unfinished: Vec<_> =
+                app.store.all().into_iter().filter(|r| r.status != EventStatus::Completed).collect();
             assert!(unfinished.is_empty(), "{provider}: step {i} ({sample}): {unfinished:#?}");
         }
         let renewal = app
@@ -250,7 +256,11 @@ async fn every_providers_scenario_grants_claws_back_and_cancels_one_account() {
         let entries = app.store.entries(&account).await.expect("entries");
         let deltas: Vec<i64> = entries.iter().map(|e| e.delta).collect();
         assert_eq!(state.balance, deltas.iter().sum::<i64>(), "{provider}: the balance is the sum of its ledger");
-        assert_eq!(deltas.iter().filter(|d| **d > 0).collect::<Vec<_>>(), vec![&100], "{provider}: one grant: {deltas:?}");
+        assert_eq!(
+            deltas.iter().filter(|d| **d > 0).collect::<Vec<_>>(),
+            vec![&100],
+            "{provider}: one grant: {deltas:?}"
+        );
         let clawed: i64 = -deltas.iter().filter(|d| **d < 0).sum::<i64>();
         assert!(clawed > 0 && clawed <= 100, "{provider}: the refund claws back part of the grant: {deltas:?}");
         assert_eq!(state.entitlement.expect("entitlement").status, "cancelled", "{provider}");

@@ -17,7 +17,8 @@ use crate::support::now;
 
 /// A grant of `credits` to `account`, committed as an effect would be.
 async fn grant(backend: &Backend, account: &AccountRef, credits: i64) {
-    let key = EventKey::new(Provider::Stripe, EventId::parse(&format!("evt_{}", uuid::Uuid::new_v4().simple())).expect("id"));
+    let key =
+        EventKey::new(Provider::Stripe, EventId::parse(&format!("evt_{}", uuid::Uuid::new_v4().simple())).expect("id"));
     let at = now();
     let event = NewEvent {
         key: key.clone(),
@@ -70,13 +71,15 @@ async fn a_run_out_of_time_saves_where_it_stopped_and_the_next_goes_on_from_ther
     for backend in Backend::all(Duration::from_secs(30)).await {
         let name = backend.name;
         // Many pages of twenty, one account wrong.
-        let accounts: Vec<AccountRef> = (0..230).map(|i| AccountRef::new(Provider::Lago, format!("acct-{i:03}"))).collect();
+        let accounts: Vec<AccountRef> =
+            (0..230).map(|i| AccountRef::new(Provider::Lago, format!("acct-{i:03}"))).collect();
         for account in &accounts {
             grant(&backend, account, 100).await;
         }
         backend.corrupt_balance(&accounts[150], 5).await;
         let metrics = Arc::new(MemoryMetrics::new());
-        let reconciler = Reconciler::new(backend.ledger.clone(), metrics.clone(), Arc::new(SystemClock)).with_page_size(20);
+        let reconciler =
+            Reconciler::new(backend.ledger.clone(), metrics.clone(), Arc::new(SystemClock)).with_page_size(20);
 
         // No time at all: each run checks one page and saves where it stopped.
         let mut runs = Vec::new();
@@ -89,7 +92,11 @@ async fn a_run_out_of_time_saves_where_it_stopped_and_the_next_goes_on_from_ther
         assert_eq!(runs.iter().map(|r| r.accounts).sum::<u32>(), 230, "{name}: every account once: {runs:?}");
         assert_eq!(runs.iter().map(|r| r.mismatched).sum::<u32>(), 1, "{name}: {runs:?}");
         assert_eq!(metrics.get("lago", "reconcile_mismatch"), 1, "{name}");
-        assert_eq!(backend.ledger.checkpoint("reconcile").await.expect("checkpoint"), None, "{name}: cleared at the end");
+        assert_eq!(
+            backend.ledger.checkpoint("reconcile").await.expect("checkpoint"),
+            None,
+            "{name}: cleared at the end"
+        );
 
         // After the last account the walk starts over.
         let again = reconciler.reconcile(Some(Duration::ZERO)).await.expect("reconcile");

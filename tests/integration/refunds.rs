@@ -20,8 +20,11 @@ const QUARTER: i64 = CREDITS / 4;
 fn refund_of(amount: i64) -> impl Fn(String) -> String {
     let refund_id = format!("re_test_{}", uuid::Uuid::new_v4().simple());
     move |body: String| {
-        body.replace("\"amount\": 500", &format!("\"amount\": {amount}"))
-            .replacen("\"id\": \"re_test_", &format!("\"id\": \"{refund_id}\", \"was\": \"re_test_"), 1)
+        body.replace("\"amount\": 500", &format!("\"amount\": {amount}")).replacen(
+            "\"id\": \"re_test_",
+            &format!("\"id\": \"{refund_id}\", \"was\": \"re_test_"),
+            1,
+        )
     }
 }
 
@@ -134,7 +137,10 @@ async fn a_refund_after_the_period_roll_granted_finds_the_invoice_payment() {
 
 /// Credits spent outside payhooks, taken straight off the ledger.
 async fn spend(rig: &Rig, name: &str, amount: i64) {
-    let key = EventKey::new(Provider::Stripe, EventId::parse(&format!("usage_{}", uuid::Uuid::new_v4().simple())).expect("id"));
+    let key = EventKey::new(
+        Provider::Stripe,
+        EventId::parse(&format!("usage_{}", uuid::Uuid::new_v4().simple())).expect("id"),
+    );
     let usage = payhooks::event::NewEvent {
         key: key.clone(),
         fingerprint: "usage".into(),
@@ -144,16 +150,16 @@ async fn spend(rig: &Rig, name: &str, amount: i64) {
     rig.backend.store.claim(&usage).await.expect("claim");
     let leased = rig.backend.store.lease(&key, "usage", rig.now(), rig.now() + time::Duration::minutes(1)).await;
     assert!(matches!(leased.expect("lease"), LeaseOutcome::Acquired(_)));
-    let effect = Effect::new(format!("usage:{key}"), AccountRef::new(Provider::Stripe, name), Change::Credit(-amount), key);
+    let effect =
+        Effect::new(format!("usage:{key}"), AccountRef::new(Provider::Stripe, name), Change::Credit(-amount), key);
     rig.backend.ledger.commit(&effect, "usage", rig.now()).await.expect("commit");
 }
 
 #[tokio::test]
 async fn a_claw_back_below_zero_is_flagged_or_stopped_at_zero_as_configured() {
-    for (setting, balance, flag) in [
-        (NegativeBalances::Allow, -15, "negative_balance"),
-        (NegativeBalances::Forbid, 0, "clawback_shortfall"),
-    ] {
+    for (setting, balance, flag) in
+        [(NegativeBalances::Allow, -15, "negative_balance"), (NegativeBalances::Forbid, 0, "clawback_shortfall")]
+    {
         for backend in Backend::all(VISIBILITY).await {
             let (rig, _) = rig_with_effects(backend, |e| e.with_negative_balances(setting));
             let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
@@ -162,7 +168,13 @@ async fn a_claw_back_below_zero_is_flagged_or_stopped_at_zero_as_configured() {
             spend(&rig, &name, CREDITS - 10).await;
             drive(&rig, vec![recorded(&rig, "refund.created", &ids, without_explicit_account).await]).await;
             assert_eq!(account(&rig, &name).await.0, balance, "{setting:?} on {}", rig.backend.name);
-            let state = rig.backend.ledger.account(&AccountRef::new(Provider::Stripe, &name)).await.expect("account").expect("account");
+            let state = rig
+                .backend
+                .ledger
+                .account(&AccountRef::new(Provider::Stripe, &name))
+                .await
+                .expect("account")
+                .expect("account");
             assert_eq!(state.flags.into_iter().collect::<Vec<_>>(), vec![flag.to_owned()]);
         }
     }
@@ -174,7 +186,9 @@ async fn a_refund_in_another_currency_than_its_payment_goes_to_the_dlq() {
     let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
     let ids = for_account(&name);
     drive(&rig, renewal_and_link(&rig, &ids).await).await;
-    let refund = recorded(&rig, "refund.created", &ids, |body| body.replace("\"currency\": \"usd\"", "\"currency\": \"eur\"")).await;
+    let refund =
+        recorded(&rig, "refund.created", &ids, |body| body.replace("\"currency\": \"usd\"", "\"currency\": \"eur\""))
+            .await;
     drive(&rig, vec![refund.clone()]).await;
     let key = payhooks::ingest::parse_message(&refund.body).expect("key");
     let record = rig.backend.store.get(&key).await.expect("get").expect("record");

@@ -81,11 +81,7 @@ struct CountingLock {
 
 impl CountingLock {
     fn new(inner: Arc<dyn Lock>) -> Arc<Self> {
-        Arc::new(Self {
-            inner,
-            acquires: AtomicUsize::new(0),
-            releases: AtomicUsize::new(0),
-        })
+        Arc::new(Self { inner, acquires: AtomicUsize::new(0), releases: AtomicUsize::new(0) })
     }
 
     fn counts(&self) -> (usize, usize) {
@@ -95,7 +91,13 @@ impl CountingLock {
 
 #[async_trait]
 impl Lock for CountingLock {
-    async fn acquire(&self, name: &str, owner: &str, now: OffsetDateTime, until: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         self.acquires.fetch_add(1, Ordering::SeqCst);
         self.inner.acquire(name, owner, now, until).await
     }
@@ -232,10 +234,7 @@ async fn killbill_down_fails_with_a_reason_that_names_it() {
     fake.fail_with(StatusCode::INTERNAL_SERVER_ERROR);
     let api = fake.serve().await;
     let error = killbill(&api).ensure(&Callback::new(KB_URL)).await.expect_err("API failing");
-    assert_eq!(
-        error.to_string(),
-        "Kill Bill's API answered HTTP 500 to read the notification callback"
-    );
+    assert_eq!(error.to_string(), "Kill Bill's API answered HTTP 500 to read the notification callback");
     assert_eq!(fake.calls(), ["GET"], "nothing written after a failed read");
 }
 
@@ -275,7 +274,8 @@ async fn concurrent_stripe_deploys_create_one_endpoint(lock: Arc<dyn Lock>) {
     let fake = FakeStripe::new();
     let api = fake.serve().await;
 
-    let results = concurrent_ensures(|| Arc::new(locked(stripe(&api), lock.clone())), &stripe_callback(STRIPE_URL)).await;
+    let results =
+        concurrent_ensures(|| Arc::new(locked(stripe(&api), lock.clone())), &stripe_callback(STRIPE_URL)).await;
 
     let ids: Vec<Registered> = results.into_iter().map(|r| r.expect("every deploy succeeds")).collect();
     assert!(ids.windows(2).all(|w| w[0] == w[1]), "every deploy names the same endpoint");
@@ -437,10 +437,7 @@ async fn a_deploy_that_cannot_get_the_lock_fails_without_calling_the_provider() 
         lock,
         Arc::new(SystemClock),
         LOCK_NAME,
-        LockSettings {
-            wait: Duration::from_millis(200),
-            ..settings()
-        },
+        LockSettings { wait: Duration::from_millis(200), ..settings() },
     );
 
     let error = impatient.ensure(&Callback::new(KB_URL)).await.expect_err("lock held");
@@ -494,17 +491,14 @@ impl Deployment {
 
     /// A deployment whose Kill Bill API is at `api` (the fake when `None`).
     async fn with_killbill_api(api: Option<String>) -> Self {
-        let (killbill, stripe, cloudformation) = (FakeKillbill::default(), FakeStripe::new(), FakeResponseUrl::default());
+        let (killbill, stripe, cloudformation) =
+            (FakeKillbill::default(), FakeStripe::new(), FakeResponseUrl::default());
         let killbill_api = match api {
             Some(api) => api,
             None => killbill.serve().await,
         };
         let lock: Arc<dyn Lock> = Arc::new(MemoryEventStore::new());
-        let registrars = FakeRegistrars {
-            killbill_api,
-            stripe_api: stripe.serve().await,
-            lock: lock.clone(),
-        };
+        let registrars = FakeRegistrars { killbill_api, stripe_api: stripe.serve().await, lock: lock.clone() };
         Self {
             response_url: cloudformation.serve().await,
             killbill,
@@ -620,10 +614,7 @@ async fn a_provider_api_that_is_down_fails_the_deploy_with_the_reason() {
         .send(deployment.request("Create", "StripeWebhookRegistration", None, stripe_properties(STRIPE_URL)))
         .await;
     assert_eq!(answer["Status"], "FAILED");
-    assert_eq!(
-        answer["Reason"],
-        "Stripe's API answered HTTP 503 to list webhook endpoints: Stripe is having trouble"
-    );
+    assert_eq!(answer["Reason"], "Stripe's API answered HTTP 503 to list webhook endpoints: Stripe is having trouble");
 }
 
 #[tokio::test]
@@ -693,7 +684,12 @@ async fn a_failed_update_keeps_the_old_physical_id() {
     deployment.stripe.fail_with(StatusCode::INTERNAL_SERVER_ERROR);
 
     let answer = deployment
-        .send(deployment.request("Update", "StripeWebhookRegistration", Some("stripe:we_test_9"), stripe_properties(STRIPE_URL)))
+        .send(deployment.request(
+            "Update",
+            "StripeWebhookRegistration",
+            Some("stripe:we_test_9"),
+            stripe_properties(STRIPE_URL),
+        ))
         .await;
 
     assert_eq!(answer["Status"], "FAILED");
@@ -705,7 +701,10 @@ async fn invalid_properties_and_unknown_requests_are_answered_failed() {
     let deployment = Deployment::new().await;
     let cases = [
         (json!({"Provider": "killbill"}), "the resource's properties are invalid: missing field `CallbackUrl`"),
-        (json!({"Provider": "nobody", "CallbackUrl": KB_ROUTE}), "the resource's properties are invalid: Provider \"nobody\" is not a provider"),
+        (
+            json!({"Provider": "nobody", "CallbackUrl": KB_ROUTE}),
+            "the resource's properties are invalid: Provider \"nobody\" is not a provider",
+        ),
         (
             json!({"Provider": "paypal", "CallbackUrl": format!("{API_BASE}/webhooks/paypal")}),
             "payhooks registers no paypal callbacks (only killbill and stripe)",
@@ -809,6 +808,9 @@ async fn a_delete_the_function_is_no_longer_configured_for_succeeds_and_says_so(
         .expect("answered");
     assert_eq!(deleted.status, Status::Success);
     let reason = deleted.reason.unwrap_or_default();
-    assert!(reason.contains("stripe:we_test_left was left registered") && reason.contains("STRIPE_API_KEY_ARN"), "{reason}");
+    assert!(
+        reason.contains("stripe:we_test_left was left registered") && reason.contains("STRIPE_API_KEY_ARN"),
+        "{reason}"
+    );
     assert_eq!(cloudformation.answers().last().expect("answered").body["Status"], "SUCCESS");
 }

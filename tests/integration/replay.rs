@@ -102,7 +102,8 @@ async fn replaying_an_event_already_completed_changes_nothing() {
 async fn a_replay_by_provider_or_event_moves_only_those_and_keeps_the_rest() {
     for backend in Backend::all(VISIBILITY).await {
         let rig = rig_with_plans(backend, "{}");
-        let key = |provider: Provider, id: &str| EventKey::new(provider, payhooks::event::EventId::parse(id).expect("id"));
+        let key =
+            |provider: Provider, id: &str| EventKey::new(provider, payhooks::event::EventId::parse(id).expect("id"));
         let stripe_one = key(Provider::Stripe, "evt_test_one");
         let stripe_two = key(Provider::Stripe, "evt_test_two");
         let paystack = key(Provider::Paystack, "T_test_three");
@@ -136,7 +137,8 @@ async fn a_failed_event_whose_dead_letter_is_gone_is_replayed_from_its_record() 
     for backend in Backend::all(VISIBILITY).await {
         let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
         let before = rig_with_plans(backend.clone(), r#"{"price_other": 1}"#);
-        let renewal = recorded(&before, "invoice.payment_succeeded", &for_account(&name), without_explicit_account).await;
+        let renewal =
+            recorded(&before, "invoice.payment_succeeded", &for_account(&name), without_explicit_account).await;
         before.processor.process(&renewal).await;
         let key = key_of(&renewal);
         // The trigger deleted the processed message; SQS deleted the dead
@@ -161,6 +163,11 @@ async fn a_failed_event_whose_dead_letter_is_gone_is_replayed_from_its_record() 
         assert_eq!(after.backend.store.get(&key).await.expect("get").expect("record").status, EventStatus::Completed);
         assert_eq!(account(&after, &name).await, (CREDITS, vec![CREDITS]), "{}", backend.name);
         let again = replay(&after, &ReplayFilter::Event(key.clone()), false).await;
-        assert_eq!((again.matched.len(), again.reopened), (0, 0), "{}: a completed event is not replayed", backend.name);
+        assert_eq!(
+            (again.matched.len(), again.reopened),
+            (0, 0),
+            "{}: a completed event is not replayed",
+            backend.name
+        );
     }
 }

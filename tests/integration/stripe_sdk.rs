@@ -6,8 +6,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use payhooks::providers::Inbound;
 use payhooks::edge::http::webhook;
+use payhooks::providers::Inbound;
 use payhooks::providers::stripe;
 use payhooks::secret::Secret;
 use payhooks_tests::Backend;
@@ -39,12 +39,7 @@ fn stripe_node(request: Value) -> Option<Value> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("node runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(request.to_string().as_bytes())
-        .expect("write the request");
+    child.stdin.take().expect("stdin").write_all(request.to_string().as_bytes()).expect("write the request");
     let output = child.wait_with_output().expect("node finishes");
     assert!(output.status.success(), "node failed: {}", String::from_utf8_lossy(&output.stderr));
     Some(serde_json::from_slice(&output.stdout).expect("a JSON answer"))
@@ -62,7 +57,8 @@ async fn headers_from_stripes_library_are_accepted_and_tampering_is_refused() {
     let (_, body) = stripe_event("invoice.payment_succeeded");
     let payload = String::from_utf8(body.clone()).expect("utf-8");
     let now = rig.now().unix_timestamp();
-    let Some(signed) = stripe_node(json!({"op": "sign", "payload": payload, "secret": SECRET, "timestamp": now})) else {
+    let Some(signed) = stripe_node(json!({"op": "sign", "payload": payload, "secret": SECRET, "timestamp": now}))
+    else {
         return;
     };
     let official = signed["header"].as_str().expect("a header").to_owned();
@@ -73,19 +69,30 @@ async fn headers_from_stripes_library_are_accepted_and_tampering_is_refused() {
     let at = changed.iter().position(|b| *b == b'2').expect("a digit to change");
     changed[at] = b'3';
     let response = webhook(&rig.ingest, &Method::POST, "stripe", &Inbound::new(&header(&official), &changed)).await;
-    assert_eq!((response.status, response.body["error"].clone()), (StatusCode::UNAUTHORIZED, json!("invalid_signature")));
+    assert_eq!(
+        (response.status, response.body["error"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("invalid_signature"))
+    );
 
     // A changed timestamp, signature kept.
     let shifted = official.replacen(&format!("t={now}"), &format!("t={}", now + 1), 1);
     let response = webhook(&rig.ingest, &Method::POST, "stripe", &Inbound::new(&header(&shifted), &body)).await;
-    assert_eq!((response.status, response.body["error"].clone()), (StatusCode::UNAUTHORIZED, json!("invalid_signature")));
+    assert_eq!(
+        (response.status, response.body["error"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("invalid_signature"))
+    );
 
     // Another secret.
-    let other = stripe_node(json!({"op": "sign", "payload": payload, "secret": "whsec_test_another_endpoint", "timestamp": now}))
-        .expect("node");
+    let other = stripe_node(
+        json!({"op": "sign", "payload": payload, "secret": "whsec_test_another_endpoint", "timestamp": now}),
+    )
+    .expect("node");
     let other = header(other["header"].as_str().expect("header"));
     let response = webhook(&rig.ingest, &Method::POST, "stripe", &Inbound::new(&other, &body)).await;
-    assert_eq!((response.status, response.body["error"].clone()), (StatusCode::UNAUTHORIZED, json!("invalid_signature")));
+    assert_eq!(
+        (response.status, response.body["error"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("invalid_signature"))
+    );
 
     assert_eq!(rig.backend.record_count().await, 0, "nothing written for a refused request");
 

@@ -52,14 +52,8 @@ impl Rig {
             SecretSet::from_comma_separated(SECRET).expect("secret"),
             &VerifierSettings::default(),
         );
-        let ingest = Ingest::new(
-            vec![verifier],
-            store.clone(),
-            queue.clone(),
-            metrics.clone(),
-            clock.clone(),
-            settings,
-        );
+        let ingest =
+            Ingest::new(vec![verifier], store.clone(), queue.clone(), metrics.clone(), clock.clone(), settings);
         let processor = Processor::new(
             store,
             backend.queue.clone(),
@@ -75,13 +69,7 @@ impl Rig {
                 ..ProcessorSettings::default()
             },
         );
-        Self {
-            backend,
-            clock,
-            metrics,
-            ingest,
-            processor,
-        }
+        Self { backend, clock, metrics, ingest, processor }
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -91,12 +79,6 @@ impl Rig {
     /// The same rig, its processor confirming `provider`'s events with `confirmer`.
     pub fn confirmed_by(self, provider: Provider, confirmer: Arc<dyn payhooks::ports::Confirmer>) -> Self {
         let Self { backend, clock, metrics, ingest, processor } = self;
-        Self {
-            backend,
-            clock,
-            metrics,
-            ingest,
-            processor: processor.with_confirmer(provider, confirmer),
-        }
+        Self { backend, clock, metrics, ingest, processor: processor.with_confirmer(provider, confirmer) }
     }
 }

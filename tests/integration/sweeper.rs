@@ -41,12 +41,7 @@ async fn recorded_only(rig: &Rig) -> EventKey {
     let verified = stripe::parse_event(body.as_bytes()).expect("parses");
     let key = EventKey::new(Provider::Stripe, EventId::parse(&ids.event_id).expect("id"));
     let now = rig.now();
-    let new = NewEvent {
-        key: key.clone(),
-        fingerprint: verified.fingerprint,
-        event: verified.event,
-        received_at: now,
-    };
+    let new = NewEvent { key: key.clone(), fingerprint: verified.fingerprint, event: verified.event, received_at: now };
     rig.backend.store.claim(&new).await.expect("claim");
     key
 }

@@ -45,7 +45,12 @@ fn fake_arn(name: &str) -> String {
 }
 
 /// Every provider and option on: each secret, API and downstream in use.
-fn everything(arn: &dyn Fn(&str) -> String, killbill_api: &str, lago_api: &str, provisioner: &str) -> Vec<(&'static str, String)> {
+fn everything(
+    arn: &dyn Fn(&str) -> String,
+    killbill_api: &str,
+    lago_api: &str,
+    provisioner: &str,
+) -> Vec<(&'static str, String)> {
     vec![
         ("StripeWebhookSecretArn", arn("stripe-webhook")),
         ("PaystackWebhookSecretArn", arn("paystack-webhook")),
@@ -160,7 +165,11 @@ fn every_function_reads_all_of_its_environment_and_finds_all_it_needs() {
             drop(env);
             let asked = asked.into_inner().expect("lock");
             let unread: Vec<&String> = function.env.keys().filter(|name| !asked.contains(*name)).collect();
-            assert!(unread.is_empty(), "{set}: {} is given {unread:?}, which its code never reads", function.logical_id);
+            assert!(
+                unread.is_empty(),
+                "{set}: {} is given {unread:?}, which its code never reads",
+                function.logical_id
+            );
         }
     }
 }
@@ -205,7 +214,8 @@ async fn store_secrets(sdk: &aws_config::SdkConfig) -> BTreeMap<&'static str, (S
 
 /// Serves `status` to every request.
 async fn answering(status: u16) -> String {
-    let router = axum::Router::new().fallback(move || async move { http::StatusCode::from_u16(status).expect("status") });
+    let router =
+        axum::Router::new().fallback(move || async move { http::StatusCode::from_u16(status).expect("status") });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, router).await });
@@ -259,11 +269,7 @@ fn needs(call: &Call, queues: &BTreeMap<String, String>) -> Vec<Need> {
                 if let Some(index) = body["IndexName"].as_str() {
                     resource = format!("{resource}/index/{index}");
                 }
-                vec![Need {
-                    action: format!("dynamodb:{op}"),
-                    resource,
-                    leading_key: None,
-                }]
+                vec![Need { action: format!("dynamodb:{op}"), resource, leading_key: None }]
             }
             _ => vec![Need {
                 action: format!("dynamodb:{op}"),
@@ -297,11 +303,13 @@ fn signed_delivery(provider: Provider, sample: &str, secret: &str) -> (Vec<u8>, 
     (body.into_bytes(), signed)
 }
 
-async fn deliver(ingest: &payhooks::ingest::Ingest, provider: Provider, body: &[u8], signed: &providers::SignedRequest) -> Value {
-    let inbound = Inbound {
-        path_token: signed.path_token.as_deref(),
-        ..Inbound::new(&signed.headers, body)
-    };
+async fn deliver(
+    ingest: &payhooks::ingest::Ingest,
+    provider: Provider,
+    body: &[u8],
+    signed: &providers::SignedRequest,
+) -> Value {
+    let inbound = Inbound { path_token: signed.path_token.as_deref(), ..Inbound::new(&signed.headers, body) };
     webhook(ingest, &Method::POST, provider.as_str(), &inbound).await.body
 }
 
@@ -327,12 +335,7 @@ async fn recorded(store: &dyn EventStore, at: time::OffsetDateTime) -> EventKey 
     let body = providers::stripe::SAMPLES.event("invoice.payment_succeeded", &ids).expect("sample");
     let verified = providers::stripe::parse_event(body.as_bytes()).expect("parses");
     let key = EventKey::new(Provider::Stripe, EventId::parse(&ids.event_id).expect("id"));
-    let new = NewEvent {
-        key: key.clone(),
-        fingerprint: verified.fingerprint,
-        event: verified.event,
-        received_at: at,
-    };
+    let new = NewEvent { key: key.clone(), fingerprint: verified.fingerprint, event: verified.event, received_at: at };
     store.claim(&new).await.expect("claim");
     key
 }
@@ -344,7 +347,12 @@ struct Run {
     metrics: Sink,
 }
 
-async fn run_every_function(stack: &Stack, backend: &Backend, secrets: &BTreeMap<&'static str, (String, String)>, killbill_api: &str) -> Run {
+async fn run_every_function(
+    stack: &Stack,
+    backend: &Backend,
+    secrets: &BTreeMap<&'static str, (String, String)>,
+    killbill_api: &str,
+) -> Run {
     let sdk = emulator_sdk().await.expect("emulators");
     let metrics: Sink = Arc::default();
     let mut calls = BTreeMap::new();
@@ -366,7 +374,9 @@ async fn run_every_function(stack: &Stack, backend: &Backend, secrets: &BTreeMap
             let secret_name = format!("{provider}-webhook");
             let secret = &secrets[secret_name.as_str()].1;
             let samples: Vec<&str> = match provider {
-                Provider::Stripe => vec!["checkout.session.completed", "invoice.payment_succeeded", "invoice.payment_failed"],
+                Provider::Stripe => {
+                    vec!["checkout.session.completed", "invoice.payment_succeeded", "invoice.payment_failed"]
+                }
                 _ => vec![providers::scenario(provider)[0]],
             };
             for sample in samples {
@@ -376,7 +386,10 @@ async fn run_every_function(stack: &Stack, backend: &Backend, secrets: &BTreeMap
             }
             let (body, _) = signed_delivery(provider, providers::scenario(provider)[0], secret);
             let (_, forged) = signed_delivery(provider, providers::scenario(provider)[0], "not-the-secret");
-            assert!(deliver(&ingest, provider, &body, &forged).await["error"].is_string(), "{provider}: a forgery is refused");
+            assert!(
+                deliver(&ingest, provider, &body, &forged).await["error"].is_string(),
+                "{provider}: a forgery is refused"
+            );
         }
         if provider == Provider::Stripe {
             // A delivery that finds the event recorded a moment ago and not
@@ -387,15 +400,11 @@ async fn run_every_function(stack: &Stack, backend: &Backend, secrets: &BTreeMap
             let key = EventKey::new(Provider::Stripe, EventId::parse(&ids.event_id).expect("id"));
             backend
                 .store
-                .claim(&NewEvent {
-                    key,
-                    fingerprint: verified.fingerprint,
-                    event: verified.event,
-                    received_at: now,
-                })
+                .claim(&NewEvent { key, fingerprint: verified.fingerprint, event: verified.event, received_at: now })
                 .await
                 .expect("claim");
-            let signed = providers::sign_sample(provider, body.as_bytes(), &ids, &secrets["stripe-webhook"].1, now).expect("signed");
+            let signed = providers::sign_sample(provider, body.as_bytes(), &ids, &secrets["stripe-webhook"].1, now)
+                .expect("signed");
             assert_eq!(deliver(&ingest, provider, body.as_bytes(), &signed).await["error"], "in_progress");
         }
         calls.insert(deployed.logical_id.clone(), recorder.take());
@@ -439,13 +448,20 @@ async fn run_every_function(stack: &Stack, backend: &Backend, secrets: &BTreeMap
     let exhausted = recorded(backend.store.as_ref(), long_ago).await;
     for attempt in 0..20 {
         let at = long_ago + time::Duration::seconds(attempt);
-        if let LeaseOutcome::Acquired(_) = backend.store.lease(&exhausted, "w", at, at + time::Duration::seconds(1)).await.expect("lease") {
+        if let LeaseOutcome::Acquired(_) =
+            backend.store.lease(&exhausted, "w", at, at + time::Duration::seconds(1)).await.expect("lease")
+        {
             backend.store.release(&exhausted, "w", at, "transient").await.expect("release");
         }
     }
     let deployed = find(Function::Sweeper);
     let recorder = Calls::default();
-    let report = SweeperConfig::read(&env_of(deployed)).expect("settings").build(&cloud(&sdk, &recorder, &metrics)).sweep().await.expect("sweep");
+    let report = SweeperConfig::read(&env_of(deployed))
+        .expect("settings")
+        .build(&cloud(&sdk, &recorder, &metrics))
+        .sweep()
+        .await
+        .expect("sweep");
     assert_eq!((report.requeued_unsent, report.gave_up), (1, 1), "{report:?}");
     calls.insert(deployed.logical_id.clone(), recorder.take());
 
@@ -495,13 +511,20 @@ async fn run_every_function(stack: &Stack, backend: &Backend, secrets: &BTreeMap
     // The register function, as CloudFormation invokes it.
     let deployed = find(Function::Register);
     let recorder = Calls::default();
-    let registrars = RegisterConfig::read(&env_of(deployed)).expect("settings").build(&cloud(&sdk, &recorder, &metrics));
+    let registrars =
+        RegisterConfig::read(&env_of(deployed)).expect("settings").build(&cloud(&sdk, &recorder, &metrics));
     let resources = CustomResources::new(Arc::new(registrars));
     let cloudformation = FakeResponseUrl::default();
     let response_url = cloudformation.serve().await;
     for (logical_id, properties) in [
-        ("KillbillCallbackRegistration", json!({"Provider": "killbill", "CallbackUrl": "https://api.example/webhooks/killbill/"})),
-        ("StripeWebhookRegistration", json!({"Provider": "stripe", "CallbackUrl": "https://api.example/webhooks/stripe", "EnabledEvents": ["invoice.paid"]})),
+        (
+            "KillbillCallbackRegistration",
+            json!({"Provider": "killbill", "CallbackUrl": "https://api.example/webhooks/killbill/"}),
+        ),
+        (
+            "StripeWebhookRegistration",
+            json!({"Provider": "stripe", "CallbackUrl": "https://api.example/webhooks/stripe", "EnabledEvents": ["invoice.paid"]}),
+        ),
     ] {
         let request = json!({
             "RequestType": "Create", "ResponseURL": response_url, "StackId": "stack", "RequestId": logical_id,
@@ -569,11 +592,18 @@ async fn every_role_allows_what_its_code_calls_and_nothing_more_and_every_alarm_
         assert!(!needs.is_empty(), "{}: no AWS call was made", function.logical_id);
         for need in needs.iter().collect::<BTreeSet<_>>() {
             if !function.grants.iter().any(|grant| grant.allows(need)) {
-                problems.push(format!("{} calls {} on {} ({:?}): its role does not allow it", function.logical_id, need.action, need.resource, need.leading_key));
+                problems.push(format!(
+                    "{} calls {} on {} ({:?}): its role does not allow it",
+                    function.logical_id, need.action, need.resource, need.leading_key
+                ));
             }
         }
         for grant in &function.grants {
-            for action in grant.actions.iter().filter(|a| ["dynamodb:", "sqs:", "secretsmanager:", "ssm:"].iter().any(|s| a.starts_with(s))) {
+            for action in grant
+                .actions
+                .iter()
+                .filter(|a| ["dynamodb:", "sqs:", "secretsmanager:", "ssm:"].iter().any(|s| a.starts_with(s)))
+            {
                 for resource in &grant.resources {
                     let granted = Grant {
                         actions: vec![action.clone()],
@@ -586,13 +616,14 @@ async fn every_role_allows_what_its_code_calls_and_nothing_more_and_every_alarm_
                         Function::Ingest(_) if !action.starts_with("secretsmanager:") => &ingest_needs,
                         _ => &needs,
                     };
-                    let trigger = Need {
-                        action: action.clone(),
-                        resource: resource.clone(),
-                        leading_key: None,
-                    };
-                    if !seen.iter().any(|need| granted.allows(need)) && !for_the_trigger(function.function, &trigger, &events_queue_arn) {
-                        problems.push(format!("{} may {action} on {resource}, which its code never does", function.logical_id));
+                    let trigger = Need { action: action.clone(), resource: resource.clone(), leading_key: None };
+                    if !seen.iter().any(|need| granted.allows(need))
+                        && !for_the_trigger(function.function, &trigger, &events_queue_arn)
+                    {
+                        problems.push(format!(
+                            "{} may {action} on {resource}, which its code never does",
+                            function.logical_id
+                        ));
                     }
                 }
             }
@@ -608,48 +639,65 @@ async fn every_role_allows_what_its_code_calls_and_nothing_more_and_every_alarm_
             let directive = doc["_aws"]["CloudWatchMetrics"][0].clone();
             let namespace = directive["Namespace"].as_str().unwrap_or_default().to_owned();
             let metric = directive["Metrics"][0]["Name"].as_str().unwrap_or_default().to_owned();
-            directive["Dimensions"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .map(move |set| {
-                    let names = set.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
-                    (namespace.clone(), metric.clone(), names)
-                })
+            directive["Dimensions"].as_array().cloned().unwrap_or_default().into_iter().map(move |set| {
+                let names = set.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
+                (namespace.clone(), metric.clone(), names)
+            })
         })
         .collect();
     let namespace = format!("payhooks/{STACK}");
     for function in deployed.iter().filter(|d| d.function != Function::Register) {
         assert_eq!(function.env.get("PAYHOOKS_METRICS_NAMESPACE"), Some(&namespace), "{}", function.logical_id);
     }
-    let lambda_names: BTreeSet<String> = deployed.iter().map(|d| stack.reference(&d.logical_id).as_str().unwrap_or_default().to_owned()).collect();
-    let queue_names: BTreeSet<String> = ["EventsQueue", "DeadLetterQueue"].iter().map(|q| stack.attribute(q, "QueueName")).collect();
+    let lambda_names: BTreeSet<String> =
+        deployed.iter().map(|d| stack.reference(&d.logical_id).as_str().unwrap_or_default().to_owned()).collect();
+    let queue_names: BTreeSet<String> =
+        ["EventsQueue", "DeadLetterQueue"].iter().map(|q| stack.attribute(q, "QueueName")).collect();
     let api = stack.reference("HttpApi").as_str().unwrap_or_default().to_owned();
     let alarms = stack.resources_of("AWS::CloudWatch::Alarm");
     assert!(alarms.len() >= 15, "{} alarms", alarms.len());
     for alarm in &alarms {
         let watched: Vec<Value> = match alarm.properties.get("Metrics") {
-            Some(metrics) => metrics.as_array().expect("metrics").iter().filter_map(|m| m.get("MetricStat").map(|s| s["Metric"].clone())).collect(),
+            Some(metrics) => metrics
+                .as_array()
+                .expect("metrics")
+                .iter()
+                .filter_map(|m| m.get("MetricStat").map(|s| s["Metric"].clone()))
+                .collect(),
             None => vec![alarm.properties.clone()],
         };
         assert!(!watched.is_empty(), "{}: watches nothing", alarm.logical_id);
         for metric in watched {
-            let (ns, name) = (metric["Namespace"].as_str().unwrap_or_default(), metric["MetricName"].as_str().unwrap_or_default());
+            let (ns, name) =
+                (metric["Namespace"].as_str().unwrap_or_default(), metric["MetricName"].as_str().unwrap_or_default());
             let dimensions: BTreeMap<String, String> = metric["Dimensions"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|d| (d["Name"].as_str().unwrap_or_default().to_owned(), d["Value"].as_str().unwrap_or_default().to_owned()))
+                .map(|d| {
+                    (
+                        d["Name"].as_str().unwrap_or_default().to_owned(),
+                        d["Value"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
                 .collect();
             let known = match ns {
-                "AWS/Lambda" => ["Errors", "Throttles"].contains(&name) && dimensions.get("FunctionName").is_some_and(|f| lambda_names.contains(f)),
-                "AWS/SQS" => ["ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"].contains(&name)
-                    && dimensions.get("QueueName").is_some_and(|q| queue_names.contains(q)),
+                "AWS/Lambda" => {
+                    ["Errors", "Throttles"].contains(&name)
+                        && dimensions.get("FunctionName").is_some_and(|f| lambda_names.contains(f))
+                }
+                "AWS/SQS" => {
+                    ["ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"].contains(&name)
+                        && dimensions.get("QueueName").is_some_and(|q| queue_names.contains(q))
+                }
                 "AWS/ApiGateway" => ["5xx", "4xx"].contains(&name) && dimensions.get("ApiId") == Some(&api),
                 custom => emitted.contains(&(custom.to_owned(), name.to_owned(), dimensions.keys().cloned().collect())),
             };
-            assert!(known, "{}: {ns} {name} {dimensions:?} is not a metric of this stack (emitted: {emitted:?})", alarm.logical_id);
+            assert!(
+                known,
+                "{}: {ns} {name} {dimensions:?} is not a metric of this stack (emitted: {emitted:?})",
+                alarm.logical_id
+            );
         }
     }
     drop(killbill);
@@ -664,7 +712,11 @@ fn the_webhook_routes_are_open_and_the_admin_routes_need_iam() {
     let api = stack.resource("HttpApi").expect("the HTTP API");
     let paths = api.properties["Body"]["paths"].as_object().expect("routes");
     for provider in Provider::ALL {
-        let path = if *provider == Provider::Killbill { "/webhooks/killbill/{token}".to_owned() } else { format!("/webhooks/{provider}") };
+        let path = if *provider == Provider::Killbill {
+            "/webhooks/killbill/{token}".to_owned()
+        } else {
+            format!("/webhooks/{provider}")
+        };
         let route = &paths.get(&path).unwrap_or_else(|| panic!("{path}"))["post"];
         assert!(route.get("security").is_none(), "{path}: providers prove themselves by signature, not IAM");
     }
@@ -708,7 +760,10 @@ fn the_records_and_the_dead_letters_outlive_the_stack() {
     assert_eq!(table.deletion_policy.as_deref(), Some("Retain"));
     assert_eq!(table.properties["DeletionProtectionEnabled"], true);
     assert_eq!(table.properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);
-    assert_eq!(table.properties["TimeToLiveSpecification"]["AttributeName"], payhooks::adapters::dynamo_event_store::TTL_ATTRIBUTE);
+    assert_eq!(
+        table.properties["TimeToLiveSpecification"]["AttributeName"],
+        payhooks::adapters::dynamo_event_store::TTL_ATTRIBUTE
+    );
     let dlq = stack.resource("DeadLetterQueue").expect("the DLQ");
     assert_eq!(dlq.deletion_policy.as_deref(), Some("Retain"));
     let queue = stack.resource("EventsQueue").expect("the queue");
@@ -718,13 +773,21 @@ fn the_records_and_the_dead_letters_outlive_the_stack() {
         processor.env["PAYHOOKS_MAX_RECEIVE_COUNT"],
         "the processor fails an event on the receive SQS would dead-letter it after"
     );
-    assert_eq!(payhooks_tests::template::stack::scalar(&queue.properties["VisibilityTimeout"]), processor.env["PAYHOOKS_LEASE_SECS"]);
+    assert_eq!(
+        payhooks_tests::template::stack::scalar(&queue.properties["VisibilityTimeout"]),
+        processor.env["PAYHOOKS_LEASE_SECS"]
+    );
 }
 
 #[test]
 fn the_queue_trigger_reports_partial_failures_at_a_bounded_concurrency() {
     let Some(template) = transformed() else { return };
-    let stack = stack(template, STACK, &[("StripeWebhookSecretArn", fake_arn("s")), ("ProcessorMaxConcurrency", "7".to_owned())], &[]);
+    let stack = stack(
+        template,
+        STACK,
+        &[("StripeWebhookSecretArn", fake_arn("s")), ("ProcessorMaxConcurrency", "7".to_owned())],
+        &[],
+    );
     let mapping = stack.resources_of("AWS::Lambda::EventSourceMapping").pop().expect("the SQS trigger");
     assert_eq!(mapping.properties["ScalingConfig"]["MaximumConcurrency"], "7");
     assert_eq!(mapping.properties["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]));
@@ -740,7 +803,8 @@ fn two_stacks_in_one_account_name_their_schedules_and_metrics_apart() {
             .iter()
             .map(|s| s.properties["Name"].as_str().expect("a name").to_owned())
             .collect();
-        let namespaces: BTreeSet<String> = functions(&stack).iter().filter_map(|f| f.env.get("PAYHOOKS_METRICS_NAMESPACE").cloned()).collect();
+        let namespaces: BTreeSet<String> =
+            functions(&stack).iter().filter_map(|f| f.env.get("PAYHOOKS_METRICS_NAMESPACE").cloned()).collect();
         (schedules, namespaces)
     };
     let (a, b) = (named("billing-eu"), named("billing-us"));
@@ -756,11 +820,13 @@ fn custom_resources_have_a_deadline_past_their_functions_timeout() {
     let Some(template) = transformed() else { return };
     let stack = stack(template, STACK, &parameter_sets()[2].1, &[]);
     let register = stack.resource("RegisterFunction").expect("the register function");
-    let timeout: u64 = payhooks_tests::template::stack::scalar(&register.properties["Timeout"]).parse().expect("seconds");
+    let timeout: u64 =
+        payhooks_tests::template::stack::scalar(&register.properties["Timeout"]).parse().expect("seconds");
     let custom: Vec<_> = stack.resources().into_iter().filter(|r| r.kind.starts_with("Custom::")).collect();
     assert_eq!(custom.len(), 2);
     for resource in custom {
-        let deadline: u64 = payhooks_tests::template::stack::scalar(&resource.properties["ServiceTimeout"]).parse().expect("seconds");
+        let deadline: u64 =
+            payhooks_tests::template::stack::scalar(&resource.properties["ServiceTimeout"]).parse().expect("seconds");
         assert!(deadline > timeout && deadline <= 3600, "{}: {deadline} s", resource.logical_id);
     }
 }
@@ -772,11 +838,21 @@ fn custom_resources_have_a_deadline_past_their_functions_timeout() {
 fn every_level_keeps_the_metric_lines() {
     let Some(template) = transformed() else { return };
     for level in ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"] {
-        let stack = stack(template, STACK, &[("StripeWebhookSecretArn", fake_arn("s")), ("LogLevel", level.to_owned())], &[]);
+        let stack =
+            stack(template, STACK, &[("StripeWebhookSecretArn", fake_arn("s")), ("LogLevel", level.to_owned())], &[]);
         for function in functions(&stack) {
-            assert_eq!(function.properties["LoggingConfig"]["ApplicationLogLevel"], "TRACE", "{level}: {}", function.logical_id);
+            assert_eq!(
+                function.properties["LoggingConfig"]["ApplicationLogLevel"], "TRACE",
+                "{level}: {}",
+                function.logical_id
+            );
             assert_eq!(function.properties["LoggingConfig"]["LogFormat"], "JSON");
-            assert_eq!(function.env.get("PAYHOOKS_LOG_LEVEL").map(String::as_str), Some(level), "{}", function.logical_id);
+            assert_eq!(
+                function.env.get("PAYHOOKS_LOG_LEVEL").map(String::as_str),
+                Some(level),
+                "{}",
+                function.logical_id
+            );
         }
     }
 }
@@ -797,8 +873,11 @@ fn the_dashboard_is_json_and_shows_every_alarm() {
             .flat_map(|w| w["properties"]["alarms"].as_array().cloned().unwrap_or_default())
             .map(|a| a.as_str().expect("an ARN").to_owned())
             .collect();
-        let defined: BTreeSet<String> =
-            stack.resources_of("AWS::CloudWatch::Alarm").iter().map(|a| stack.attribute(&a.logical_id, "Arn")).collect();
+        let defined: BTreeSet<String> = stack
+            .resources_of("AWS::CloudWatch::Alarm")
+            .iter()
+            .map(|a| stack.attribute(&a.logical_id, "Arn"))
+            .collect();
         assert_eq!(shown, defined, "{set}: the dashboard shows every alarm of the stack");
     }
 }

@@ -19,10 +19,7 @@ pub const MAX_RECEIVE_COUNT: u32 = 5;
 #[derive(Debug, Clone)]
 pub enum Records {
     Memory(Arc<MemoryEventStore>),
-    Dynamo {
-        client: aws_sdk_dynamodb::Client,
-        table: String,
-    },
+    Dynamo { client: aws_sdk_dynamodb::Client, table: String },
 }
 
 /// One test's store, queue and dead-letter queue.
@@ -50,8 +47,7 @@ pub struct EmulatorResources {
 static SDK: OnceCell<Option<aws_config::SdkConfig>> = OnceCell::const_new();
 
 fn emulators_configured() -> bool {
-    std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some()
-        && std::env::var_os("AWS_ENDPOINT_URL_SQS").is_some()
+    std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some() && std::env::var_os("AWS_ENDPOINT_URL_SQS").is_some()
 }
 
 /// The SDK configuration for the emulators, or `None` (after saying so)
@@ -77,9 +73,7 @@ async fn emulator_table(prefix: &str) -> Option<DynamoEventStore> {
     let sdk = emulator_sdk().await?;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let table = unique(prefix);
-    DynamoEventStore::create_table(&dynamo, &table)
-        .await
-        .expect("create a table on DynamoDB Local");
+    DynamoEventStore::create_table(&dynamo, &table).await.expect("create a table on DynamoDB Local");
     Some(DynamoEventStore::new(dynamo, table))
 }
 
@@ -110,21 +104,15 @@ impl Backend {
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let table = unique("events");
-        DynamoEventStore::create_table(&dynamo, &table)
-            .await
-            .expect("create a table on DynamoDB Local");
-        let dlq_url = SqsQueue::create(&sqs, &unique("dlq"), visibility, None)
-            .await
-            .expect("create a dead-letter queue on moto");
+        DynamoEventStore::create_table(&dynamo, &table).await.expect("create a table on DynamoDB Local");
+        let dlq_url =
+            SqsQueue::create(&sqs, &unique("dlq"), visibility, None).await.expect("create a dead-letter queue on moto");
         let queue_url = SqsQueue::create(&sqs, &unique("events"), visibility, Some((&dlq_url, MAX_RECEIVE_COUNT)))
             .await
             .expect("create a queue on moto");
         let store = Arc::new(DynamoEventStore::new(dynamo.clone(), table.clone()));
-        let resources = EmulatorResources {
-            table: table.clone(),
-            queue_url: queue_url.clone(),
-            dlq_url: dlq_url.clone(),
-        };
+        let resources =
+            EmulatorResources { table: table.clone(), queue_url: queue_url.clone(), dlq_url: dlq_url.clone() };
         Some(Self {
             name: "emulators",
             store: store.clone(),
@@ -164,7 +152,10 @@ impl Backend {
                     .table_name(table)
                     .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(account.storage_key()))
                     .update_expression("ADD balance :delta")
-                    .expression_attribute_values(":delta", aws_sdk_dynamodb::types::AttributeValue::N(delta.to_string()))
+                    .expression_attribute_values(
+                        ":delta",
+                        aws_sdk_dynamodb::types::AttributeValue::N(delta.to_string()),
+                    )
                     .send()
                     .await
                     .expect("update the balance on DynamoDB Local");
@@ -176,15 +167,17 @@ impl Backend {
     pub async fn record_count(&self) -> usize {
         match &self.records {
             Records::Memory(store) => store.all().len(),
-            Records::Dynamo { client, table } => client
-                .scan()
-                .table_name(table)
-                .select(Select::Count)
-                .consistent_read(true)
-                .send()
-                .await
-                .expect("scan the table")
-                .count as usize,
+            Records::Dynamo { client, table } => {
+                client
+                    .scan()
+                    .table_name(table)
+                    .select(Select::Count)
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .expect("scan the table")
+                    .count as usize
+            }
         }
     }
 

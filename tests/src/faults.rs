@@ -10,8 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use payhooks::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use payhooks::ports::{
-    AccountPage, AccountRef, AccountState, Applied, Audit, Claim, CommitOutcome, Delivery, Effect, EffectError, Effects, EventStore,
-    Finish, FinishOutcome, Ledger, LeaseOutcome, LedgerEntry, Payment, PaymentRef, Queue, QueueError, StoreError,
+    AccountPage, AccountRef, AccountState, Applied, Audit, Claim, CommitOutcome, Delivery, Effect, EffectError,
+    Effects, EventStore, Finish, FinishOutcome, LeaseOutcome, Ledger, LedgerEntry, Payment, PaymentRef, Queue,
+    QueueError, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -66,10 +67,7 @@ pub struct InstrumentedStore {
 
 impl InstrumentedStore {
     pub fn new(inner: Arc<dyn EventStore>) -> Self {
-        Self {
-            inner,
-            calls: Arc::default(),
-        }
+        Self { inner, calls: Arc::default() }
     }
 
     fn call(&self, operation: &'static str) -> Result<(), StoreError> {
@@ -91,12 +89,24 @@ impl EventStore for InstrumentedStore {
         self.call("record_conflict")?;
         self.inner.record_conflict(key, at).await
     }
-    async fn stuck(&self, provider: Provider, since: Option<OffsetDateTime>, older_than: OffsetDateTime, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+    async fn stuck(
+        &self,
+        provider: Provider,
+        since: Option<OffsetDateTime>,
+        older_than: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
         self.call("stuck")?;
         self.inner.stuck(provider, since, older_than, limit).await
     }
 
-    async fn requeue(&self, key: &EventKey, seen: EventStatus, seen_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn requeue(
+        &self,
+        key: &EventKey,
+        seen: EventStatus,
+        seen_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         self.call("requeue")?;
         self.inner.requeue(key, seen, seen_at, now).await
     }
@@ -106,7 +116,14 @@ impl EventStore for InstrumentedStore {
         self.inner.failed(provider, limit).await
     }
 
-    async fn give_up(&self, key: &EventKey, seen: EventStatus, seen_at: OffsetDateTime, now: OffsetDateTime, reason: &str) -> Result<bool, StoreError> {
+    async fn give_up(
+        &self,
+        key: &EventKey,
+        seen: EventStatus,
+        seen_at: OffsetDateTime,
+        now: OffsetDateTime,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
         self.call("give_up")?;
         self.inner.give_up(key, seen, seen_at, now, reason).await
     }
@@ -130,7 +147,13 @@ impl EventStore for InstrumentedStore {
         self.call("get")?;
         self.inner.get(key).await
     }
-    async fn lease(&self, key: &EventKey, owner: &str, now: OffsetDateTime, until: OffsetDateTime) -> Result<LeaseOutcome, StoreError> {
+    async fn lease(
+        &self,
+        key: &EventKey,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<LeaseOutcome, StoreError> {
         self.call("lease")?;
         self.inner.lease(key, owner, now, until).await
     }
@@ -138,7 +161,13 @@ impl EventStore for InstrumentedStore {
         self.call("release")?;
         self.inner.release(key, owner, now, error).await
     }
-    async fn finish(&self, key: &EventKey, owner: &str, finish: &Finish, now: OffsetDateTime) -> Result<FinishOutcome, StoreError> {
+    async fn finish(
+        &self,
+        key: &EventKey,
+        owner: &str,
+        finish: &Finish,
+        now: OffsetDateTime,
+    ) -> Result<FinishOutcome, StoreError> {
         self.call("finish")?;
         self.inner.finish(key, owner, finish, now).await
     }
@@ -154,10 +183,7 @@ pub struct InstrumentedLedger {
 
 impl InstrumentedLedger {
     pub fn new(inner: Arc<dyn Ledger>) -> Self {
-        Self {
-            inner,
-            calls: Arc::default(),
-        }
+        Self { inner, calls: Arc::default() }
     }
 
     fn call(&self, operation: &'static str) -> Result<(), StoreError> {
@@ -226,10 +252,7 @@ pub struct InstrumentedQueue {
 
 impl InstrumentedQueue {
     pub fn new(inner: Arc<dyn Queue>) -> Self {
-        Self {
-            inner,
-            calls: Arc::default(),
-        }
+        Self { inner, calls: Arc::default() }
     }
 
     fn call(&self, operation: &'static str) -> Result<(), QueueError> {
@@ -281,11 +304,7 @@ impl Effects for ScriptedEffects {
         if self.permanent_for_type.as_deref() == Some(record.event_type.as_str()) {
             return Err(EffectError::Permanent("no plan configured for this event".into()));
         }
-        if self
-            .transient_failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
+        if self.transient_failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
             return Err(EffectError::Transient(Box::new(Injected)));
         }
         Ok(Applied::Done)

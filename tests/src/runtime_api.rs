@@ -91,12 +91,7 @@ impl RuntimeApi {
     }
 
     fn record(&self, request_id: String, ok: bool, body: Bytes) {
-        let answer = Answer {
-            request_id,
-            ok,
-            body,
-            at: Instant::now(),
-        };
+        let answer = Answer { request_id, ok, body, at: Instant::now() };
         self.inner.answers.lock().unwrap_or_else(|e| e.into_inner()).push(answer);
         self.inner.answered.notify_waiters();
     }

@@ -6,8 +6,5 @@ use payhooks::event::Provider;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let ingest = payhooks::config::lambda_ingest(Provider::Paystack).await?;
-    run(service_fn(|request| {
-        payhooks::edge::http::lambda(&ingest, Provider::Paystack, request)
-    }))
-    .await
+    run(service_fn(|request| payhooks::edge::http::lambda(&ingest, Provider::Paystack, request))).await
 }

@@ -6,8 +6,5 @@ use payhooks::event::Provider;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let ingest = payhooks::config::lambda_ingest(Provider::Stripe).await?;
-    run(service_fn(|request| {
-        payhooks::edge::http::lambda(&ingest, Provider::Stripe, request)
-    }))
-    .await
+    run(service_fn(|request| payhooks::edge::http::lambda(&ingest, Provider::Stripe, request))).await
 }

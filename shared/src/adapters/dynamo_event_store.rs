@@ -13,8 +13,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
-    TimeToLiveSpecification,
+    ProjectionType, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
 };
 use time::OffsetDateTime;
 
@@ -54,11 +53,7 @@ pub struct DynamoEventStore {
 
 impl DynamoEventStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            retention: DEFAULT_RETENTION,
-        }
+        Self { client, table: table.into(), retention: DEFAULT_RETENTION }
     }
 
     /// Keeps final records this long after they finish.
@@ -84,11 +79,7 @@ impl DynamoEventStore {
                 .map_err(StoreError::unavailable)
         };
         let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .map_err(StoreError::unavailable)
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(StoreError::unavailable)
         };
         client
             .create_table()
@@ -195,11 +186,7 @@ impl DynamoEventStore {
 async fn conditional(
     request: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
 ) -> Result<Result<UpdateItemOutput, Option<Item>>, StoreError> {
-    match request
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .send()
-        .await
-    {
+    match request.return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld).send().await {
         Ok(output) => Ok(Ok(output)),
         Err(SdkError::ServiceError(service)) => match service.into_err() {
             UpdateItemError::ConditionalCheckFailedException(failed) => Ok(Err(failed.item)),
@@ -268,17 +255,13 @@ pub(super) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
 }
 
 pub(super) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
 pub(super) fn get_time(item: &Item, name: &str) -> Result<Option<OffsetDateTime>, StoreError> {
     match get_n::<i128>(item, name) {
         None => Ok(None),
-        Some(ms) => OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
-            .map(Some)
-            .map_err(|_| corrupt(name)),
+        Some(ms) => OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).map(Some).map_err(|_| corrupt(name)),
     }
 }
 
@@ -287,11 +270,8 @@ pub(super) fn required<T>(value: Option<T>, name: &str) -> Result<T, StoreError>
 }
 
 fn from_item(item: &Item) -> Result<EventRecord, StoreError> {
-    let provider: Provider = required(get_s(item, "provider"), "provider")?
-        .parse()
-        .map_err(|_| corrupt("provider"))?;
-    let event_id = EventId::parse(required(get_s(item, "event_id"), "event_id")?)
-        .map_err(|_| corrupt("event_id"))?;
+    let provider: Provider = required(get_s(item, "provider"), "provider")?.parse().map_err(|_| corrupt("provider"))?;
+    let event_id = EventId::parse(required(get_s(item, "event_id"), "event_id")?).map_err(|_| corrupt("event_id"))?;
     let expires_at = get_n(item, TTL_ATTRIBUTE)
         .map(OffsetDateTime::from_unix_timestamp)
         .transpose()
@@ -312,8 +292,7 @@ fn from_item(item: &Item) -> Result<EventRecord, StoreError> {
         last_error: get_s(item, "last_error").map(str::to_owned),
         conflicts: get_n(item, "conflicts").unwrap_or(0),
         expires_at,
-        event: serde_json::from_str(required(get_s(item, "event"), "event")?)
-            .map_err(|_| corrupt("event"))?,
+        event: serde_json::from_str(required(get_s(item, "event"), "event")?).map_err(|_| corrupt("event"))?,
     })
 }
 
@@ -364,10 +343,7 @@ impl EventStore for DynamoEventStore {
         older_than: OffsetDateTime,
         limit: usize,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let window = Window {
-            since: since.unwrap_or(OffsetDateTime::UNIX_EPOCH),
-            before: older_than,
-        };
+        let window = Window { since: since.unwrap_or(OffsetDateTime::UNIX_EPOCH), before: older_than };
         let mut stuck = self.pending_index(pending_key(provider), Some(window), limit).await?;
         // The index is eventually consistent: drop what has since finished.
         stuck.retain(|r| !r.status.is_final());
@@ -536,9 +512,8 @@ impl EventStore for DynamoEventStore {
             .return_values(ReturnValue::AllNew);
         match conditional(request).await? {
             Ok(output) => {
-                let item = output
-                    .attributes
-                    .ok_or_else(|| StoreError::Corrupt("lease returned no attributes".into()))?;
+                let item =
+                    output.attributes.ok_or_else(|| StoreError::Corrupt("lease returned no attributes".into()))?;
                 Ok(LeaseOutcome::Acquired(Box::new(from_item(&item)?)))
             }
             Err(None) => Ok(LeaseOutcome::Missing),
@@ -547,21 +522,13 @@ impl EventStore for DynamoEventStore {
                 if record.status.is_final() {
                     Ok(LeaseOutcome::Finished(record.status))
                 } else {
-                    Ok(LeaseOutcome::Held {
-                        until: record.lease_until.unwrap_or(now),
-                    })
+                    Ok(LeaseOutcome::Held { until: record.lease_until.unwrap_or(now) })
                 }
             }
         }
     }
 
-    async fn release(
-        &self,
-        key: &EventKey,
-        owner: &str,
-        now: OffsetDateTime,
-        error: &str,
-    ) -> Result<(), StoreError> {
+    async fn release(&self, key: &EventKey, owner: &str, now: OffsetDateTime, error: &str) -> Result<(), StoreError> {
         let request = self
             .update(key)
             .update_expression(

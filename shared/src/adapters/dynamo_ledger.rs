@@ -12,14 +12,14 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
 use super::dynamo_event_store::{
-    ACCOUNT_INDEX, DynamoEventStore, Item, INDEX_KEY, INDEX_SORT, PARTITION_KEY, corrupt, get_n, get_s, get_time, millis, n,
-    required, s, status,
+    ACCOUNT_INDEX, DynamoEventStore, INDEX_KEY, INDEX_SORT, Item, PARTITION_KEY, corrupt, get_n, get_s, get_time,
+    millis, n, required, s, status,
 };
 use crate::event::{EventId, EventKey, EventStatus, Provider};
 use crate::ports::StoreError;
 use crate::ports::ledger::{
-    CANCELLED, AccountPage, AccountRef, AccountState, Audit, Change, CommitOutcome, Effect, Entitlement, Ledger, LedgerEntry, Payment,
-    PaymentRef, PaymentWrite,
+    AccountPage, AccountRef, AccountState, Audit, CANCELLED, Change, CommitOutcome, Effect, Entitlement, Ledger,
+    LedgerEntry, Payment, PaymentRef, PaymentWrite,
 };
 
 fn effect_key(business_key: &str) -> String {
@@ -98,12 +98,7 @@ impl DynamoEventStore {
                         ":subscription",
                         &entitlement.subscription,
                     ),
-                    (
-                        "entitlement_customer",
-                        "entitlement_customer = :customer",
-                        ":customer",
-                        &entitlement.customer,
-                    ),
+                    ("entitlement_customer", "entitlement_customer = :customer", ":customer", &entitlement.customer),
                 ];
                 for (attribute, assignment, placeholder, value) in optional {
                     match value {
@@ -264,16 +259,15 @@ impl Ledger for DynamoEventStore {
             Err(other) => return Err(StoreError::unavailable(other)),
         };
         let failed = |wanted: Part| {
-            parts.iter().zip(cancelled.cancellation_reasons()).any(|(part, reason)| {
-                *part == wanted && reason.code() == Some("ConditionalCheckFailed")
-            })
+            parts
+                .iter()
+                .zip(cancelled.cancellation_reasons())
+                .any(|(part, reason)| *part == wanted && reason.code() == Some("ConditionalCheckFailed"))
         };
         // Another transaction held one of the items: nothing was written, and
         // the effect can be tried again at once (re-read, as after a race).
-        let conflicted = cancelled
-            .cancellation_reasons()
-            .iter()
-            .any(|reason| reason.code() == Some("TransactionConflict"));
+        let conflicted =
+            cancelled.cancellation_reasons().iter().any(|reason| reason.code() == Some("TransactionConflict"));
         Ok(if failed(Part::Completion) {
             CommitOutcome::LeaseLost
         } else if failed(Part::BusinessKey) {
@@ -360,9 +354,8 @@ impl Ledger for DynamoEventStore {
                 .await
                 .map_err(StoreError::unavailable)?;
             for item in output.items.unwrap_or_default() {
-                let provider: Provider = required(get_s(&item, "provider"), "provider")?
-                    .parse()
-                    .map_err(|_| corrupt("provider"))?;
+                let provider: Provider =
+                    required(get_s(&item, "provider"), "provider")?.parse().map_err(|_| corrupt("provider"))?;
                 accounts.push(AccountRef::new(provider, required(get_s(&item, "account"), "account")?));
             }
             start = output.last_evaluated_key;
@@ -452,11 +445,10 @@ impl Ledger for DynamoEventStore {
         items
             .iter()
             .map(|item| {
-                let provider: Provider = required(get_s(item, "provider"), "provider")?
-                    .parse()
-                    .map_err(|_| corrupt("provider"))?;
-                let event_id = EventId::parse(required(get_s(item, "event_id"), "event_id")?)
-                    .map_err(|_| corrupt("event_id"))?;
+                let provider: Provider =
+                    required(get_s(item, "provider"), "provider")?.parse().map_err(|_| corrupt("provider"))?;
+                let event_id =
+                    EventId::parse(required(get_s(item, "event_id"), "event_id")?).map_err(|_| corrupt("event_id"))?;
                 Ok(LedgerEntry {
                     business_key: required(get_s(item, "business_key"), "business_key")?.to_owned(),
                     delta: required(get_n(item, "delta"), "delta")?,

@@ -28,10 +28,7 @@ pub struct EmfMetrics {
 
 impl Default for EmfMetrics {
     fn default() -> Self {
-        Self {
-            namespace: NAMESPACE.to_owned(),
-            sink: None,
-        }
+        Self { namespace: NAMESPACE.to_owned(), sink: None }
     }
 }
 
@@ -63,7 +60,14 @@ impl EmfMetrics {
     }
 
     /// The EMF document for one value of `name`, in the default namespace.
-    pub fn document(provider: &str, name: &str, value: f64, unit: &str, reason: Option<&str>, at: OffsetDateTime) -> Value {
+    pub fn document(
+        provider: &str,
+        name: &str,
+        value: f64,
+        unit: &str,
+        reason: Option<&str>,
+        at: OffsetDateTime,
+    ) -> Value {
         Self::document_in(NAMESPACE, provider, name, value, unit, reason, at)
     }
 
@@ -153,7 +157,10 @@ mod tests {
     fn a_reason_adds_its_dimension() {
         let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
         let doc = EmfMetrics::document("paystack", "rejected", 1.0, "Count", Some("invalid_signature"), at);
-        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([[], ["provider"], ["provider", "reason"]]));
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[], ["provider"], ["provider", "reason"]])
+        );
         assert_eq!(doc["reason"], "invalid_signature");
     }
 }

@@ -23,11 +23,7 @@ pub struct FlutterwaveTransactions {
 
 impl FlutterwaveTransactions {
     pub fn new(base_url: impl Into<String>, secret_key: Secret) -> Self {
-        Self {
-            http: http_client(),
-            base_url: base_url.into().trim_end_matches('/').to_owned(),
-            secret_key,
-        }
+        Self { http: http_client(), base_url: base_url.into().trim_end_matches('/').to_owned(), secret_key }
     }
 }
 
@@ -55,9 +51,7 @@ impl Confirmer for FlutterwaveTransactions {
         let data = answer.get("data").ok_or(ApiError::Body { api: API })?;
         let status = data.get("status").and_then(Value::as_str).unwrap_or_default();
         if status != expected_status {
-            return Ok(contradicted(format!(
-                "transaction {id} is {status:?}, the webhook says {expected_status:?}"
-            )));
+            return Ok(contradicted(format!("transaction {id} is {status:?}, the webhook says {expected_status:?}")));
         }
         let currency = data.get("currency").and_then(Value::as_str).map(str::to_ascii_uppercase);
         if currency != event.currency {

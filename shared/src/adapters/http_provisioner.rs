@@ -22,11 +22,7 @@ pub struct HttpProvisioner {
 
 impl HttpProvisioner {
     pub fn new(url: impl Into<String>, secret: Secret) -> Self {
-        Self {
-            http: http_client(),
-            url: url.into(),
-            secret,
-        }
+        Self { http: http_client(), url: url.into(), secret }
     }
 }
 
@@ -45,10 +41,6 @@ impl Provisioner for HttpProvisioner {
             .send()
             .await
             .map_err(|e| ProvisionError::Unreachable(Box::new(e)))?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(ProvisionError::Refused(response.status().as_u16()))
-        }
+        if response.status().is_success() { Ok(()) } else { Err(ProvisionError::Refused(response.status().as_u16())) }
     }
 }

@@ -47,11 +47,7 @@ pub struct KillbillApi {
 
 impl KillbillApi {
     pub fn new(base_url: impl Into<String>, credentials: KillbillCredentials) -> Self {
-        Self {
-            http: http_client(),
-            base_url: base_url.into().trim_end_matches('/').to_owned(),
-            credentials,
-        }
+        Self { http: http_client(), base_url: base_url.into().trim_end_matches('/').to_owned(), credentials }
     }
 
     async fn get(&self, path: &str) -> Result<Option<Value>, ApiError> {
@@ -145,10 +141,7 @@ fn confirm_invoice(event: &DomainEvent, invoice: &Value) -> Confirmation {
         return contradicted(format!("the invoice is not paid (balance {balance:?} minor units)"));
     }
     let items = invoice.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
-    let recurring = items
-        .iter()
-        .find(|item| text(item, "itemType") == Some("RECURRING"))
-        .or_else(|| items.first());
+    let recurring = items.iter().find(|item| text(item, "itemType") == Some("RECURRING")).or_else(|| items.first());
     let mut confirmed = event.clone();
     if let Some(item) = recurring {
         if let (Some(start), Some(end)) = (day(item, "startDate"), day(item, "endDate")) {

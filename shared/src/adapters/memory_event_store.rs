@@ -11,11 +11,11 @@ use crate::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use crate::ports::event_store::{
     Claim, DEFAULT_RETENTION, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError,
 };
-use crate::ports::lock::Lock;
 use crate::ports::ledger::{
     AccountPage, AccountRef, AccountState, Audit, Change, CommitOutcome, Effect, Ledger, LedgerEntry, Payment,
     PaymentRef,
 };
+use crate::ports::lock::Lock;
 
 /// Events, effects, accounts, ledger entries and locks: one state, so that a
 /// ledger commit and the event's completion happen under one lock, as they
@@ -43,10 +43,7 @@ pub struct MemoryEventStore {
 
 impl Default for MemoryEventStore {
     fn default() -> Self {
-        Self {
-            state: Mutex::default(),
-            retention: DEFAULT_RETENTION,
-        }
+        Self { state: Mutex::default(), retention: DEFAULT_RETENTION }
     }
 }
 
@@ -265,13 +262,7 @@ impl EventStore for MemoryEventStore {
         }
     }
 
-    async fn release(
-        &self,
-        key: &EventKey,
-        owner: &str,
-        now: OffsetDateTime,
-        error: &str,
-    ) -> Result<(), StoreError> {
+    async fn release(&self, key: &EventKey, owner: &str, now: OffsetDateTime, error: &str) -> Result<(), StoreError> {
         if let Some(record) = self.state().records.get_mut(key)
             && record.status == EventStatus::Processing
             && record.lease_owner.as_deref() == Some(owner)
@@ -357,14 +348,7 @@ impl Ledger for MemoryEventStore {
     async fn commit(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> Result<CommitOutcome, StoreError> {
         let retention = self.retention;
         let mut state = self.state();
-        let State {
-            records,
-            effects,
-            accounts,
-            entries,
-            payments,
-            ..
-        } = &mut *state;
+        let State { records, effects, accounts, entries, payments, .. } = &mut *state;
         let Some(record) = records
             .get_mut(&effect.event)
             .filter(|r| r.status == EventStatus::Processing && r.lease_owner.as_deref() == Some(owner))
@@ -390,10 +374,7 @@ impl Ledger for MemoryEventStore {
         effects.insert(effect.business_key.clone());
         effects.extend(effect.also_keys.iter().cloned());
         for write in &effect.payments {
-            let payment = Payment {
-                version: write.read_version + 1,
-                ..write.payment.clone()
-            };
+            let payment = Payment { version: write.read_version + 1, ..write.payment.clone() };
             payments.insert(write.reference.clone(), payment);
         }
         if let Some(account_ref) = &effect.account {
@@ -468,13 +449,8 @@ impl Ledger for MemoryEventStore {
     }
 
     async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {
-        let mut entries: Vec<LedgerEntry> = self
-            .state()
-            .entries
-            .iter()
-            .filter(|(a, _)| a == account)
-            .map(|(_, e)| e.clone())
-            .collect();
+        let mut entries: Vec<LedgerEntry> =
+            self.state().entries.iter().filter(|(a, _)| a == account).map(|(_, e)| e.clone()).collect();
         entries.sort_by(|a, b| (b.at, &b.business_key).cmp(&(a.at, &a.business_key)));
         Ok(entries)
     }

@@ -48,12 +48,7 @@ impl MemoryMetrics {
 
 impl Metrics for MemoryMetrics {
     fn count(&self, provider: &str, name: &'static str) {
-        *self
-            .counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry((provider.to_owned(), name))
-            .or_default() += 1;
+        *self.counts.lock().unwrap_or_else(|e| e.into_inner()).entry((provider.to_owned(), name)).or_default() += 1;
     }
 
     fn count_reason(&self, provider: &str, name: &'static str, reason: &str) {

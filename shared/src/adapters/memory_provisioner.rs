@@ -37,11 +37,7 @@ impl MemoryProvisioner {
 #[async_trait]
 impl Provisioner for MemoryProvisioner {
     async fn send(&self, request: &ProvisionRequest) -> Result<(), ProvisionError> {
-        if self
-            .failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
+        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
             return Err(ProvisionError::Unreachable(Box::new(Down)));
         }
         tracing::info!(action = ?request.action, provider = %request.provider, account = %request.account, "provisioner request");

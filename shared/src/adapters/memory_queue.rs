@@ -36,21 +36,13 @@ pub struct MemoryQueue {
 
 impl MemoryQueue {
     pub fn new(visibility_timeout: Duration) -> Self {
-        Self {
-            messages: Mutex::new(Vec::new()),
-            arrived: Notify::new(),
-            visibility_timeout,
-            redrive: None,
-        }
+        Self { messages: Mutex::new(Vec::new()), arrived: Notify::new(), visibility_timeout, redrive: None }
     }
 
     /// Messages received `max_receive_count` times move to `dead_letters`
     /// on their next receive, as SQS's redrive policy does.
     pub fn with_dead_letters(mut self, dead_letters: Arc<MemoryQueue>, max_receive_count: u32) -> Self {
-        self.redrive = Some(Redrive {
-            dead_letters,
-            max_receive_count,
-        });
+        self.redrive = Some(Redrive { dead_letters, max_receive_count });
         self
     }
 
@@ -127,18 +119,13 @@ impl Queue for MemoryQueue {
             }
             // Wake on a send, or poll again shortly for messages whose
             // visibility ends while waiting.
-            let _ = tokio::time::timeout(
-                (deadline - Instant::now()).min(Duration::from_millis(50)),
-                arrived,
-            )
-            .await;
+            let _ = tokio::time::timeout((deadline - Instant::now()).min(Duration::from_millis(50)), arrived).await;
         }
     }
 
     async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
         // Like SQS, deleting what is already gone is not an error.
-        self.messages()
-            .retain(|m| m.receipt.as_deref() != Some(receipt));
+        self.messages().retain(|m| m.receipt.as_deref() != Some(receipt));
         Ok(())
     }
 
@@ -146,10 +133,7 @@ impl Queue for MemoryQueue {
         let now = Instant::now();
         let messages = self.messages();
         let visible = messages.iter().filter(|m| m.visible_at <= now).count() as u64;
-        Ok(QueueDepth {
-            visible,
-            in_flight: messages.len() as u64 - visible,
-        })
+        Ok(QueueDepth { visible, in_flight: messages.len() as u64 - visible })
     }
 
     async fn change_visibility(&self, receipt: &str, hide_for: Duration) -> Result<(), QueueError> {

@@ -47,14 +47,7 @@ pub async fn get_json(
         return Ok(None);
     }
     if !status.is_success() {
-        return Err(ApiError::Status {
-            api,
-            status: status.as_u16(),
-        });
+        return Err(ApiError::Status { api, status: status.as_u16() });
     }
-    response
-        .json()
-        .await
-        .map(Some)
-        .map_err(|_| ApiError::Body { api })
+    response.json().await.map(Some).map_err(|_| ApiError::Body { api })
 }

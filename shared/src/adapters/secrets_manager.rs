@@ -36,10 +36,7 @@ impl SecretsManagerSource {
     /// separated by commas while a secret is being rotated.
     pub async fn signing_secrets(&self, arn: &str) -> Result<SecretSet, SecretsError> {
         let value = self.secret_string(arn).await?;
-        SecretSet::from_comma_separated(&value).map_err(|source| SecretsError::Empty {
-            arn: arn.to_owned(),
-            source,
-        })
+        SecretSet::from_comma_separated(&value).map_err(|source| SecretsError::Empty { arn: arn.to_owned(), source })
     }
 
     /// A secret's string value as stored (a key, or a JSON document of
@@ -51,13 +48,7 @@ impl SecretsManagerSource {
             .secret_id(arn)
             .send()
             .await
-            .map_err(|e| SecretsError::Unavailable {
-                arn: arn.to_owned(),
-                source: Box::new(e),
-            })?;
-        output
-            .secret_string()
-            .map(str::to_owned)
-            .ok_or_else(|| SecretsError::NotAString { arn: arn.to_owned() })
+            .map_err(|e| SecretsError::Unavailable { arn: arn.to_owned(), source: Box::new(e) })?;
+        output.secret_string().map(str::to_owned).ok_or_else(|| SecretsError::NotAString { arn: arn.to_owned() })
     }
 }

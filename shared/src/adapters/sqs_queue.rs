@@ -16,10 +16,7 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
-        Self {
-            client,
-            url: url.into(),
-        }
+        Self { client, url: url.into() }
     }
 
     pub fn url(&self) -> &str {
@@ -38,10 +35,7 @@ impl SqsQueue {
         let mut request = client
             .create_queue()
             .queue_name(name)
-            .attributes(
-                QueueAttributeName::VisibilityTimeout,
-                visibility_timeout.as_secs().to_string(),
-            );
+            .attributes(QueueAttributeName::VisibilityTimeout, visibility_timeout.as_secs().to_string());
         if let Some((dlq_url, max_receive_count)) = dead_letters {
             let arn = client
                 .get_queue_attributes()
@@ -60,9 +54,7 @@ impl SqsQueue {
             request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
         }
         let output = request.send().await.map_err(QueueError::unavailable)?;
-        output
-            .queue_url
-            .ok_or_else(|| QueueError::Unavailable("CreateQueue returned no URL".into()))
+        output.queue_url.ok_or_else(|| QueueError::Unavailable("CreateQueue returned no URL".into()))
     }
 }
 
@@ -135,9 +127,8 @@ impl Queue for SqsQueue {
             .await
             .map_err(QueueError::unavailable)?;
         let attributes = output.attributes.unwrap_or_default();
-        let count = |name: QueueAttributeName| -> u64 {
-            attributes.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0)
-        };
+        let count =
+            |name: QueueAttributeName| -> u64 { attributes.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0) };
         Ok(QueueDepth {
             visible: count(QueueAttributeName::ApproximateNumberOfMessages),
             in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)

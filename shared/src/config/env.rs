@@ -56,9 +56,7 @@ impl Env<'static> {
 
 impl<'a> Env<'a> {
     pub fn from_fn(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'a) -> Self {
-        Self {
-            lookup: Box::new(lookup),
-        }
+        Self { lookup: Box::new(lookup) }
     }
 
     /// A setting's value; blank counts as unset (CloudFormation passes an
@@ -80,10 +78,7 @@ impl<'a> Env<'a> {
     pub fn parsed<T: FromStr>(&self, name: &str, default: T, expected: &'static str) -> Result<T, ConfigError> {
         match self.var(name) {
             None => Ok(default),
-            Some(value) => value.trim().parse().map_err(|_| ConfigError::Invalid {
-                name: name.to_owned(),
-                expected,
-            }),
+            Some(value) => value.trim().parse().map_err(|_| ConfigError::Invalid { name: name.to_owned(), expected }),
         }
     }
 
@@ -159,7 +154,8 @@ mod tests {
 
     #[test]
     fn a_secret_is_named_by_its_arn_before_its_value() {
-        let env = Env::from_pairs([("S_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf"), ("S", "v")]);
+        let env =
+            Env::from_pairs([("S_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf"), ("S", "v")]);
         assert!(matches!(env.secret("S"), Some(SecretSource::Arn(arn)) if arn.ends_with("s-AbCdEf")));
         let env = Env::from_pairs([("S", "v")]);
         assert!(matches!(env.secret("S"), Some(SecretSource::Value(_))));

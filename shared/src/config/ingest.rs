@@ -43,11 +43,7 @@ pub enum Verification {
     /// A shared secret (or URL token): Stripe, Paystack, Flutterwave, Kill Bill.
     Secrets { secrets: SecretSource, settings: VerifierSettings },
     /// PayPal: the endpoint's webhook ids, checked offline or by PayPal's API.
-    Paypal {
-        webhook_ids: SecretSource,
-        tolerance: Duration,
-        api: Option<PaypalApiConfig>,
-    },
+    Paypal { webhook_ids: SecretSource, tolerance: Duration, api: Option<PaypalApiConfig> },
     /// Lago: an HMAC key, an RS256 public key (or where to fetch it), or both.
     Lago {
         hmac: Option<SecretSource>,
@@ -76,15 +72,8 @@ impl PaypalApiConfig {
         let base = url::Url::parse(base.trim())
             .ok()
             .filter(|url| url.scheme() == "https")
-            .ok_or_else(|| ConfigError::Invalid {
-                name: PAYPAL_API_BASE.to_owned(),
-                expected: "an https URL",
-            })?;
-        Ok(Some(Self {
-            client_id: client_id.trim().to_owned(),
-            client_secret,
-            base,
-        }))
+            .ok_or_else(|| ConfigError::Invalid { name: PAYPAL_API_BASE.to_owned(), expected: "an https URL" })?;
+        Ok(Some(Self { client_id: client_id.trim().to_owned(), client_secret, base }))
     }
 
     pub(super) async fn build(&self, cloud: &Cloud) -> Result<PaypalApi, ConfigError> {
@@ -105,14 +94,10 @@ fn paystack_sources(env: &Env) -> Result<Option<Vec<IpAddr>>, ConfigError> {
     } else {
         value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
     };
-    list.iter()
-        .map(|ip| ip.parse())
-        .collect::<Result<Vec<IpAddr>, _>>()
-        .map(Some)
-        .map_err(|_| ConfigError::Invalid {
-            name: PAYSTACK_SOURCE_IPS.to_owned(),
-            expected: "`published` or a comma-separated list of IP addresses",
-        })
+    list.iter().map(|ip| ip.parse()).collect::<Result<Vec<IpAddr>, _>>().map(Some).map_err(|_| ConfigError::Invalid {
+        name: PAYSTACK_SOURCE_IPS.to_owned(),
+        expected: "`published` or a comma-separated list of IP addresses",
+    })
 }
 
 /// The Stripe-style signature window, in seconds (default 300).
@@ -135,10 +120,7 @@ pub fn verifier_settings(provider: Provider, env: &Env) -> Result<VerifierSettin
 /// The ingest settings: the body limit (the rest are fixed).
 pub fn ingest_settings(env: &Env) -> Result<IngestSettings, ConfigError> {
     let defaults = IngestSettings::default();
-    Ok(IngestSettings {
-        max_body_bytes: env.number(MAX_BODY_BYTES, defaults.max_body_bytes)?,
-        ..defaults
-    })
+    Ok(IngestSettings { max_body_bytes: env.number(MAX_BODY_BYTES, defaults.max_body_bytes)?, ..defaults })
 }
 
 impl Verification {
@@ -167,12 +149,7 @@ impl Verification {
                     api_url: env.var(LAGO_API_URL).map(|url| url.trim().to_owned()),
                     api_key: env.secret(LAGO_API_KEY),
                 };
-                if let Verification::Lago {
-                    hmac: None,
-                    public_key: None,
-                    api_key,
-                    api_url,
-                } = &verification
+                if let Verification::Lago { hmac: None, public_key: None, api_key, api_url } = &verification
                     && (api_key.is_none() || api_url.is_none())
                 {
                     return Err(ConfigError::NoLagoVerification);
@@ -195,20 +172,13 @@ impl Verification {
             Verification::Secrets { secrets: source, settings } => {
                 providers::verifier(provider, source.read_set(&secrets, &name).await?, settings)
             }
-            Verification::Paypal {
-                webhook_ids,
-                tolerance,
-                api,
-            } => {
+            Verification::Paypal { webhook_ids, tolerance, api } => {
                 let ids = webhook_ids.read_set(&secrets, &name).await?;
                 match api {
                     None => providers::verifier(
                         provider,
                         ids,
-                        &VerifierSettings {
-                            tolerance: *tolerance,
-                            ..VerifierSettings::default()
-                        },
+                        &VerifierSettings { tolerance: *tolerance, ..VerifierSettings::default() },
                     ),
                     Some(api) => {
                         let check = ApiCheck::from_api(api.build(cloud).await?);
@@ -216,12 +186,9 @@ impl Verification {
                     }
                 }
             }
-            Verification::Lago {
-                hmac,
-                public_key,
-                api_url,
-                api_key,
-            } => lago_verifier(cloud, hmac, public_key, api_url, api_key).await?,
+            Verification::Lago { hmac, public_key, api_url, api_key } => {
+                lago_verifier(cloud, hmac, public_key, api_url, api_key).await?
+            }
         })
     }
 }
@@ -307,8 +274,11 @@ mod tests {
         assert!(matches!(missing, Err(ConfigError::Missing(name)) if name == EVENTS_TABLE));
         let no_secret = IngestConfig::read(Provider::Stripe, &env(&[]));
         assert!(matches!(no_secret, Err(ConfigError::NoSecret(name)) if name == "STRIPE_WEBHOOK_SECRET"));
-        let config = IngestConfig::read(Provider::Stripe, &env(&[("STRIPE_WEBHOOK_SECRET_ARN", "arn:x"), (TOLERANCE_SECS, "60")]))
-            .expect("config");
+        let config = IngestConfig::read(
+            Provider::Stripe,
+            &env(&[("STRIPE_WEBHOOK_SECRET_ARN", "arn:x"), (TOLERANCE_SECS, "60")]),
+        )
+        .expect("config");
         assert!(matches!(config.verification, Verification::Secrets { secrets: SecretSource::Arn(_), ref settings }
             if settings.tolerance == Duration::from_secs(60)));
         assert_eq!(config.namespace, "payhooks");
@@ -334,8 +304,9 @@ mod tests {
         let published = verifier_settings(Provider::Paystack, &Env::from_pairs([(PAYSTACK_SOURCE_IPS, "published")]))
             .expect("settings");
         assert_eq!(published.paystack_sources.map(|s| s.len()), Some(providers::paystack::PUBLISHED_SOURCE_IPS.len()));
-        let listed = verifier_settings(Provider::Paystack, &Env::from_pairs([(PAYSTACK_SOURCE_IPS, "10.0.0.1, 10.0.0.2")]))
-            .expect("settings");
+        let listed =
+            verifier_settings(Provider::Paystack, &Env::from_pairs([(PAYSTACK_SOURCE_IPS, "10.0.0.1, 10.0.0.2")]))
+                .expect("settings");
         assert_eq!(listed.paystack_sources.map(|s| s.len()), Some(2));
         let bad = verifier_settings(Provider::Paystack, &Env::from_pairs([(PAYSTACK_SOURCE_IPS, "nowhere")]));
         assert!(matches!(bad, Err(ConfigError::Invalid { .. })));
@@ -347,7 +318,8 @@ mod tests {
     fn paypal_reads_its_api_only_in_api_mode_and_then_requires_it() {
         let offline = IngestConfig::read(Provider::Paypal, &env(&[("PAYPAL_WEBHOOK_ID", "WH-1")])).expect("offline");
         assert!(matches!(offline.verification, Verification::Paypal { api: None, .. }));
-        let api_without_client = IngestConfig::read(Provider::Paypal, &env(&[("PAYPAL_WEBHOOK_ID", "WH-1"), (PAYPAL_VERIFICATION, "api")]));
+        let api_without_client =
+            IngestConfig::read(Provider::Paypal, &env(&[("PAYPAL_WEBHOOK_ID", "WH-1"), (PAYPAL_VERIFICATION, "api")]));
         assert!(matches!(api_without_client, Err(ConfigError::Missing(_))));
         let api = IngestConfig::read(
             Provider::Paypal,
@@ -360,14 +332,19 @@ mod tests {
             ]),
         )
         .expect("api");
-        assert!(matches!(api.verification, Verification::Paypal { api: Some(ref a), .. } if a.base.host_str() == Some("api-m.sandbox.paypal.com")));
+        assert!(
+            matches!(api.verification, Verification::Paypal { api: Some(ref a), .. } if a.base.host_str() == Some("api-m.sandbox.paypal.com"))
+        );
         let plain_http = PaypalApiConfig::read(&Env::from_pairs([
             (PAYPAL_CLIENT_ID, "client"),
             (PAYPAL_CLIENT_SECRET, "s"),
             (PAYPAL_API_BASE, "http://api-m.paypal.com"),
         ]));
         assert!(matches!(plain_http, Err(ConfigError::Invalid { .. })));
-        let mode = IngestConfig::read(Provider::Paypal, &env(&[("PAYPAL_WEBHOOK_ID", "WH-1"), (PAYPAL_VERIFICATION, "maybe")]));
+        let mode = IngestConfig::read(
+            Provider::Paypal,
+            &env(&[("PAYPAL_WEBHOOK_ID", "WH-1"), (PAYPAL_VERIFICATION, "maybe")]),
+        );
         assert!(matches!(mode, Err(ConfigError::Invalid { .. })));
     }
 

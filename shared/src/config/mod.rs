@@ -98,13 +98,7 @@ pub enum Function {
 impl Function {
     pub fn all() -> Vec<Function> {
         let mut all: Vec<Function> = Provider::ALL.iter().map(|&p| Function::Ingest(p)).collect();
-        all.extend([
-            Function::Processor,
-            Function::Sweeper,
-            Function::Reconciler,
-            Function::Admin,
-            Function::Register,
-        ]);
+        all.extend([Function::Processor, Function::Sweeper, Function::Reconciler, Function::Admin, Function::Register]);
         all
     }
 

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    Cloud, ConfigError, DLQ_URL, EVENTS_TABLE, Env, MAX_RECEIVE_COUNT, QUEUE_URL, SWEEP_AFTER_SECS,
-    metrics_namespace,
+    Cloud, ConfigError, DLQ_URL, EVENTS_TABLE, Env, MAX_RECEIVE_COUNT, QUEUE_URL, SWEEP_AFTER_SECS, metrics_namespace,
 };
 use crate::admin::Admin;
 use crate::clock::SystemClock;
@@ -60,10 +59,7 @@ pub struct ReconcilerConfig {
 
 impl ReconcilerConfig {
     pub fn read(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            table: env.required(EVENTS_TABLE)?,
-            namespace: metrics_namespace(env),
-        })
+        Ok(Self { table: env.required(EVENTS_TABLE)?, namespace: metrics_namespace(env) })
     }
 
     pub fn build(self, cloud: &Cloud) -> Reconciler {
@@ -111,11 +107,15 @@ mod tests {
 
     #[test]
     fn the_sweep_threshold_and_the_retry_budget_are_read() {
-        let settings = sweep_settings(&Env::from_pairs([(SWEEP_AFTER_SECS, "1200"), (MAX_RECEIVE_COUNT, "12")])).expect("settings");
+        let settings = sweep_settings(&Env::from_pairs([(SWEEP_AFTER_SECS, "1200"), (MAX_RECEIVE_COUNT, "12")]))
+            .expect("settings");
         assert_eq!((settings.older_than, settings.max_receive_count), (Duration::from_secs(1200), 12));
         let defaults = sweep_settings(&Env::from_pairs([])).expect("settings");
         assert_eq!(defaults.max_receive_count, crate::sweep::DEFAULT_MAX_RECEIVE_COUNT);
-        assert!(matches!(sweep_settings(&Env::from_pairs([(SWEEP_AFTER_SECS, "soon")])), Err(ConfigError::Invalid { .. })));
+        assert!(matches!(
+            sweep_settings(&Env::from_pairs([(SWEEP_AFTER_SECS, "soon")])),
+            Err(ConfigError::Invalid { .. })
+        ));
     }
 
     #[test]

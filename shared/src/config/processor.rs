@@ -261,8 +261,11 @@ mod tests {
         ]))
         .expect("config");
         assert!(config.flutterwave.is_some() && config.killbill.is_some() && config.paypal.is_some());
-        let off = ProcessorConfig::read(&env(&[("FLUTTERWAVE_SECRET_KEY_ARN", "arn:f"), (FLUTTERWAVE_VERIFY_TRANSACTIONS, "false")]))
-            .expect("config");
+        let off = ProcessorConfig::read(&env(&[
+            ("FLUTTERWAVE_SECRET_KEY_ARN", "arn:f"),
+            (FLUTTERWAVE_VERIFY_TRANSACTIONS, "false"),
+        ]))
+        .expect("config");
         assert!(off.flutterwave.is_none());
         let keyless = ProcessorConfig::read(&env(&[(FLUTTERWAVE_VERIFY_TRANSACTIONS, "true")]));
         assert!(matches!(keyless, Err(ConfigError::Missing(_))));

@@ -36,19 +36,11 @@ impl RegisterConfig {
             let url = env.var(STRIPE_API_URL).unwrap_or_else(|| registration::stripe::DEFAULT_API_URL.to_owned());
             (url, key)
         });
-        Ok(Self {
-            table: env.required(EVENTS_TABLE)?,
-            killbill,
-            stripe,
-        })
+        Ok(Self { table: env.required(EVENTS_TABLE)?, killbill, stripe })
     }
 
     pub fn build(self, cloud: &Cloud) -> LambdaRegistrars {
-        LambdaRegistrars {
-            secrets: cloud.secrets(),
-            lock: Arc::new(cloud.store(&self.table)),
-            config: self,
-        }
+        LambdaRegistrars { secrets: cloud.secrets(), lock: Arc::new(cloud.store(&self.table)), config: self }
     }
 }
 
@@ -63,10 +55,7 @@ pub struct LambdaRegistrars {
 
 impl LambdaRegistrars {
     fn unconfigured(provider: Provider, name: &str) -> RegistrationError {
-        RegistrationError::Unconfigured {
-            provider,
-            source: ConfigError::Missing(name.to_owned()),
-        }
+        RegistrationError::Unconfigured { provider, source: ConfigError::Missing(name.to_owned()) }
     }
 }
 
@@ -85,11 +74,8 @@ impl Registrars for LambdaRegistrars {
                 Arc::new(KillbillRegistrar::new(url, credentials))
             }
             Provider::Stripe => {
-                let (url, key) = self
-                    .config
-                    .stripe
-                    .as_ref()
-                    .ok_or_else(|| Self::unconfigured(provider, "STRIPE_API_KEY_ARN"))?;
+                let (url, key) =
+                    self.config.stripe.as_ref().ok_or_else(|| Self::unconfigured(provider, "STRIPE_API_KEY_ARN"))?;
                 let key = key.read(&self.secrets).await.map_err(unconfigured)?;
                 Arc::new(StripeRegistrar::new(url, Secret::new(String::from_utf8_lossy(key.expose()).trim())))
             }
@@ -108,11 +94,8 @@ impl Registrars for LambdaRegistrars {
         if provider != Provider::Killbill {
             return Ok(None);
         }
-        let (_, _, token) = self
-            .config
-            .killbill
-            .as_ref()
-            .ok_or_else(|| Self::unconfigured(provider, super::KILLBILL_API_URL))?;
+        let (_, _, token) =
+            self.config.killbill.as_ref().ok_or_else(|| Self::unconfigured(provider, super::KILLBILL_API_URL))?;
         let tokens = token
             .read_set(&self.secrets, &secret_variable(provider))
             .await

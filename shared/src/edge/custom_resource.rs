@@ -95,9 +95,7 @@ impl Envelope {
     /// A failed create has no registration to name; the `Delete` that rolls
     /// it back finds this id and removes nothing.
     fn physical_id_on_failure(&self) -> String {
-        self.physical_resource_id
-            .clone()
-            .unwrap_or_else(|| format!("{}-not-registered", self.logical_resource_id))
+        self.physical_resource_id.clone().unwrap_or_else(|| format!("{}-not-registered", self.logical_resource_id))
     }
 
     fn answer(&self, status: Status, reason: String, physical_resource_id: String) -> Response {
@@ -142,10 +140,7 @@ pub struct CustomResources {
 
 impl CustomResources {
     pub fn new(registrars: Arc<dyn Registrars>) -> Self {
-        Self {
-            registrars,
-            http: http_client(),
-        }
+        Self { registrars, http: http_client() }
     }
 
     /// Handles one request and sends its answer, which it returns. `Err`
@@ -160,9 +155,7 @@ impl CustomResources {
         let result = match &parsed {
             Ok(request) => {
                 let budget = time_left.saturating_sub(RESPONSE_RESERVE);
-                tokio::time::timeout(budget, self.run(request))
-                    .await
-                    .unwrap_or(Err(Failure::TimedOut(budget)))
+                tokio::time::timeout(budget, self.run(request)).await.unwrap_or(Err(Failure::TimedOut(budget)))
             }
             Err(error) => Err(Failure::Unreadable(error.to_string())),
         };
@@ -237,13 +230,7 @@ impl CustomResources {
         let body = serde_json::to_vec(response).map_err(CustomResourceError::Unserializable)?;
         let mut attempt = 1;
         loop {
-            let sent = self
-                .http
-                .put(url)
-                .header(http::header::CONTENT_TYPE, "")
-                .body(body.clone())
-                .send()
-                .await;
+            let sent = self.http.put(url).header(http::header::CONTENT_TYPE, "").body(body.clone()).send().await;
             let error = match sent {
                 Ok(answer) if answer.status().is_success() => return Ok(()),
                 Ok(answer) => CustomResourceError::Refused(answer.status().as_u16()),

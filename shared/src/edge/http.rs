@@ -18,17 +18,11 @@ pub struct JsonResponse {
 
 impl JsonResponse {
     pub fn ok(body: Value) -> Self {
-        Self {
-            status: StatusCode::OK,
-            body,
-        }
+        Self { status: StatusCode::OK, body }
     }
 
     pub fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Self {
-        Self {
-            status,
-            body: json!({"error": code, "message": message.to_string()}),
-        }
+        Self { status, body: json!({"error": code, "message": message.to_string()}) }
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -65,9 +59,7 @@ fn error_response(error: &IngestError) -> JsonResponse {
         IngestError::PayloadTooLarge { .. } => {
             JsonResponse::error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", error)
         }
-        IngestError::UnknownProvider => {
-            JsonResponse::error(StatusCode::NOT_FOUND, "unknown_provider", error)
-        }
+        IngestError::UnknownProvider => JsonResponse::error(StatusCode::NOT_FOUND, "unknown_provider", error),
         IngestError::InProgress => JsonResponse::error(StatusCode::SERVICE_UNAVAILABLE, "in_progress", error),
         // The cause goes to the log, not to the caller.
         IngestError::Store(_) | IngestError::Queue(_) => JsonResponse::error(
@@ -88,9 +80,7 @@ pub async fn lambda(
     use lambda_http::request::RequestContext;
 
     let source_ip = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context)) => {
-            context.http.source_ip.as_deref().and_then(|ip| ip.parse().ok())
-        }
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
         _ => None,
     };
     let path_parameters = request.path_parameters();
@@ -119,9 +109,6 @@ pub async fn lambda_admin(
 pub fn to_lambda(response: JsonResponse) -> lambda_http::Response<lambda_http::Body> {
     let mut out = lambda_http::Response::new(lambda_http::Body::Text(response.body.to_string()));
     *out.status_mut() = response.status;
-    out.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
+    out.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     out
 }

@@ -13,11 +13,7 @@ pub fn delivery(message: &SqsMessage) -> Delivery {
         message_id: message.message_id.clone().unwrap_or_default(),
         receipt: message.receipt_handle.clone().unwrap_or_default(),
         body: message.body.clone().unwrap_or_default(),
-        receive_count: message
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1),
+        receive_count: message.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1),
     }
 }
 
@@ -28,7 +24,11 @@ pub async fn lambda(processor: &Processor, event: lambda_runtime::LambdaEvent<Sq
     handle(processor, event.payload, Some(tokio::time::Instant::now() + left)).await
 }
 
-pub async fn handle(processor: &Processor, event: SqsEvent, deadline: Option<tokio::time::Instant>) -> SqsBatchResponse {
+pub async fn handle(
+    processor: &Processor,
+    event: SqsEvent,
+    deadline: Option<tokio::time::Instant>,
+) -> SqsBatchResponse {
     let deliveries: Vec<Delivery> = event.records.iter().map(delivery).collect();
     let report = processor.process_batch_before(&deliveries, deadline).await;
     let mut response = SqsBatchResponse::default();

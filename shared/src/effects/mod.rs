@@ -129,23 +129,13 @@ impl Read {
     }
 
     fn write(&self, payment: Payment) -> PaymentWrite {
-        PaymentWrite {
-            reference: self.reference.clone(),
-            read_version: self.version(),
-            payment,
-        }
+        PaymentWrite { reference: self.reference.clone(), read_version: self.version(), payment }
     }
 }
 
 impl BillingEffects {
     pub fn new(ledger: Arc<dyn Ledger>, plans: Plans, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            ledger,
-            plans,
-            clock,
-            provisioner: None,
-            negative_balances: NegativeBalances::default(),
-        }
+        Self { ledger, plans, clock, provisioner: None, negative_balances: NegativeBalances::default() }
     }
 
     pub fn with_negative_balances(mut self, negative_balances: NegativeBalances) -> Self {
@@ -163,7 +153,12 @@ impl BillingEffects {
     /// applied already nor older than the account's state, so a duplicate or
     /// a late event never reaches downstream. Two workers racing past this
     /// check send the same idempotency key.
-    async fn provision(&self, record: &EventRecord, effect: &Effect, action: Action) -> Result<Option<Applied>, EffectError> {
+    async fn provision(
+        &self,
+        record: &EventRecord,
+        effect: &Effect,
+        action: Action,
+    ) -> Result<Option<Applied>, EffectError> {
         let Some(provisioner) = &self.provisioner else {
             return Ok(None);
         };
@@ -191,10 +186,7 @@ impl BillingEffects {
             event_id: record.event_id.to_string(),
             as_of: entitlement.as_of,
         };
-        provisioner
-            .send(&request)
-            .await
-            .map_err(|e| EffectError::Transient(Box::new(e)))?;
+        provisioner.send(&request).await.map_err(|e| EffectError::Transient(Box::new(e)))?;
         Ok(None)
     }
 
@@ -215,10 +207,8 @@ impl BillingEffects {
         match event.kind {
             EventKind::Renewal => {
                 let account = account()?;
-                let plan = event
-                    .plan
-                    .as_deref()
-                    .ok_or_else(|| EffectError::Permanent("the renewal names no plan".into()))?;
+                let plan =
+                    event.plan.as_deref().ok_or_else(|| EffectError::Permanent("the renewal names no plan".into()))?;
                 let credits = self
                     .plans
                     .credits(plan)
@@ -236,10 +226,9 @@ impl BillingEffects {
                 effect(format!("grant:{provider}:{}:{occasion}", account.account), Change::Credit(credits))
             }
             EventKind::TrialStarted => effect(format!("trial:{provider}:{}", account()?.account), Change::Trial),
-            EventKind::PaymentFailed => effect(
-                format!("payment_failed:{provider}:{}", record.event_id),
-                Change::PaymentFailed,
-            ),
+            EventKind::PaymentFailed => {
+                effect(format!("payment_failed:{provider}:{}", record.event_id), Change::PaymentFailed)
+            }
             EventKind::Purchase | EventKind::Cancellation => {
                 let account = account()?;
                 let target = event.subscription.clone().unwrap_or_else(|| account.account.clone());
@@ -275,11 +264,7 @@ impl BillingEffects {
         let Some(account) = event.account.as_deref() else {
             return Ok(None);
         };
-        let state = self
-            .ledger
-            .account(&AccountRef::new(record.provider, account))
-            .await
-            .map_err(transient)?;
+        let state = self.ledger.account(&AccountRef::new(record.provider, account)).await.map_err(transient)?;
         let entitlement = state.and_then(|s| s.entitlement);
         match entitlement {
             Some(e) if e.subscription == event.subscription && e.plan.is_some() => Ok(e.plan),
@@ -322,10 +307,7 @@ impl BillingEffects {
         if let Some(alias) = event.payment_alias.as_deref().filter(|a| *a != primary.reference.id) {
             let reference = PaymentRef::new(record.provider, alias);
             let existing = self.ledger.payment(&reference).await.map_err(transient)?;
-            let read = Read {
-                reference,
-                payment: existing.clone(),
-            };
+            let read = Read { reference, payment: existing.clone() };
             match existing {
                 Some(alias) if alias.alias_of.is_some() => {}
                 found => {
@@ -340,12 +322,7 @@ impl BillingEffects {
                 }
             }
         }
-        Ok(Some(Gathered {
-            primary,
-            payment,
-            writes,
-            due,
-        }))
+        Ok(Some(Gathered { primary, payment, writes, due }))
     }
 
     /// The renewal's grant, with what it paid recorded on its payment. When
@@ -381,7 +358,8 @@ impl BillingEffects {
             return self.commit(grant, owner).await;
         }
         let event = &record.event;
-        let due = gathered.due + payments::grant(&mut gathered.payment, credits, event.amount_minor, event.currency.clone());
+        let due =
+            gathered.due + payments::grant(&mut gathered.payment, credits, event.amount_minor, event.currency.clone());
         let mut writes = std::mem::take(&mut gathered.writes);
         writes.push(gathered.primary.write(gathered.payment));
         // One payment per grant: a second payment for the same period (a
@@ -422,16 +400,21 @@ impl BillingEffects {
             .refund_id
             .as_deref()
             .ok_or_else(|| EffectError::Permanent(format!("the {} event names no refund id", event.event_type)))?;
-        let amount = event
-            .amount_minor
-            .ok_or_else(|| EffectError::Permanent(format!("refund {refund_id} names no amount")))?;
+        let amount =
+            event.amount_minor.ok_or_else(|| EffectError::Permanent(format!("refund {refund_id} names no amount")))?;
         until_settled("the payment kept changing while its refund was applied", || {
             self.refund_once(record, refund_id, amount, owner)
         })
         .await
     }
 
-    async fn refund_once(&self, record: &EventRecord, refund_id: &str, amount: i64, owner: &str) -> Result<Applied, EffectError> {
+    async fn refund_once(
+        &self,
+        record: &EventRecord,
+        refund_id: &str,
+        amount: i64,
+        owner: &str,
+    ) -> Result<Applied, EffectError> {
         let event = &record.event;
         let provider = record.provider;
         // Stripe's refunds name no customer: the payment's account is the
@@ -453,8 +436,8 @@ impl BillingEffects {
             flags.push("refund_without_grant".to_owned());
         }
         let due = gathered.due + payments::refund(&mut gathered.payment, amount);
-        let account = (!gathered.payment.account.is_empty())
-            .then(|| AccountRef::new(provider, gathered.payment.account.clone()));
+        let account =
+            (!gathered.payment.account.is_empty()).then(|| AccountRef::new(provider, gathered.payment.account.clone()));
         let (claw, guard, flag) = match &account {
             Some(account) => self.claw(account, due).await?,
             None => (0, None, None),
@@ -479,10 +462,12 @@ impl BillingEffects {
     /// that refunds naming it find the grant.
     async fn link(&self, record: &EventRecord, owner: &str) -> Result<Applied, EffectError> {
         let Some(alias) = record.event.payment_alias.as_deref() else {
-            return Err(EffectError::Permanent(format!("the {} event names no second payment id", record.event.event_type)));
+            return Err(EffectError::Permanent(format!(
+                "the {} event names no second payment id",
+                record.event.event_type
+            )));
         };
-        until_settled("the payment kept changing while it was linked", || self.link_once(record, alias, owner))
-        .await
+        until_settled("the payment kept changing while it was linked", || self.link_once(record, alias, owner)).await
     }
 
     async fn link_once(&self, record: &EventRecord, alias: &str, owner: &str) -> Result<Applied, EffectError> {
@@ -494,8 +479,8 @@ impl BillingEffects {
             return Ok(Applied::DuplicateEffect);
         }
         let mut writes = std::mem::take(&mut gathered.writes);
-        let account = (!gathered.payment.account.is_empty())
-            .then(|| AccountRef::new(provider, gathered.payment.account.clone()));
+        let account =
+            (!gathered.payment.account.is_empty()).then(|| AccountRef::new(provider, gathered.payment.account.clone()));
         let (claw, guard, flag) = match &account {
             Some(account) if gathered.due > 0 => self.claw(account, gathered.due).await?,
             _ => (0, None, None),
@@ -517,7 +502,11 @@ impl BillingEffects {
 
     /// How much of `due` to claw back from `account` now, the balance that
     /// decision rests on, and the flag it raises.
-    async fn claw(&self, account: &AccountRef, due: i64) -> Result<(i64, Option<BalanceGuard>, Option<&'static str>), EffectError> {
+    async fn claw(
+        &self,
+        account: &AccountRef,
+        due: i64,
+    ) -> Result<(i64, Option<BalanceGuard>, Option<&'static str>), EffectError> {
         if due <= 0 {
             return Ok((0, None, None));
         }
@@ -640,14 +629,12 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let verified = flutterwave::parse_event(body.as_bytes(), now).unwrap();
         let key = EventKey::new(Provider::Flutterwave, verified.event_id);
-        let new = NewEvent {
-            key: key.clone(),
-            fingerprint: verified.fingerprint,
-            event: verified.event,
-            received_at: now,
-        };
+        let new =
+            NewEvent { key: key.clone(), fingerprint: verified.fingerprint, event: verified.event, received_at: now };
         store.claim(&new).await.unwrap();
-        let LeaseOutcome::Acquired(record) = store.lease(&key, "w", now, now + time::Duration::minutes(1)).await.unwrap() else {
+        let LeaseOutcome::Acquired(record) =
+            store.lease(&key, "w", now, now + time::Duration::minutes(1)).await.unwrap()
+        else {
             panic!("leased");
         };
         effects.apply(&record, "w").await.unwrap()

@@ -155,13 +155,7 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
 
     /// Gives a lease back after a transient failure so the retry can take it
     /// at once; a no-op if `owner` no longer holds it.
-    async fn release(
-        &self,
-        key: &EventKey,
-        owner: &str,
-        now: OffsetDateTime,
-        error: &str,
-    ) -> Result<(), StoreError>;
+    async fn release(&self, key: &EventKey, owner: &str, now: OffsetDateTime, error: &str) -> Result<(), StoreError>;
 
     /// Moves a leased event to its final state, only while `owner` holds it.
     /// A record that may expire ([`EventStatus::may_expire`]) gets its

@@ -24,10 +24,7 @@ pub struct AccountRef {
 
 impl AccountRef {
     pub fn new(provider: Provider, account: impl Into<String>) -> Self {
-        Self {
-            provider,
-            account: account.into(),
-        }
+        Self { provider, account: account.into() }
     }
 
     pub fn storage_key(&self) -> String {
@@ -134,10 +131,7 @@ pub struct PaymentRef {
 
 impl PaymentRef {
     pub fn new(provider: Provider, id: impl Into<String>) -> Self {
-        Self {
-            provider,
-            id: id.into(),
-        }
+        Self { provider, id: id.into() }
     }
 
     pub fn storage_key(&self) -> String {

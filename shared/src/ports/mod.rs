@@ -15,8 +15,8 @@ pub use confirmation::{Confirmation, Confirmer};
 pub use effects::{Applied, EffectError, Effects};
 pub use event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
 pub use ledger::{
-    AccountPage, AccountRef, AccountState, Audit, BalanceGuard, Change, CommitOutcome, Effect, Entitlement, Ledger, LedgerEntry, Payment,
-    PaymentRef, PaymentWrite,
+    AccountPage, AccountRef, AccountState, Audit, BalanceGuard, Change, CommitOutcome, Effect, Entitlement, Ledger,
+    LedgerEntry, Payment, PaymentRef, PaymentWrite,
 };
 pub use lock::Lock;
 pub use metrics::Metrics;

@@ -89,11 +89,7 @@ pub fn verify_hash(header: &str, secrets: &SecretSet) -> Result<Scheme, Rejectio
     for secret in secrets.iter() {
         matched |= Choice::from(u8::from(secret.matches(header.as_bytes())));
     }
-    if bool::from(matched) {
-        Ok(Scheme::SecretHash)
-    } else {
-        Err(Rejection::SignatureMismatch)
-    }
+    if bool::from(matched) { Ok(Scheme::SecretHash) } else { Err(Rejection::SignatureMismatch) }
 }
 
 /// The base64 HMAC-SHA256 form of `flutterwave-signature` for `body`.
@@ -117,11 +113,7 @@ pub fn verify_signature(header: &str, body: &[u8], secrets: &SecretSet) -> Resul
         mac.update(body);
         matched |= mac.finalize().into_bytes().as_slice().ct_eq(&presented);
     }
-    if bool::from(matched) {
-        Ok(Scheme::BodyHmac)
-    } else {
-        Err(Rejection::SignatureMismatch)
-    }
+    if bool::from(matched) { Ok(Scheme::BodyHmac) } else { Err(Rejection::SignatureMismatch) }
 }
 
 /// Parses a verified body of any of Flutterwave's three shapes: v3
@@ -168,11 +160,7 @@ pub fn parse_event(body: &[u8], received_at: OffsetDateTime) -> Result<VerifiedE
                 .and_then(|ms| OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok())
         })
         .unwrap_or(received_at);
-    Ok(VerifiedEvent {
-        event_id,
-        fingerprint,
-        event: normalize(event_type, &status, &data, occurred_at),
-    })
+    Ok(VerifiedEvent { event_id, fingerprint, event: normalize(event_type, &status, &data, occurred_at) })
 }
 
 fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDateTime) -> DomainEvent {
@@ -202,11 +190,7 @@ fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDat
         period: None,
         amount_minor: amount.and_then(|a| minor_units(a, currency.as_deref())),
         currency,
-        refund_id: if kind == EventKind::Refund {
-            text_at(d, &["id"])
-        } else {
-            None
-        },
+        refund_id: if kind == EventKind::Refund { text_at(d, &["id"]) } else { None },
         // The transaction id: a renewal's own, and the one a refund refunds.
         payment: match kind {
             EventKind::Renewal => text_at(d, &["id"]),
@@ -228,8 +212,6 @@ pub const SAMPLES: Samples = Samples(&[
     ("refund.completed", include_str!("../../samples/flutterwave/refund.completed.json")),
     ("v4.charge.completed", include_str!("../../samples/flutterwave/v4.charge.completed.json")),
 ]);
-
-
 
 /// Numeric ids, as Flutterwave's v3 transactions, customers and plans have.
 pub fn sample_ids() -> SampleIds {
@@ -272,7 +254,11 @@ mod tests {
         assert_eq!(verify_hash("my-flw-secret-hash", &secrets("my-flw-secret-hash")), Ok(Scheme::SecretHash));
         assert_eq!(verify_hash("my-flw-secret-hash", &secrets("old-hash,my-flw-secret-hash")), Ok(Scheme::SecretHash));
         for wrong in ["my-flw-secret-has", "my-flw-secret-hashh", "MY-FLW-SECRET-HASH", ""] {
-            assert_eq!(verify_hash(wrong, &secrets("my-flw-secret-hash")), Err(Rejection::SignatureMismatch), "{wrong:?}");
+            assert_eq!(
+                verify_hash(wrong, &secrets("my-flw-secret-hash")),
+                Err(Rejection::SignatureMismatch),
+                "{wrong:?}"
+            );
         }
     }
 
@@ -283,9 +269,18 @@ mod tests {
         let expected = "JK2yOjLCBjLtL+eTvkFxFSzknnAMJF3W5RRyyD5Y0D8=";
         assert_eq!(body_signature(body, &Secret::new("my-flw-secret-hash")), expected);
         assert_eq!(verify_signature(expected, body, &secrets("my-flw-secret-hash")), Ok(Scheme::BodyHmac));
-        assert_eq!(verify_signature("my-flw-secret-hash", body, &secrets("my-flw-secret-hash")), Ok(Scheme::SecretHash));
-        assert_eq!(verify_signature(expected, b"{}", &secrets("my-flw-secret-hash")), Err(Rejection::SignatureMismatch));
-        assert_eq!(verify_signature("not base64!", body, &secrets("my-flw-secret-hash")), Err(Rejection::SignatureMismatch));
+        assert_eq!(
+            verify_signature("my-flw-secret-hash", body, &secrets("my-flw-secret-hash")),
+            Ok(Scheme::SecretHash)
+        );
+        assert_eq!(
+            verify_signature(expected, b"{}", &secrets("my-flw-secret-hash")),
+            Err(Rejection::SignatureMismatch)
+        );
+        assert_eq!(
+            verify_signature("not base64!", body, &secrets("my-flw-secret-hash")),
+            Err(Rejection::SignatureMismatch)
+        );
     }
 
     #[test]
@@ -318,7 +313,8 @@ mod tests {
         let v4 = parse_event(SAMPLES.event("v4.charge.completed", &ids).unwrap().as_bytes(), now()).unwrap();
         assert_eq!(v4.event_id.as_str(), format!("wbk_test_{}", ids.event_id));
         assert_eq!((v4.event.amount_minor, v4.event.currency.as_deref()), (Some(25_050), Some("USD")));
-        let renewal = parse_event(SAMPLES.event("charge.completed.renewal", &ids).unwrap().as_bytes(), now()).unwrap().event;
+        let renewal =
+            parse_event(SAMPLES.event("charge.completed.renewal", &ids).unwrap().as_bytes(), now()).unwrap().event;
         assert_eq!(renewal.amount_minor, Some(2_500_000), "25000 NGN in kobo");
         assert_eq!(renewal.account.as_deref(), Some("acct-demo-001"));
         let refund = parse_event(SAMPLES.event("refund.completed", &ids).unwrap().as_bytes(), now()).unwrap().event;
@@ -327,7 +323,13 @@ mod tests {
 
     #[test]
     fn bodies_that_are_not_flutterwave_events_are_refused() {
-        for body in [&b"[]"[..], b"{}", br#"{"event":"charge.completed"}"#, br#"{"event":"charge.completed","data":{}}"#, b"nope"] {
+        for body in [
+            &b"[]"[..],
+            b"{}",
+            br#"{"event":"charge.completed"}"#,
+            br#"{"event":"charge.completed","data":{}}"#,
+            b"nope",
+        ] {
             assert!(parse_event(body, now()).is_err(), "{body:?}");
         }
     }

@@ -12,20 +12,14 @@ pub fn at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v Value> {
 }
 
 pub fn str_at(value: &Value, path: &[&str]) -> Option<String> {
-    at(value, path)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    at(value, path).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 /// A reference to another object: its id, or the object itself (Stripe's
 /// expanded fields) whose `id` is taken.
 pub fn id_at(value: &Value, path: &[&str]) -> Option<String> {
     let v = at(value, path)?;
-    v.as_str()
-        .or_else(|| v.get("id").and_then(Value::as_str))
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    v.as_str().or_else(|| v.get("id").and_then(Value::as_str)).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 pub fn int_at(value: &Value, path: &[&str]) -> Option<i64> {

@@ -54,11 +54,7 @@ pub fn verify_token(token: Option<&str>, tokens: &SecretSet) -> Result<(), Rejec
     for active in tokens.iter() {
         matched |= Choice::from(u8::from(active.matches(token.as_bytes())));
     }
-    if bool::from(matched) {
-        Ok(())
-    } else {
-        Err(Rejection::TokenMismatch)
-    }
+    if bool::from(matched) { Ok(()) } else { Err(Rejection::TokenMismatch) }
 }
 
 /// Kill Bill's `NotificationJson`.
@@ -135,11 +131,7 @@ fn normalize(
         period: None,
         amount_minor: at(meta, &["amount"]).and_then(|a| minor_units(a, currency.as_deref())),
         currency,
-        refund_id: if kind == EventKind::Refund {
-            str_at(meta, &["paymentTransactionId"])
-        } else {
-            None
-        },
+        refund_id: if kind == EventKind::Refund { str_at(meta, &["paymentTransactionId"]) } else { None },
         // A renewal's payment is in its metadata; a refund is about it.
         payment: match kind {
             EventKind::Renewal => str_at(meta, &["paymentId"]),
@@ -234,12 +226,15 @@ mod tests {
             let event = parse_event(SAMPLES.event(sample, &ids).unwrap().as_bytes(), now()).unwrap().event;
             assert_eq!(event.kind, kind, "{sample}");
         }
-        let renewal = parse_event(SAMPLES.event("INVOICE_PAYMENT_SUCCESS", &ids).unwrap().as_bytes(), now()).unwrap().event;
+        let renewal =
+            parse_event(SAMPLES.event("INVOICE_PAYMENT_SUCCESS", &ids).unwrap().as_bytes(), now()).unwrap().event;
         assert_eq!((renewal.amount_minor, renewal.currency.as_deref()), (Some(1999), Some("EUR")));
         assert_eq!(renewal.account.as_deref(), Some(ids.customer_id.as_str()));
-        let refund = parse_event(SAMPLES.event("PAYMENT_SUCCESS.refund", &ids).unwrap().as_bytes(), now()).unwrap().event;
+        let refund =
+            parse_event(SAMPLES.event("PAYMENT_SUCCESS.refund", &ids).unwrap().as_bytes(), now()).unwrap().event;
         assert_eq!((refund.refund_id.as_deref(), refund.amount_minor), (Some(ids.event_id.as_str()), Some(500)));
-        let created = parse_event(SAMPLES.event("SUBSCRIPTION_CREATION", &ids).unwrap().as_bytes(), now()).unwrap().event;
+        let created =
+            parse_event(SAMPLES.event("SUBSCRIPTION_CREATION", &ids).unwrap().as_bytes(), now()).unwrap().event;
         assert_eq!(created.subscription.as_deref(), Some(ids.subscription_id.as_str()));
         assert_eq!(created.occurred_at, now(), "no time in the notification: when it was received");
     }

@@ -151,11 +151,7 @@ pub struct HttpPublicKeySource {
 
 impl HttpPublicKeySource {
     pub fn new(client: reqwest::Client, api_url: impl Into<String>, api_key: Secret) -> Self {
-        Self {
-            client,
-            api_url: api_url.into(),
-            api_key,
-        }
+        Self { client, api_url: api_url.into(), api_key }
     }
 
     pub fn url(&self) -> String {
@@ -166,7 +162,8 @@ impl HttpPublicKeySource {
 #[async_trait]
 impl PublicKeySource for HttpPublicKeySource {
     async fn public_key_text(&self) -> Result<String, PublicKeyError> {
-        let api_key = std::str::from_utf8(self.api_key.expose()).map_err(|e| PublicKeyError::Unavailable(Box::new(e)))?;
+        let api_key =
+            std::str::from_utf8(self.api_key.expose()).map_err(|e| PublicKeyError::Unavailable(Box::new(e)))?;
         let response = self
             .client
             .get(self.url())
@@ -212,11 +209,7 @@ impl JwtVerification {
     /// `issuer`: Lago's `LAGO_API_URL`, compared exactly with `iss`; `None`
     /// accepts any issuer.
     pub fn new(source: Arc<dyn PublicKeySource>, issuer: Option<String>) -> Self {
-        Self {
-            source,
-            issuer,
-            key: tokio::sync::OnceCell::new(),
-        }
+        Self { source, issuer, key: tokio::sync::OnceCell::new() }
     }
 
     /// The verifying key, read on first use. A failed read is not kept, so
@@ -254,10 +247,7 @@ impl LagoVerifier {
 
     /// `hmac` mode only (what the local server runs).
     pub fn hmac(keys: SecretSet) -> Self {
-        Self {
-            hmac_keys: Some(keys),
-            jwt: None,
-        }
+        Self { hmac_keys: Some(keys), jwt: None }
     }
 
     /// Reads the public key now (at a cold start) rather than on the first
@@ -299,24 +289,18 @@ impl Verifier for LagoVerifier {
                 verify_jwt(signature, inbound.body, key, jwt.issuer.as_deref()).map_err(JwtError::rejection)?;
             }
             _ => {
-                return Err(Rejection::MalformedSignature {
-                    header: ALGORITHM_HEADER,
-                    reason: "neither hmac nor jwt",
-                });
+                return Err(Rejection::MalformedSignature { header: ALGORITHM_HEADER, reason: "neither hmac nor jwt" });
             }
         }
         let unique_key = inbound
             .headers
             .get(UNIQUE_KEY_HEADER)
-            .ok_or(Rejection::MissingSignature {
-                header: UNIQUE_KEY_HEADER,
-            })?
+            .ok_or(Rejection::MissingSignature { header: UNIQUE_KEY_HEADER })?
             .to_str()
             .map_err(|_| crate::event::InvalidEventId::BadCharacters)?;
         parse_event(unique_key, inbound.body, now)
     }
 }
-
 
 fn mac(key: &Secret, body: &[u8]) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(key.expose()).expect("HMAC takes any key length");
@@ -327,19 +311,14 @@ fn mac(key: &Secret, body: &[u8]) -> HmacSha256 {
 /// Checks an `hmac`-mode `X-Lago-Signature` against the raw body and every
 /// active key, without an early exit.
 pub fn verify_hmac(signature: &str, body: &[u8], keys: &SecretSet) -> Result<(), Rejection> {
-    let presented = STANDARD.decode(signature).map_err(|_| Rejection::MalformedSignature {
-        header: SIGNATURE_HEADER,
-        reason: "not standard base64",
-    })?;
+    let presented = STANDARD
+        .decode(signature)
+        .map_err(|_| Rejection::MalformedSignature { header: SIGNATURE_HEADER, reason: "not standard base64" })?;
     let mut matched = Choice::from(0);
     for key in keys.iter() {
         matched |= mac(key, body).finalize().into_bytes().as_slice().ct_eq(&presented);
     }
-    if bool::from(matched) {
-        Ok(())
-    } else {
-        Err(Rejection::SignatureMismatch)
-    }
+    if bool::from(matched) { Ok(()) } else { Err(Rejection::SignatureMismatch) }
 }
 
 /// An `hmac`-mode `X-Lago-Signature` value for `body`.
@@ -362,10 +341,7 @@ pub enum JwtError {
 impl JwtError {
     fn rejection(self) -> Rejection {
         match self {
-            JwtError::Malformed(reason) => Rejection::MalformedSignature {
-                header: SIGNATURE_HEADER,
-                reason,
-            },
+            JwtError::Malformed(reason) => Rejection::MalformedSignature { header: SIGNATURE_HEADER, reason },
             // `none`, HS256 keyed with the public key, anything not RS256.
             JwtError::Algorithm => Rejection::UnsupportedAlgorithm { header: SIGNATURE_HEADER },
             JwtError::Signature | JwtError::Body | JwtError::Issuer => Rejection::SignatureMismatch,
@@ -452,8 +428,6 @@ pub const SAMPLES: Samples = Samples(&[
     ("subscription.terminated", include_str!("../../samples/lago/subscription.terminated.json")),
 ]);
 
-
-
 /// Ids for a sample: the unique key is a UUID, as Lago's.
 pub fn sample_ids() -> SampleIds {
     SampleIds {
@@ -465,7 +439,11 @@ pub fn sample_ids() -> SampleIds {
 }
 
 /// The headers Lago sends in `hmac` mode.
-pub fn hmac_headers(body: &[u8], key: &Secret, unique_key: &str) -> Result<HeaderMap, http::header::InvalidHeaderValue> {
+pub fn hmac_headers(
+    body: &[u8],
+    key: &Secret,
+    unique_key: &str,
+) -> Result<HeaderMap, http::header::InvalidHeaderValue> {
     let mut headers = HeaderMap::new();
     headers.insert(SIGNATURE_HEADER, hmac_signature(body, key).parse()?);
     headers.insert(ALGORITHM_HEADER, http::HeaderValue::from_static("hmac"));
@@ -487,38 +465,27 @@ struct Envelope {
 /// no time of their own.
 pub fn parse_event(unique_key: &str, body: &[u8], received_at: OffsetDateTime) -> Result<VerifiedEvent, Rejection> {
     let event_id = EventId::parse(unique_key)?;
-    let value: Value = serde_json::from_slice(body).map_err(|_| Rejection::InvalidPayload {
-        reason: "not a JSON object with Lago's webhook fields",
-    })?;
-    let envelope = Envelope::deserialize(&value).map_err(|_| Rejection::InvalidPayload {
-        reason: "not a JSON object with Lago's webhook fields",
-    })?;
-    let webhook_type = envelope.webhook_type.filter(|t| !t.is_empty()).ok_or(Rejection::InvalidPayload {
-        reason: "no webhook_type",
-    })?;
-    let object_type = envelope.object_type.ok_or(Rejection::InvalidPayload {
-        reason: "no object_type",
-    })?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| Rejection::InvalidPayload { reason: "not a JSON object with Lago's webhook fields" })?;
+    let envelope = Envelope::deserialize(&value)
+        .map_err(|_| Rejection::InvalidPayload { reason: "not a JSON object with Lago's webhook fields" })?;
+    let webhook_type = envelope
+        .webhook_type
+        .filter(|t| !t.is_empty())
+        .ok_or(Rejection::InvalidPayload { reason: "no webhook_type" })?;
+    let object_type = envelope.object_type.ok_or(Rejection::InvalidPayload { reason: "no object_type" })?;
     let object = value
         .get(&object_type)
         .filter(|o| o.is_object())
-        .ok_or(Rejection::InvalidPayload {
-            reason: "no object under the object_type key",
-        })?;
+        .ok_or(Rejection::InvalidPayload { reason: "no object under the object_type key" })?;
 
     let fingerprint = super::fingerprint(&webhook_type, body);
 
-    Ok(VerifiedEvent {
-        event_id,
-        fingerprint,
-        event: normalize(webhook_type, object, received_at),
-    })
+    Ok(VerifiedEvent { event_id, fingerprint, event: normalize(webhook_type, object, received_at) })
 }
 
 fn normalize(event_type: String, o: &Value, received_at: OffsetDateTime) -> DomainEvent {
-    let occurred_at = time_at(o, &["updated_at"])
-        .or_else(|| time_at(o, &["created_at"]))
-        .unwrap_or(received_at);
+    let occurred_at = time_at(o, &["updated_at"]).or_else(|| time_at(o, &["created_at"])).unwrap_or(received_at);
     let mut event = DomainEvent {
         currency: str_at(o, &["currency"]),
         object: str_at(o, &["lago_id"]),
@@ -526,20 +493,13 @@ fn normalize(event_type: String, o: &Value, received_at: OffsetDateTime) -> Doma
     };
 
     match event.event_type.as_str() {
-        "subscription.started"
-        | "subscription.terminated"
-        | "subscription.trial_ended"
-        | "subscription.updated" => {
+        "subscription.started" | "subscription.terminated" | "subscription.trial_ended" | "subscription.updated" => {
             event.customer = str_at(o, &["external_customer_id"]);
             event.subscription = str_at(o, &["external_id"]);
             event.plan = str_at(o, &["plan_code"]);
             event.status = str_at(o, &["status"]);
             event.currency = str_at(o, &["plan_amount_currency"]);
-            event.period = period_at(
-                o,
-                &["current_billing_period_started_at"],
-                &["current_billing_period_ending_at"],
-            );
+            event.period = period_at(o, &["current_billing_period_started_at"], &["current_billing_period_ending_at"]);
             let previous_plan = str_at(o, &["previous_plan_code"]);
             let next_plan = str_at(o, &["next_plan_code"]);
             let trial_days = at(o, &["plan", "trial_period"]).and_then(Value::as_f64).unwrap_or(0.0);
@@ -572,21 +532,15 @@ fn normalize(event_type: String, o: &Value, received_at: OffsetDateTime) -> Doma
                 .get("fees")
                 .and_then(Value::as_array)
                 .and_then(|fees| {
-                    fees.iter()
-                        .find(|fee| str_at(fee, &["item", "type"]).as_deref() == Some("subscription"))
+                    fees.iter().find(|fee| str_at(fee, &["item", "type"]).as_deref() == Some("subscription"))
                 })
                 .unwrap_or(&Value::Null);
             let billing_period = at(o, &["billing_periods", "0"]).unwrap_or(&Value::Null);
             event.subscription = str_at(fee, &["external_subscription_id"])
                 .or_else(|| str_at(billing_period, &["external_subscription_id"]));
             event.plan = str_at(fee, &["item", "code"]);
-            event.period = period_at(fee, &["from_date"], &["to_date"]).or_else(|| {
-                period_at(
-                    billing_period,
-                    &["subscription_from_datetime"],
-                    &["subscription_to_datetime"],
-                )
-            });
+            event.period = period_at(fee, &["from_date"], &["to_date"])
+                .or_else(|| period_at(billing_period, &["subscription_from_datetime"], &["subscription_to_datetime"]));
             event.amount_minor = int_at(o, &["total_amount_cents"]);
             let subscription_invoice = str_at(o, &["invoice_type"]).as_deref() == Some("subscription");
             event.kind = match str_at(o, &["payment_status"]).as_deref() {
@@ -594,9 +548,7 @@ fn normalize(event_type: String, o: &Value, received_at: OffsetDateTime) -> Doma
                     event.payment = str_at(o, &["lago_id"]);
                     EventKind::Renewal
                 }
-                Some("failed") if event.event_type == "invoice.payment_status_updated" => {
-                    EventKind::PaymentFailed
-                }
+                Some("failed") if event.event_type == "invoice.payment_status_updated" => EventKind::PaymentFailed,
                 _ => EventKind::Other,
             };
         }
@@ -634,10 +586,7 @@ fn at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v Value> {
 }
 
 fn str_at(value: &Value, path: &[&str]) -> Option<String> {
-    at(value, path)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    at(value, path).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 fn int_at(value: &Value, path: &[&str]) -> Option<i64> {
@@ -645,16 +594,11 @@ fn int_at(value: &Value, path: &[&str]) -> Option<i64> {
 }
 
 fn time_at(value: &Value, path: &[&str]) -> Option<OffsetDateTime> {
-    at(value, path)
-        .and_then(Value::as_str)
-        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+    at(value, path).and_then(Value::as_str).and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
 }
 
 fn period_at(value: &Value, start: &[&str], end: &[&str]) -> Option<Period> {
-    Some(Period {
-        start: time_at(value, start)?,
-        end: time_at(value, end)?,
-    })
+    Some(Period { start: time_at(value, start)?, end: time_at(value, end)? })
 }
 
 #[cfg(test)]
@@ -680,11 +624,7 @@ mod tests {
             let pem = |key: &rsa::PrivateKey| key.to_public_key().to_public_key_pem(LineEnding::LF).unwrap();
             let private = rsa::PrivateKey::try_generate().unwrap();
             let other = rsa::PrivateKey::try_generate().unwrap();
-            TestKeys {
-                public_pem: pem(&private),
-                other_public_pem: pem(&other),
-                private,
-            }
+            TestKeys { public_pem: pem(&private), other_public_pem: pem(&other), private }
         })
     }
     const ISSUER: &str = "http://lago.test";
@@ -827,11 +767,8 @@ mod tests {
     async fn the_public_key_is_read_as_lagos_endpoint_returns_it() {
         // Ruby's Base64.encode64: base64 of the PEM with a newline every 60 characters.
         let encoded = STANDARD.encode(test_keys().public_pem.as_str());
-        let wrapped: String = encoded
-            .as_bytes()
-            .chunks(60)
-            .map(|line| format!("{}\n", std::str::from_utf8(line).unwrap()))
-            .collect();
+        let wrapped: String =
+            encoded.as_bytes().chunks(60).map(|line| format!("{}\n", std::str::from_utf8(line).unwrap())).collect();
         let token = lago_token(KAT_BODY);
         let headers = headers(&token, "jwt", Some(UNIQUE_KEY));
         assert!(jwt_verifier(&wrapped).verify(&Inbound::new(&headers, KAT_BODY), now()).await.is_ok());
@@ -851,7 +788,8 @@ mod tests {
     #[test]
     fn an_hs256_token_keyed_with_the_public_key_is_refused() {
         let claims = serde_json::json!({"data": std::str::from_utf8(KAT_BODY).unwrap(), "iss": ISSUER});
-        let signing_input = format!("{}.{}", b64(br#"{"alg":"HS256","typ":"JWT"}"#), b64(claims.to_string().as_bytes()));
+        let signing_input =
+            format!("{}.{}", b64(br#"{"alg":"HS256","typ":"JWT"}"#), b64(claims.to_string().as_bytes()));
         let mut mac = HmacSha256::new_from_slice(test_keys().public_pem.as_bytes()).unwrap();
         mac.update(signing_input.as_bytes());
         let token = format!("{signing_input}.{}", b64(&mac.finalize().into_bytes()));
@@ -925,10 +863,7 @@ mod tests {
     #[tokio::test]
     async fn a_public_key_that_cannot_be_read_answers_503_so_lago_retries() {
         let headers = headers(&lago_token(KAT_BODY), "jwt", Some(UNIQUE_KEY));
-        let rejection = jwt_verifier("not a key")
-            .verify(&Inbound::new(&headers, KAT_BODY), now())
-            .await
-            .unwrap_err();
+        let rejection = jwt_verifier("not a key").verify(&Inbound::new(&headers, KAT_BODY), now()).await.unwrap_err();
         assert_eq!(rejection.status(), 503);
     }
 
@@ -936,8 +871,13 @@ mod tests {
     async fn a_signed_sample_verifies_with_its_ids_unique_key_as_the_event_id() {
         let ids = sample_ids();
         let body = SAMPLES.event("invoice.payment_status_updated", &ids).unwrap();
-        let signed = crate::providers::sign_sample(Provider::Lago, body.as_bytes(), &ids, "k-new, k-old", now()).unwrap();
-        let verifier = crate::providers::verifier(Provider::Lago, keys("k-old, k-new"), &crate::providers::VerifierSettings::default());
+        let signed =
+            crate::providers::sign_sample(Provider::Lago, body.as_bytes(), &ids, "k-new, k-old", now()).unwrap();
+        let verifier = crate::providers::verifier(
+            Provider::Lago,
+            keys("k-old, k-new"),
+            &crate::providers::VerifierSettings::default(),
+        );
         let verified = verifier.verify(&Inbound::new(&signed.headers, body.as_bytes()), now()).await.unwrap();
         assert_eq!(verified.event_id.as_str(), ids.event_id);
         assert_eq!(verified.event.kind, EventKind::Renewal);
@@ -990,10 +930,7 @@ mod tests {
         assert_eq!(event.plan.as_deref(), Some("pro_monthly"));
         assert_eq!(
             event.period,
-            Some(Period {
-                start: datetime("2026-03-15T00:00:00Z"),
-                end: datetime("2026-04-14T23:59:59Z"),
-            })
+            Some(Period { start: datetime("2026-03-15T00:00:00Z"), end: datetime("2026-04-14T23:59:59Z") })
         );
         assert_eq!(event.occurred_at, datetime("2026-03-15T00:05:40Z"));
     }
@@ -1001,7 +938,10 @@ mod tests {
     #[test]
     fn both_events_of_one_paid_invoice_name_the_same_period() {
         let ids = sample_ids();
-        let created = SAMPLES.event("invoice.created", &ids).unwrap().replace(r#""payment_status": "pending""#, r#""payment_status": "succeeded""#);
+        let created = SAMPLES
+            .event("invoice.created", &ids)
+            .unwrap()
+            .replace(r#""payment_status": "pending""#, r#""payment_status": "succeeded""#);
         let created = parse_event(&ids.event_id, created.as_bytes(), now()).unwrap().event;
         let updated = sample("invoice.payment_status_updated");
         assert_eq!(created.kind, EventKind::Renewal);
@@ -1020,7 +960,8 @@ mod tests {
     #[test]
     fn a_credit_only_note_refunds_nothing() {
         let ids = sample_ids();
-        let body = SAMPLES.event("credit_note.created", &ids)
+        let body = SAMPLES
+            .event("credit_note.created", &ids)
             .unwrap()
             .replace(r#""refund_amount_cents": 2940"#, r#""refund_amount_cents": 0"#);
         let event = parse_event(&ids.event_id, body.as_bytes(), now()).unwrap().event;
@@ -1040,13 +981,15 @@ mod tests {
     #[test]
     fn a_plan_change_is_an_update_not_a_cancellation_and_a_purchase() {
         let ids = sample_ids();
-        let terminated = SAMPLES.event("subscription.terminated", &ids)
+        let terminated = SAMPLES
+            .event("subscription.terminated", &ids)
             .unwrap()
             .replace(r#""next_plan_code": null"#, r#""next_plan_code": "team_monthly""#);
         let terminated = parse_event(&ids.event_id, terminated.as_bytes(), now()).unwrap().event;
         assert_eq!(terminated.kind, EventKind::SubscriptionUpdated);
         assert_eq!(terminated.plan.as_deref(), Some("team_monthly"));
-        let started = SAMPLES.event("subscription.started", &ids)
+        let started = SAMPLES
+            .event("subscription.started", &ids)
             .unwrap()
             .replace(r#""previous_plan_code": null"#, r#""previous_plan_code": "basic_monthly""#);
         let started = parse_event(&ids.event_id, started.as_bytes(), now()).unwrap().event;
@@ -1056,7 +999,8 @@ mod tests {
     #[test]
     fn a_plan_with_a_trial_starts_a_trial() {
         let ids = sample_ids();
-        let body = SAMPLES.event("subscription.started", &ids)
+        let body = SAMPLES
+            .event("subscription.started", &ids)
             .unwrap()
             .replace(r#""trial_period": 0.0"#, r#""trial_period": 14.0"#);
         let event = parse_event(&ids.event_id, body.as_bytes(), now()).unwrap().event;
@@ -1072,7 +1016,8 @@ mod tests {
     #[test]
     fn the_fingerprint_covers_the_type_and_every_body_byte() {
         let fp = |body: &[u8]| parse_event(UNIQUE_KEY, body, now()).unwrap().fingerprint;
-        let other = br#"{"webhook_type":"customer.created","object_type":"customer","customer":{"external_id":"cus_2"}}"#;
+        let other =
+            br#"{"webhook_type":"customer.created","object_type":"customer","customer":{"external_id":"cus_2"}}"#;
         assert_eq!(fp(KAT_BODY), fp(KAT_BODY));
         assert_ne!(fp(KAT_BODY), fp(other));
     }

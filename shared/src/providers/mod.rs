@@ -35,12 +35,7 @@ pub struct Inbound<'a> {
 impl<'a> Inbound<'a> {
     /// Just headers and body: what a signed provider needs.
     pub fn new(headers: &'a HeaderMap, body: &'a [u8]) -> Self {
-        Self {
-            headers,
-            body,
-            source_ip: None,
-            path_token: None,
-        }
+        Self { headers, body, source_ip: None, path_token: None }
     }
 }
 
@@ -70,15 +65,12 @@ pub(crate) fn single_header<'h>(headers: &'h HeaderMap, name: &'static str) -> R
     let mut values = headers.get_all(name).iter();
     let first = values.next().ok_or(Rejection::MissingSignature { header: name })?;
     if values.next().is_some() {
-        return Err(Rejection::MalformedSignature {
-            header: name,
-            reason: "the header appears more than once",
-        });
+        return Err(Rejection::MalformedSignature { header: name, reason: "the header appears more than once" });
     }
-    first.to_str().map(str::trim).map_err(|_| Rejection::MalformedSignature {
-        header: name,
-        reason: "the header is not printable ASCII",
-    })
+    first
+        .to_str()
+        .map(str::trim)
+        .map_err(|_| Rejection::MalformedSignature { header: name, reason: "the header is not printable ASCII" })
 }
 
 /// Identifies an event's content: SHA-256 over its type and the exact bytes
@@ -153,10 +145,7 @@ impl SampleIds {
 
     /// With a fresh event id, keeping the customer and subscription.
     pub fn next_event(&self, event_prefix: &str) -> Self {
-        Self {
-            event_id: Self::random(event_prefix).event_id,
-            ..self.clone()
-        }
+        Self { event_id: Self::random(event_prefix).event_id, ..self.clone() }
     }
 
     pub fn fill(&self, template: &str) -> String {
@@ -177,10 +166,7 @@ pub enum Rejection {
     #[error("the {header} header is missing")]
     MissingSignature { header: &'static str },
     #[error("the {header} header is malformed: {reason}")]
-    MalformedSignature {
-        header: &'static str,
-        reason: &'static str,
-    },
+    MalformedSignature { header: &'static str, reason: &'static str },
     #[error("no signature matches an active signing secret")]
     SignatureMismatch,
     #[error("the signature timestamp is outside the tolerance of {tolerance_secs} seconds")]
@@ -307,18 +293,12 @@ pub fn scenario(provider: Provider) -> &'static [&'static str] {
             "BILLING.SUBSCRIPTION.CANCELLED",
         ],
         Provider::Paystack => &["subscription.create", "invoice.update", "refund.processed", "subscription.not_renew"],
-        Provider::Flutterwave => &[
-            "charge.completed",
-            "charge.completed.renewal",
-            "refund.completed",
-            "subscription.cancelled",
-        ],
-        Provider::Killbill => &[
-            "SUBSCRIPTION_CREATION",
-            "INVOICE_PAYMENT_SUCCESS",
-            "PAYMENT_SUCCESS.refund",
-            "SUBSCRIPTION_CANCEL",
-        ],
+        Provider::Flutterwave => {
+            &["charge.completed", "charge.completed.renewal", "refund.completed", "subscription.cancelled"]
+        }
+        Provider::Killbill => {
+            &["SUBSCRIPTION_CREATION", "INVOICE_PAYMENT_SUCCESS", "PAYMENT_SUCCESS.refund", "SUBSCRIPTION_CANCEL"]
+        }
         Provider::Lago => &[
             "subscription.started",
             "invoice.payment_status_updated",
@@ -367,14 +347,8 @@ pub fn sign_sample(
     let secrets = crate::secret::SecretSet::from_comma_separated(secret).map_err(|_| SignError::NoSecret)?;
     let header = |name: &'static str, value: String| -> Result<SignedRequest, SignError> {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            name,
-            value.parse().map_err(|_| SignError::Unusable("not printable ASCII".into()))?,
-        );
-        Ok(SignedRequest {
-            headers,
-            path_token: None,
-        })
+        headers.insert(name, value.parse().map_err(|_| SignError::Unusable("not printable ASCII".into()))?);
+        Ok(SignedRequest { headers, path_token: None })
     };
     match provider {
         Provider::Paypal => paypal::sign_sample(body, secret, now),
@@ -421,10 +395,7 @@ pub struct VerifierSettings {
 
 impl Default for VerifierSettings {
     fn default() -> Self {
-        Self {
-            tolerance: stripe::DEFAULT_TOLERANCE,
-            paystack_sources: None,
-        }
+        Self { tolerance: stripe::DEFAULT_TOLERANCE, paystack_sources: None }
     }
 }
 
@@ -439,13 +410,14 @@ pub fn verifier(
 ) -> std::sync::Arc<dyn Verifier> {
     match provider {
         Provider::Stripe => std::sync::Arc::new(stripe::StripeVerifier::new(secrets, settings.tolerance)),
-        Provider::Paystack => std::sync::Arc::new(paystack::PaystackVerifier::new(
-            secrets,
-            settings.paystack_sources.clone(),
-        )),
+        Provider::Paystack => {
+            std::sync::Arc::new(paystack::PaystackVerifier::new(secrets, settings.paystack_sources.clone()))
+        }
         Provider::Flutterwave => std::sync::Arc::new(flutterwave::FlutterwaveVerifier::new(secrets)),
         Provider::Killbill => std::sync::Arc::new(killbill::KillbillVerifier::new(secrets)),
         Provider::Lago => std::sync::Arc::new(lago::LagoVerifier::hmac(secrets)),
-        Provider::Paypal => std::sync::Arc::new(paypal::PaypalVerifier::offline_over_https(secrets, settings.tolerance)),
+        Provider::Paypal => {
+            std::sync::Arc::new(paypal::PaypalVerifier::offline_over_https(secrets, settings.tolerance))
+        }
     }
 }

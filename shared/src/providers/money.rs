@@ -4,9 +4,8 @@
 use serde_json::Value;
 
 /// ISO 4217 currencies without a minor unit.
-const ZERO_DECIMAL: &[&str] = &[
-    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
-];
+const ZERO_DECIMAL: &[&str] =
+    &["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"];
 
 /// An amount in major units (`250.5`, `"19.99"`: Flutterwave's numbers,
 /// Kill Bill's BigDecimals) in the currency's minor units. Converted through
@@ -18,11 +17,8 @@ pub fn minor_units(amount: &Value, currency: Option<&str>) -> Option<i64> {
         Value::String(s) => s.trim().to_owned(),
         _ => return None,
     };
-    let exponent = if currency.is_some_and(|c| ZERO_DECIMAL.contains(&c.to_ascii_uppercase().as_str())) {
-        0
-    } else {
-        2
-    };
+    let exponent =
+        if currency.is_some_and(|c| ZERO_DECIMAL.contains(&c.to_ascii_uppercase().as_str())) { 0 } else { 2 };
     decimal_to_minor(&text, exponent)
 }
 

@@ -63,12 +63,8 @@ pub const AUTH_ALGO: &str = "paypal-auth-algo";
 pub const SHA256_WITH_RSA: &str = "SHA256withRSA";
 
 /// Hosts PayPal serves its signing certificates from, live and sandbox.
-pub const CERTIFICATE_HOSTS: &[&str] = &[
-    "api.paypal.com",
-    "api.sandbox.paypal.com",
-    "api-m.paypal.com",
-    "api-m.sandbox.paypal.com",
-];
+pub const CERTIFICATE_HOSTS: &[&str] =
+    &["api.paypal.com", "api.sandbox.paypal.com", "api-m.paypal.com", "api-m.sandbox.paypal.com"];
 pub const CERTIFICATE_PATH: &str = "/v1/notifications/certs/";
 
 /// PayPal's API, live; `https://api-m.sandbox.paypal.com` for the sandbox.
@@ -90,20 +86,12 @@ pub struct PaypalVerifier {
 
 impl PaypalVerifier {
     pub fn new(webhook_ids: SecretSet, tolerance: Duration, check: Arc<dyn SignatureCheck>) -> Self {
-        Self {
-            webhook_ids,
-            tolerance,
-            check,
-        }
+        Self { webhook_ids, tolerance, check }
     }
 
     /// Offline verification with certificates fetched over HTTPS.
     pub fn offline_over_https(webhook_ids: SecretSet, tolerance: Duration) -> Self {
-        Self::new(
-            webhook_ids,
-            tolerance,
-            Arc::new(OfflineCheck::new(Arc::new(HttpCertificateSource::new()))),
-        )
+        Self::new(webhook_ids, tolerance, Arc::new(OfflineCheck::new(Arc::new(HttpCertificateSource::new()))))
     }
 }
 
@@ -117,13 +105,9 @@ impl Verifier for PaypalVerifier {
         let transmission = Transmission::from_headers(inbound.headers)?;
         let age = (now - transmission.time).unsigned_abs();
         if age > self.tolerance {
-            return Err(Rejection::TimestampOutOfTolerance {
-                tolerance_secs: self.tolerance.as_secs(),
-            });
+            return Err(Rejection::TimestampOutOfTolerance { tolerance_secs: self.tolerance.as_secs() });
         }
-        self.check
-            .check(&transmission, inbound.body, &self.webhook_ids, now)
-            .await?;
+        self.check.check(&transmission, inbound.body, &self.webhook_ids, now).await?;
         parse_event(inbound.body)
     }
 }
@@ -159,17 +143,8 @@ impl<'a> Transmission<'a> {
         }
         let time = OffsetDateTime::parse(time_text, &Rfc3339)
             .map_err(|_| malformed(TRANSMISSION_TIME, "not an ISO-8601 time"))?;
-        let signature = BASE64
-            .decode(signature_text)
-            .map_err(|_| malformed(TRANSMISSION_SIG, "not base64"))?;
-        Ok(Self {
-            id,
-            time_text,
-            time,
-            signature,
-            signature_text,
-            cert_url,
-        })
+        let signature = BASE64.decode(signature_text).map_err(|_| malformed(TRANSMISSION_SIG, "not base64"))?;
+        Ok(Self { id, time_text, time, signature, signature_text, cert_url })
     }
 
     /// The string PayPal signs for `webhook_id`.
@@ -216,11 +191,7 @@ pub fn allowed_certificate_url(raw: &str) -> Result<Url, Rejection> {
         && !url.path().to_ascii_lowercase().contains("%2e")
         && !url.path().contains("%2f")
         && !url.path().contains("%2F");
-    if allowed {
-        Ok(url)
-    } else {
-        Err(Rejection::CertificateUrlNotAllowed)
-    }
+    if allowed { Ok(url) } else { Err(Rejection::CertificateUrlNotAllowed) }
 }
 
 // ---------------------------------------------------------------------------
@@ -277,22 +248,16 @@ impl SigningCertificate {
     pub fn parse(bytes: &[u8]) -> Result<Self, Rejection> {
         let unusable = |reason| Rejection::InvalidCertificate { reason };
         let certificate = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
-            Certificate::load_pem_chain(bytes)
-                .ok()
-                .and_then(|chain| chain.into_iter().next())
+            Certificate::load_pem_chain(bytes).ok().and_then(|chain| chain.into_iter().next())
         } else {
             Certificate::from_der(bytes).ok()
         }
         .ok_or(unusable("not an X.509 certificate"))?;
         let tbs = certificate.tbs_certificate();
-        let spki = tbs
-            .subject_public_key_info()
-            .to_der()
-            .map_err(|_| unusable("no public key"))?;
+        let spki = tbs.subject_public_key_info().to_der().map_err(|_| unusable("no public key"))?;
         let key = PublicKey::from_public_key_der(&spki).map_err(|_| unusable("not an RSA key"))?;
-        let instant = |t: &x509_cert::time::Time| {
-            OffsetDateTime::from_unix_timestamp(t.to_unix_duration().as_secs() as i64).ok()
-        };
+        let instant =
+            |t: &x509_cert::time::Time| OffsetDateTime::from_unix_timestamp(t.to_unix_duration().as_secs() as i64).ok();
         let validity = tbs.validity();
         Ok(Self {
             key: VerifyingKey::new(key),
@@ -303,23 +268,17 @@ impl SigningCertificate {
 
     pub fn check_validity(&self, now: OffsetDateTime) -> Result<(), Rejection> {
         if now < self.not_before {
-            return Err(Rejection::InvalidCertificate {
-                reason: "the certificate is not valid yet",
-            });
+            return Err(Rejection::InvalidCertificate { reason: "the certificate is not valid yet" });
         }
         if now > self.not_after {
-            return Err(Rejection::InvalidCertificate {
-                reason: "the certificate has expired",
-            });
+            return Err(Rejection::InvalidCertificate { reason: "the certificate has expired" });
         }
         Ok(())
     }
 
     /// Whether `signature` is this key's over `message`.
     pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
-        Signature::try_from(signature)
-            .map(|signature| self.key.verify(message, &signature).is_ok())
-            .unwrap_or(false)
+        Signature::try_from(signature).map(|signature| self.key.verify(message, &signature).is_ok()).unwrap_or(false)
     }
 }
 
@@ -333,32 +292,19 @@ pub struct OfflineCheck {
 
 impl OfflineCheck {
     pub fn new(source: Arc<dyn CertificateSource>) -> Self {
-        Self {
-            source,
-            cache: RwLock::new(HashMap::new()),
-        }
+        Self { source, cache: RwLock::new(HashMap::new()) }
     }
 
     async fn certificate(&self, url: &Url) -> Result<Arc<SigningCertificate>, Rejection> {
-        if let Some(cached) = self
-            .cache
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(url.as_str())
-        {
+        if let Some(cached) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(url.as_str()) {
             return Ok(cached.clone());
         }
         let bytes = self.source.fetch(url).await.map_err(|error| {
             tracing::warn!(error = %error, "PayPal certificate fetch failed");
-            Rejection::VerificationUnavailable {
-                reason: "the signing certificate could not be fetched",
-            }
+            Rejection::VerificationUnavailable { reason: "the signing certificate could not be fetched" }
         })?;
         let certificate = Arc::new(SigningCertificate::parse(&bytes)?);
-        self.cache
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(url.as_str().to_owned(), certificate.clone());
+        self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(url.as_str().to_owned(), certificate.clone());
         Ok(certificate)
     }
 }
@@ -386,11 +332,7 @@ impl SignatureCheck for OfflineCheck {
             );
             matched |= certificate.verifies(message.as_bytes(), &transmission.signature);
         }
-        if matched {
-            Ok(())
-        } else {
-            Err(Rejection::SignatureMismatch)
-        }
+        if matched { Ok(()) } else { Err(Rejection::SignatureMismatch) }
     }
 }
 
@@ -451,11 +393,7 @@ fn http_client() -> Option<reqwest::Client> {
 impl CertificateSource for HttpCertificateSource {
     async fn fetch(&self, url: &Url) -> Result<Vec<u8>, CertificateError> {
         let client = self.client.as_ref().ok_or(CertificateError::NoClient)?;
-        let mut response = client
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(CertificateError::Http)?;
+        let mut response = client.get(url.clone()).send().await.map_err(CertificateError::Http)?;
         if !response.status().is_success() {
             return Err(CertificateError::Status(response.status().as_u16()));
         }
@@ -484,10 +422,7 @@ impl MemoryCertificateSource {
     }
 
     pub fn insert(&self, url: &str, certificate: impl Into<Vec<u8>>) {
-        self.certificates
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(url.to_owned(), certificate.into());
+        self.certificates.write().unwrap_or_else(|e| e.into_inner()).insert(url.to_owned(), certificate.into());
     }
 
     /// How many fetches were made, found or not.
@@ -591,25 +526,14 @@ impl ApiCheck {
 impl PaypalApi {
     /// `base` is PayPal's API root ([`LIVE_API_BASE`] or the sandbox's).
     pub fn new(base: Url, client_id: String, client_secret: Secret) -> Self {
-        Self {
-            client: http_client(),
-            base,
-            client_id,
-            client_secret,
-            token: Mutex::new(None),
-        }
+        Self { client: http_client(), base, client_id, client_secret, token: Mutex::new(None) }
     }
 
     /// GETs `path`; `None` for a 404.
     pub async fn get_json(&self, path: &str) -> Result<Option<serde_json::Value>, ApiError> {
         let token = self.access_token().await?;
         let client = self.client.as_ref().ok_or(ApiError::NoClient)?;
-        let response = client
-            .get(self.endpoint(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(ApiError::Http)?;
+        let response = client.get(self.endpoint(path)).bearer_auth(token).send().await.map_err(ApiError::Http)?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -629,9 +553,7 @@ impl PaypalApi {
         {
             return Ok(token.clone());
         }
-        let credentials = BASE64.encode(
-            [self.client_id.as_bytes(), b":", self.client_secret.expose()].concat(),
-        );
+        let credentials = BASE64.encode([self.client_id.as_bytes(), b":", self.client_secret.expose()].concat());
         let client = self.client.as_ref().ok_or(ApiError::NoClient)?;
         let response = client
             .post(self.endpoint("/v1/oauth2/token"))
@@ -651,7 +573,6 @@ impl PaypalApi {
             Some((token.access_token.clone(), std::time::Instant::now() + lifetime));
         Ok(token.access_token)
     }
-
 }
 
 #[async_trait]
@@ -663,9 +584,8 @@ impl SignatureCheck for ApiCheck {
         webhook_ids: &SecretSet,
         _now: OffsetDateTime,
     ) -> Result<(), Rejection> {
-        let event: &RawValue = serde_json::from_slice(body).map_err(|_| Rejection::InvalidPayload {
-            reason: "not JSON",
-        })?;
+        let event: &RawValue =
+            serde_json::from_slice(body).map_err(|_| Rejection::InvalidPayload { reason: "not JSON" })?;
         for webhook_id in webhook_ids.iter() {
             let webhook_id = String::from_utf8_lossy(webhook_id.expose());
             let request = VerifyRequest {
@@ -757,11 +677,7 @@ impl LocalSigner {
     }
 
     pub fn from_key(key: PrivateKey, webhook_id: &str, cert_url: &str) -> Self {
-        Self {
-            key: SigningKey::new(key),
-            webhook_id: webhook_id.to_owned(),
-            cert_url: cert_url.to_owned(),
-        }
+        Self { key: SigningKey::new(key), webhook_id: webhook_id.to_owned(), cert_url: cert_url.to_owned() }
     }
 
     /// A self-signed certificate for the key, valid over the given window,
@@ -777,22 +693,14 @@ impl LocalSigner {
         use x509_cert::spki::SubjectPublicKeyInfoOwned;
         use x509_cert::time::{Time, Validity};
         let fail = |e: &dyn std::fmt::Display| LocalSignerError::Certificate(e.to_string());
-        let time = |t: OffsetDateTime| {
-            Time::try_from(std::time::SystemTime::from(t)).map_err(|e| fail(&e))
-        };
-        let subject = Name::from_str("CN=payhooks local PayPal signer,O=payhooks local,C=US")
-            .map_err(|e| fail(&e))?;
+        let time = |t: OffsetDateTime| Time::try_from(std::time::SystemTime::from(t)).map_err(|e| fail(&e));
+        let subject = Name::from_str("CN=payhooks local PayPal signer,O=payhooks local,C=US").map_err(|e| fail(&e))?;
         let profile = profile::cabf::Root::new(false, subject).map_err(|e| fail(&e))?;
-        let spki = SubjectPublicKeyInfoOwned::from_key(&self.key.as_ref().to_public_key())
-            .map_err(|e| fail(&e))?;
+        let spki = SubjectPublicKeyInfoOwned::from_key(&self.key.as_ref().to_public_key()).map_err(|e| fail(&e))?;
         let serial = SerialNumber::new(&uuid::Uuid::new_v4().as_bytes()[..15]).map_err(|e| fail(&e))?;
-        let builder = CertificateBuilder::new(
-            profile,
-            serial,
-            Validity::new(time(not_before)?, time(not_after)?),
-            spki,
-        )
-        .map_err(|e| fail(&e))?;
+        let builder =
+            CertificateBuilder::new(profile, serial, Validity::new(time(not_before)?, time(not_after)?), spki)
+                .map_err(|e| fail(&e))?;
         let certificate = builder.build::<_, Signature>(&self.key).map_err(|e| fail(&e))?;
         certificate.to_pem(LineEnding::LF).map_err(|e| fail(&e))
     }
@@ -805,26 +713,15 @@ impl LocalSigner {
             .key
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|_| LocalSignerError::Key("could not encode the key".into()))?;
-        Ok(format!(
-            "{FILE_WEBHOOK_ID}{}\n{FILE_CERT_URL}{}\n{}",
-            self.webhook_id,
-            self.cert_url,
-            pem.as_str()
-        ))
+        Ok(format!("{FILE_WEBHOOK_ID}{}\n{FILE_CERT_URL}{}\n{}", self.webhook_id, self.cert_url, pem.as_str()))
     }
 
     pub fn from_file(text: &str) -> Result<Self, LocalSignerError> {
-        let line = |prefix: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(prefix))
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        };
+        let line =
+            |prefix: &str| text.lines().find_map(|l| l.strip_prefix(prefix)).map(str::trim).filter(|v| !v.is_empty());
         let webhook_id = line(FILE_WEBHOOK_ID).ok_or(LocalSignerError::File("no webhook id line"))?;
         let cert_url = line(FILE_CERT_URL).ok_or(LocalSignerError::File("no certificate URL line"))?;
-        let start = text
-            .find("-----BEGIN PRIVATE KEY-----")
-            .ok_or(LocalSignerError::File("no PKCS#8 private key"))?;
+        let start = text.find("-----BEGIN PRIVATE KEY-----").ok_or(LocalSignerError::File("no PKCS#8 private key"))?;
         let key = PrivateKey::from_pkcs8_pem(&text[start..])
             .map_err(|_| LocalSignerError::File("the private key does not parse"))?;
         Ok(Self::from_key(key, webhook_id, cert_url))
@@ -880,11 +777,7 @@ impl LocalPaypal {
         let (signer, verifier) = LocalSigner::with_verifier(webhook_id, tolerance)?;
         let signing_file = dir.join(format!("payhooks-paypal-{}.pem", uuid::Uuid::new_v4().simple()));
         write_private(&signing_file, signer.to_file()?.as_bytes())?;
-        Ok(Self {
-            verifier,
-            signer,
-            signing_file,
-        })
+        Ok(Self { verifier, signer, signing_file })
     }
 }
 
@@ -908,10 +801,7 @@ pub fn sign_sample(body: &[u8], secret: &str, now: OffsetDateTime) -> Result<Sig
     let text = std::fs::read_to_string(path)
         .map_err(|e| SignError::Unusable(format!("cannot read the PayPal signing file: {e}")))?;
     let signer = LocalSigner::from_file(&text).map_err(|e| SignError::Unusable(e.to_string()))?;
-    Ok(SignedRequest {
-        headers: signer.headers(body, now)?,
-        path_token: None,
-    })
+    Ok(SignedRequest { headers: signer.headers(body, now)?, path_token: None })
 }
 
 // ---------------------------------------------------------------------------
@@ -924,21 +814,20 @@ pub const SAMPLES: Samples = Samples(&[
     ("PAYMENT.SALE.COMPLETED", include_str!("../../samples/paypal/PAYMENT.SALE.COMPLETED.json")),
     ("BILLING.SUBSCRIPTION.ACTIVATED", include_str!("../../samples/paypal/BILLING.SUBSCRIPTION.ACTIVATED.json")),
     ("BILLING.SUBSCRIPTION.UPDATED", include_str!("../../samples/paypal/BILLING.SUBSCRIPTION.UPDATED.json")),
-    ("BILLING.SUBSCRIPTION.PAYMENT.FAILED", include_str!("../../samples/paypal/BILLING.SUBSCRIPTION.PAYMENT.FAILED.json")),
+    (
+        "BILLING.SUBSCRIPTION.PAYMENT.FAILED",
+        include_str!("../../samples/paypal/BILLING.SUBSCRIPTION.PAYMENT.FAILED.json"),
+    ),
     ("BILLING.SUBSCRIPTION.CANCELLED", include_str!("../../samples/paypal/BILLING.SUBSCRIPTION.CANCELLED.json")),
     ("PAYMENT.SALE.REFUNDED", include_str!("../../samples/paypal/PAYMENT.SALE.REFUNDED.json")),
     ("PAYMENT.CAPTURE.COMPLETED", include_str!("../../samples/paypal/PAYMENT.CAPTURE.COMPLETED.json")),
     ("PAYMENT.CAPTURE.REFUNDED", include_str!("../../samples/paypal/PAYMENT.CAPTURE.REFUNDED.json")),
 ]);
 
-
-
 /// Ids in PayPal's shapes: `WH-…` events, 13-character payer ids, `I-…`
 /// subscriptions.
 pub fn sample_ids() -> SampleIds {
-    let token = |n: usize| {
-        uuid::Uuid::new_v4().simple().to_string()[..n].to_ascii_uppercase()
-    };
+    let token = |n: usize| uuid::Uuid::new_v4().simple().to_string()[..n].to_ascii_uppercase();
     SampleIds {
         event_id: format!("WH-{}-{}", token(17), token(17)),
         customer_id: token(13),
@@ -962,38 +851,24 @@ struct Envelope<'a> {
 /// the type and the exact bytes of `resource`, the snapshot PayPal took
 /// when the event was created.
 pub fn parse_event(body: &[u8]) -> Result<VerifiedEvent, Rejection> {
-    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|_| Rejection::InvalidPayload {
-        reason: "not a JSON object with PayPal's event fields",
-    })?;
+    let envelope: Envelope<'_> = serde_json::from_slice(body)
+        .map_err(|_| Rejection::InvalidPayload { reason: "not a JSON object with PayPal's event fields" })?;
     let event_id = EventId::parse(envelope.id.as_deref().unwrap_or_default())?;
-    let event_type = envelope.event_type.ok_or(Rejection::InvalidPayload {
-        reason: "no event type",
-    })?;
+    let event_type = envelope.event_type.ok_or(Rejection::InvalidPayload { reason: "no event type" })?;
     let created = envelope
         .create_time
         .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok())
-        .ok_or(Rejection::InvalidPayload {
-            reason: "no valid create_time",
-        })?;
-    let resource_raw = envelope.resource.ok_or(Rejection::InvalidPayload {
-        reason: "no resource object",
-    })?;
-    let resource: Value = serde_json::from_str(resource_raw.get()).map_err(|_| Rejection::InvalidPayload {
-        reason: "no resource object",
-    })?;
+        .ok_or(Rejection::InvalidPayload { reason: "no valid create_time" })?;
+    let resource_raw = envelope.resource.ok_or(Rejection::InvalidPayload { reason: "no resource object" })?;
+    let resource: Value = serde_json::from_str(resource_raw.get())
+        .map_err(|_| Rejection::InvalidPayload { reason: "no resource object" })?;
     if !resource.is_object() {
-        return Err(Rejection::InvalidPayload {
-            reason: "no resource object",
-        });
+        return Err(Rejection::InvalidPayload { reason: "no resource object" });
     }
 
     let fingerprint = super::fingerprint(&event_type, resource_raw.get().as_bytes());
 
-    Ok(VerifiedEvent {
-        event_id,
-        fingerprint,
-        event: normalize(event_type, created, &resource),
-    })
+    Ok(VerifiedEvent { event_id, fingerprint, event: normalize(event_type, created, &resource) })
 }
 
 fn normalize(event_type: String, occurred_at: OffsetDateTime, r: &Value) -> DomainEvent {
@@ -1063,9 +938,7 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, r: &Value) -> Doma
         }
         _ => {}
     }
-    event.account = str_at(r, &["custom_id"])
-        .or_else(|| str_at(r, &["custom"]))
-        .or(customer);
+    event.account = str_at(r, &["custom_id"]).or_else(|| str_at(r, &["custom"])).or(customer);
     event
 }
 
@@ -1149,7 +1022,12 @@ mod tests {
         (PaypalVerifier::new(ids(webhook_ids), tolerance, check), source)
     }
 
-    async fn verify(verifier: &PaypalVerifier, headers: &HeaderMap, body: &[u8], now: OffsetDateTime) -> Result<VerifiedEvent, Rejection> {
+    async fn verify(
+        verifier: &PaypalVerifier,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<VerifiedEvent, Rejection> {
         verifier.verify(&Inbound::new(headers, body), now).await
     }
 
@@ -1168,7 +1046,10 @@ mod tests {
     /// A signer with a certificate valid over `[not_before, not_after]`,
     /// served by a memory source under an allowed URL: a local fake of
     /// PayPal's certificate host through the same port.
-    fn local(not_before: OffsetDateTime, not_after: OffsetDateTime) -> (LocalSigner, PaypalVerifier, Arc<MemoryCertificateSource>) {
+    fn local(
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> (LocalSigner, PaypalVerifier, Arc<MemoryCertificateSource>) {
         let signer = LocalSigner::from_key(test_key(), "WH-TEST-HOOK", LOCAL_URL);
         let source = Arc::new(MemoryCertificateSource::new());
         source.insert(LOCAL_URL, signer.certificate_pem(not_before, not_after).unwrap());
@@ -1390,7 +1271,13 @@ mod tests {
         std::fs::remove_file(&local.signing_file).unwrap();
         assert_eq!(verified.unwrap().event_id.as_str(), ids.event_id);
         assert!(matches!(
-            super::super::sign_sample(Provider::Paypal, b"{}", &SampleIds::random("WH"), "/nonexistent/payhooks-signing.pem", now()),
+            super::super::sign_sample(
+                Provider::Paypal,
+                b"{}",
+                &SampleIds::random("WH"),
+                "/nonexistent/payhooks-signing.pem",
+                now()
+            ),
             Err(SignError::Unusable(_))
         ));
     }
@@ -1509,14 +1396,86 @@ mod tests {
         let sub = Some(ids.subscription_id.as_str());
         let payer = Some(ids.customer_id.as_str());
         let expected = [
-            ("PAYMENT.SALE.COMPLETED", EventKind::Renewal, sub, None, Some("acct-demo-001"), Some(2000), Some("USD"), None),
-            ("BILLING.SUBSCRIPTION.ACTIVATED", EventKind::Purchase, sub, payer, Some("acct-demo-001"), Some(2000), Some("USD"), None),
-            ("BILLING.SUBSCRIPTION.UPDATED", EventKind::SubscriptionUpdated, sub, payer, Some("acct-demo-001"), None, None, None),
-            ("BILLING.SUBSCRIPTION.PAYMENT.FAILED", EventKind::PaymentFailed, sub, payer, Some("acct-demo-001"), Some(2000), Some("USD"), None),
-            ("BILLING.SUBSCRIPTION.CANCELLED", EventKind::Cancellation, sub, payer, Some("acct-demo-001"), None, None, None),
-            ("PAYMENT.SALE.REFUNDED", EventKind::Refund, sub, None, Some("acct-demo-001"), Some(2000), Some("USD"), Some(ids.refund_id.as_str())),
-            ("PAYMENT.CAPTURE.COMPLETED", EventKind::Purchase, None, None, Some("acct-demo-002"), Some(1500), Some("JPY"), None),
-            ("PAYMENT.CAPTURE.REFUNDED", EventKind::Refund, None, None, Some("acct-demo-003"), Some(1250), Some("EUR"), Some(ids.refund_id.as_str())),
+            (
+                "PAYMENT.SALE.COMPLETED",
+                EventKind::Renewal,
+                sub,
+                None,
+                Some("acct-demo-001"),
+                Some(2000),
+                Some("USD"),
+                None,
+            ),
+            (
+                "BILLING.SUBSCRIPTION.ACTIVATED",
+                EventKind::Purchase,
+                sub,
+                payer,
+                Some("acct-demo-001"),
+                Some(2000),
+                Some("USD"),
+                None,
+            ),
+            (
+                "BILLING.SUBSCRIPTION.UPDATED",
+                EventKind::SubscriptionUpdated,
+                sub,
+                payer,
+                Some("acct-demo-001"),
+                None,
+                None,
+                None,
+            ),
+            (
+                "BILLING.SUBSCRIPTION.PAYMENT.FAILED",
+                EventKind::PaymentFailed,
+                sub,
+                payer,
+                Some("acct-demo-001"),
+                Some(2000),
+                Some("USD"),
+                None,
+            ),
+            (
+                "BILLING.SUBSCRIPTION.CANCELLED",
+                EventKind::Cancellation,
+                sub,
+                payer,
+                Some("acct-demo-001"),
+                None,
+                None,
+                None,
+            ),
+            (
+                "PAYMENT.SALE.REFUNDED",
+                EventKind::Refund,
+                sub,
+                None,
+                Some("acct-demo-001"),
+                Some(2000),
+                Some("USD"),
+                Some(ids.refund_id.as_str()),
+            ),
+            (
+                "PAYMENT.CAPTURE.COMPLETED",
+                EventKind::Purchase,
+                None,
+                None,
+                Some("acct-demo-002"),
+                Some(1500),
+                Some("JPY"),
+                None,
+            ),
+            (
+                "PAYMENT.CAPTURE.REFUNDED",
+                EventKind::Refund,
+                None,
+                None,
+                Some("acct-demo-003"),
+                Some(1250),
+                Some("EUR"),
+                Some(ids.refund_id.as_str()),
+            ),
         ];
         assert_eq!(SAMPLES.types().count(), expected.len());
         for (event_type, kind, subscription, customer, account, amount, currency, refund) in expected {
@@ -1549,7 +1508,10 @@ mod tests {
     #[test]
     fn the_account_falls_back_to_the_payer_id() {
         let ids = sample_ids();
-        let body = SAMPLES.event("BILLING.SUBSCRIPTION.ACTIVATED", &ids).unwrap().replace("\"custom_id\": \"acct-demo-001\",", "");
+        let body = SAMPLES
+            .event("BILLING.SUBSCRIPTION.ACTIVATED", &ids)
+            .unwrap()
+            .replace("\"custom_id\": \"acct-demo-001\",", "");
         let event = parse_event(body.as_bytes()).unwrap().event;
         assert_eq!(event.account.as_deref(), Some(ids.customer_id.as_str()));
     }

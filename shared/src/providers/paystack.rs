@@ -39,10 +39,7 @@ pub struct PaystackVerifier {
 
 impl PaystackVerifier {
     pub fn new(secrets: SecretSet, allowed_sources: Option<Vec<IpAddr>>) -> Self {
-        Self {
-            secrets,
-            allowed_sources,
-        }
+        Self { secrets, allowed_sources }
     }
 }
 
@@ -77,19 +74,13 @@ pub fn signature(body: &[u8], secret: &Secret) -> String {
 
 /// Checks the header against every active key in constant time.
 pub fn verify_signature(header: &str, body: &[u8], secrets: &SecretSet) -> Result<(), Rejection> {
-    let presented = hex::decode(header.trim()).map_err(|_| Rejection::MalformedSignature {
-        header: SIGNATURE_HEADER,
-        reason: "not hexadecimal",
-    })?;
+    let presented = hex::decode(header.trim())
+        .map_err(|_| Rejection::MalformedSignature { header: SIGNATURE_HEADER, reason: "not hexadecimal" })?;
     let mut matched = Choice::from(0);
     for secret in secrets.iter() {
         matched |= mac(secret, body).finalize().into_bytes().as_slice().ct_eq(&presented);
     }
-    if bool::from(matched) {
-        Ok(())
-    } else {
-        Err(Rejection::SignatureMismatch)
-    }
+    if bool::from(matched) { Ok(()) } else { Err(Rejection::SignatureMismatch) }
 }
 
 #[derive(Deserialize)]
@@ -106,15 +97,13 @@ struct Envelope<'a> {
 /// going from pending to success) changes the status, so it is a new event.
 /// Events about no single object fall back to a digest of their data.
 pub fn parse_event(body: &[u8], received_at: OffsetDateTime) -> Result<VerifiedEvent, Rejection> {
-    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|_| Rejection::InvalidPayload {
-        reason: "not a JSON object with Paystack's event fields",
-    })?;
-    let event_type = envelope
-        .event
-        .filter(|e| !e.is_empty())
-        .ok_or(Rejection::InvalidPayload { reason: "no event type" })?;
+    let envelope: Envelope<'_> = serde_json::from_slice(body)
+        .map_err(|_| Rejection::InvalidPayload { reason: "not a JSON object with Paystack's event fields" })?;
+    let event_type =
+        envelope.event.filter(|e| !e.is_empty()).ok_or(Rejection::InvalidPayload { reason: "no event type" })?;
     let data_raw = envelope.data.ok_or(Rejection::InvalidPayload { reason: "no data" })?;
-    let data: Value = serde_json::from_str(data_raw.get()).map_err(|_| Rejection::InvalidPayload { reason: "no data" })?;
+    let data: Value =
+        serde_json::from_str(data_raw.get()).map_err(|_| Rejection::InvalidPayload { reason: "no data" })?;
 
     let data_digest = hex::encode(Sha256::digest(data_raw.get().as_bytes()));
     let object = object_id(&event_type, &data).unwrap_or_else(|| format!("sha256:{}", &data_digest[..32]));
@@ -125,10 +114,7 @@ pub fn parse_event(body: &[u8], received_at: OffsetDateTime) -> Result<VerifiedE
     Ok(VerifiedEvent {
         event_id,
         fingerprint,
-        event: DomainEvent {
-            object: object_id(&event_type, &data),
-            ..normalize(event_type, &data, received_at)
-        },
+        event: DomainEvent { object: object_id(&event_type, &data), ..normalize(event_type, &data, received_at) },
     })
 }
 
@@ -151,8 +137,8 @@ fn object_id(event_type: &str, data: &Value) -> Option<String> {
 /// is recorded as ignored rather than counted twice.
 fn normalize(event_type: String, d: &Value, received_at: OffsetDateTime) -> DomainEvent {
     let customer = str_at(d, &["customer", "customer_code"]);
-    let explicit_account = str_at(d, &["metadata", "account_id"])
-        .or_else(|| str_at(d, &["customer", "metadata", "account_id"]));
+    let explicit_account =
+        str_at(d, &["metadata", "account_id"]).or_else(|| str_at(d, &["customer", "metadata", "account_id"]));
     let has_plan = str_at(d, &["plan", "plan_code"]).is_some();
     let paid = at(d, &["paid"]).and_then(Value::as_bool) == Some(true);
     let kind = match event_type.as_str() {
@@ -186,11 +172,7 @@ fn normalize(event_type: String, d: &Value, received_at: OffsetDateTime) -> Doma
         currency: str_at(d, &["currency"])
             .or_else(|| str_at(d, &["transaction", "currency"]))
             .or_else(|| str_at(d, &["plan", "currency"])),
-        refund_id: if kind == EventKind::Refund {
-            str_at(d, &["refund_reference"])
-        } else {
-            None
-        },
+        refund_id: if kind == EventKind::Refund { str_at(d, &["refund_reference"]) } else { None },
         // The transaction's reference: a paid invoice's, and the refunded one.
         payment: match kind {
             EventKind::Renewal => str_at(d, &["transaction", "reference"]),
@@ -198,11 +180,7 @@ fn normalize(event_type: String, d: &Value, received_at: OffsetDateTime) -> Doma
             _ => None,
         },
         payment_alias: None,
-        status: if event_type.starts_with("subscription.") {
-            str_at(d, &["status"])
-        } else {
-            None
-        },
+        status: if event_type.starts_with("subscription.") { str_at(d, &["status"]) } else { None },
         object: None,
         event_type,
     }
@@ -216,8 +194,6 @@ pub const SAMPLES: Samples = Samples(&[
     ("refund.processed", include_str!("../../samples/paystack/refund.processed.json")),
     ("subscription.not_renew", include_str!("../../samples/paystack/subscription.not_renew.json")),
 ]);
-
-
 
 /// Ids in Paystack's shapes; the event id stands in for the reference or
 /// code that Paystack's key is derived from.
@@ -261,8 +237,14 @@ mod tests {
     fn a_changed_byte_or_another_key_is_refused() {
         let mut changed = KAT_BODY.to_vec();
         changed[10] ^= 1;
-        assert_eq!(verify_signature(KAT_SIGNATURE, &changed, &secrets("sk_test_kat_only")), Err(Rejection::SignatureMismatch));
-        assert_eq!(verify_signature(KAT_SIGNATURE, KAT_BODY, &secrets("sk_test_other")), Err(Rejection::SignatureMismatch));
+        assert_eq!(
+            verify_signature(KAT_SIGNATURE, &changed, &secrets("sk_test_kat_only")),
+            Err(Rejection::SignatureMismatch)
+        );
+        assert_eq!(
+            verify_signature(KAT_SIGNATURE, KAT_BODY, &secrets("sk_test_other")),
+            Err(Rejection::SignatureMismatch)
+        );
         assert_eq!(
             verify_signature(&KAT_SIGNATURE[..64], KAT_BODY, &secrets("sk_test_kat_only")),
             Err(Rejection::SignatureMismatch),
@@ -304,7 +286,8 @@ mod tests {
         assert_eq!(first.event_id, again.event_id);
         assert_eq!(first.fingerprint, again.fingerprint);
         assert_eq!(first.event_id.as_str(), format!("invoice.update:{}:success", ids.event_id));
-        let pending = body.replace("\"status\": \"success\",\n    \"paid\": true", "\"status\": \"pending\",\n    \"paid\": false");
+        let pending = body
+            .replace("\"status\": \"success\",\n    \"paid\": true", "\"status\": \"pending\",\n    \"paid\": false");
         assert_ne!(parse_event(pending.as_bytes(), now()).unwrap().event_id, first.event_id);
     }
 
@@ -337,7 +320,8 @@ mod tests {
 
     #[test]
     fn a_plan_charge_is_left_to_its_invoice() {
-        let body = br#"{"event":"charge.success","data":{"reference":"r1","status":"success","plan":{"plan_code":"PLN_1"}}}"#;
+        let body =
+            br#"{"event":"charge.success","data":{"reference":"r1","status":"success","plan":{"plan_code":"PLN_1"}}}"#;
         assert_eq!(parse_event(body, now()).unwrap().event.kind, EventKind::Other);
     }
 

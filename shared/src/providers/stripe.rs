@@ -55,10 +55,7 @@ impl Verifier for StripeVerifier {
 }
 
 fn malformed(reason: &'static str) -> Rejection {
-    Rejection::MalformedSignature {
-        header: SIGNATURE_HEADER,
-        reason,
-    }
+    Rejection::MalformedSignature { header: SIGNATURE_HEADER, reason }
 }
 
 struct SignatureHeader<'a> {
@@ -73,10 +70,7 @@ fn parse_header(header: &str) -> Result<SignatureHeader<'_>, Rejection> {
     let mut v1 = Vec::new();
     let mut v1_seen = false;
     for item in header.split(',') {
-        let (key, value) = item
-            .trim()
-            .split_once('=')
-            .ok_or_else(|| malformed("an item has no '='"))?;
+        let (key, value) = item.trim().split_once('=').ok_or_else(|| malformed("an item has no '='"))?;
         match key {
             "t" if timestamp_text.is_some() => {
                 return Err(malformed("the timestamp appears more than once"));
@@ -98,17 +92,10 @@ fn parse_header(header: &str) -> Result<SignatureHeader<'_>, Rejection> {
     if !v1_seen {
         return Err(malformed("no v1 signature"));
     }
-    let timestamp = if timestamp_text.bytes().all(|b| b.is_ascii_digit()) {
-        timestamp_text.parse::<i64>().ok()
-    } else {
-        None
-    }
-    .ok_or_else(|| malformed("the timestamp is not a number of seconds"))?;
-    Ok(SignatureHeader {
-        timestamp_text,
-        timestamp,
-        v1,
-    })
+    let timestamp =
+        if timestamp_text.bytes().all(|b| b.is_ascii_digit()) { timestamp_text.parse::<i64>().ok() } else { None }
+            .ok_or_else(|| malformed("the timestamp is not a number of seconds"))?;
+    Ok(SignatureHeader { timestamp_text, timestamp, v1 })
 }
 
 fn mac(secret: &Secret, timestamp: &str, body: &[u8]) -> HmacSha256 {
@@ -144,9 +131,7 @@ pub fn verify_signature(
     }
     let age = now.unix_timestamp().abs_diff(parsed.timestamp);
     if age > tolerance.as_secs() {
-        return Err(Rejection::TimestampOutOfTolerance {
-            tolerance_secs: tolerance.as_secs(),
-        });
+        return Err(Rejection::TimestampOutOfTolerance { tolerance_secs: tolerance.as_secs() });
     }
     Ok(())
 }
@@ -203,38 +188,21 @@ struct Data {
 /// while envelope fields that change between deliveries (`pending_webhooks`)
 /// do not count.
 pub fn parse_event(body: &[u8]) -> Result<VerifiedEvent, Rejection> {
-    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|_| {
-        Rejection::InvalidPayload {
-            reason: "not a JSON object with Stripe's event fields",
-        }
-    })?;
+    let envelope: Envelope<'_> = serde_json::from_slice(body)
+        .map_err(|_| Rejection::InvalidPayload { reason: "not a JSON object with Stripe's event fields" })?;
     let event_id = EventId::parse(envelope.id.as_deref().unwrap_or_default())?;
-    let event_type = envelope.event_type.ok_or(Rejection::InvalidPayload {
-        reason: "no event type",
-    })?;
+    let event_type = envelope.event_type.ok_or(Rejection::InvalidPayload { reason: "no event type" })?;
     let created = envelope
         .created
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
-        .ok_or(Rejection::InvalidPayload {
-            reason: "no valid created timestamp",
-        })?;
-    let data = envelope.data.ok_or(Rejection::InvalidPayload {
-        reason: "no data object",
-    })?;
-    let Data {
-        object,
-        previous_attributes,
-    } = serde_json::from_str::<Data>(data.get()).map_err(|_| Rejection::InvalidPayload {
-        reason: "no data object",
-    })?;
+        .ok_or(Rejection::InvalidPayload { reason: "no valid created timestamp" })?;
+    let data = envelope.data.ok_or(Rejection::InvalidPayload { reason: "no data object" })?;
+    let Data { object, previous_attributes } =
+        serde_json::from_str::<Data>(data.get()).map_err(|_| Rejection::InvalidPayload { reason: "no data object" })?;
 
     let fingerprint = super::fingerprint(&event_type, data.get().as_bytes());
 
-    Ok(VerifiedEvent {
-        event_id,
-        fingerprint,
-        event: normalize(event_type, created, &object, &previous_attributes),
-    })
+    Ok(VerifiedEvent { event_id, fingerprint, event: normalize(event_type, created, &object, &previous_attributes) })
 }
 
 /// Maps a Stripe event onto the domain. Field locations follow API version
@@ -259,20 +227,15 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, previou
             } else {
                 EventKind::Renewal
             };
-            event.subscription = id_at(o, &["parent", "subscription_details", "subscription"])
-                .or_else(|| id_at(o, &["subscription"]));
-            explicit_account = explicit_account.or_else(|| {
-                str_at(o, &["parent", "subscription_details", "metadata", "account_id"])
-            });
+            event.subscription =
+                id_at(o, &["parent", "subscription_details", "subscription"]).or_else(|| id_at(o, &["subscription"]));
+            explicit_account =
+                explicit_account.or_else(|| str_at(o, &["parent", "subscription_details", "metadata", "account_id"]));
             let line = o.pointer("/lines/data/0").unwrap_or(&Value::Null);
             event.period = period_at(line, &["period", "start"], &["period", "end"]);
-            event.plan = str_at(line, &["pricing", "price_details", "price"])
-                .or_else(|| id_at(line, &["price"]));
-            event.amount_minor = if event.kind == EventKind::Renewal {
-                int_at(o, &["amount_paid"])
-            } else {
-                int_at(o, &["amount_due"])
-            };
+            event.plan = str_at(line, &["pricing", "price_details", "price"]).or_else(|| id_at(line, &["price"]));
+            event.amount_minor =
+                if event.kind == EventKind::Renewal { int_at(o, &["amount_paid"]) } else { int_at(o, &["amount_due"]) };
             if event.kind == EventKind::Renewal {
                 // Refunds name the payment intent: before basil the invoice
                 // names it too; since, `invoice_payment.paid` links them.
@@ -281,15 +244,11 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, previou
                     .or_else(|| id_at(o, &["payments", "data", "0", "payment", "payment_intent"]));
             }
         }
-        "customer.subscription.created"
-        | "customer.subscription.updated"
-        | "customer.subscription.deleted" => {
+        "customer.subscription.created" | "customer.subscription.updated" | "customer.subscription.deleted" => {
             let status = str_at(o, &["status"]);
             event.kind = match event.event_type.as_str() {
                 "customer.subscription.deleted" => EventKind::Cancellation,
-                "customer.subscription.created" if status.as_deref() == Some("trialing") => {
-                    EventKind::TrialStarted
-                }
+                "customer.subscription.created" if status.as_deref() == Some("trialing") => EventKind::TrialStarted,
                 // The period roll of a paid renewal: the same fact as the
                 // renewal invoice's payment, whichever arrives first.
                 "customer.subscription.updated" if status.as_deref() == Some("active") && period_rolled(previous) => {
@@ -305,17 +264,10 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, previou
             event.plan = id_at(item, &["price"]);
         }
         "checkout.session.completed" => {
-            let paid = matches!(
-                str_at(o, &["payment_status"]).as_deref(),
-                Some("paid" | "no_payment_required")
-            );
+            let paid = matches!(str_at(o, &["payment_status"]).as_deref(), Some("paid" | "no_payment_required"));
             // An unpaid session (delayed payment methods) provisions nothing
             // until its async_payment_succeeded event.
-            event.kind = if paid {
-                EventKind::Purchase
-            } else {
-                EventKind::Other
-            };
+            event.kind = if paid { EventKind::Purchase } else { EventKind::Other };
             event.subscription = id_at(o, &["subscription"]);
             event.amount_minor = int_at(o, &["amount_total"]);
             explicit_account = explicit_account.or_else(|| str_at(o, &["client_reference_id"]));
@@ -382,40 +334,22 @@ mod tests {
 
     #[test]
     fn stripe_dotnet_vector_verifies_within_tolerance() {
-        let result = verify_signature(
-            KAT_HEADER,
-            KAT_BODY,
-            &secrets("webhook_secret"),
-            at_unix(KAT_T + 100),
-            DEFAULT_TOLERANCE,
-        );
+        let result =
+            verify_signature(KAT_HEADER, KAT_BODY, &secrets("webhook_secret"), at_unix(KAT_T + 100), DEFAULT_TOLERANCE);
         assert_eq!(result, Ok(()));
     }
 
     #[test]
     fn stripe_dotnet_vector_is_too_old_after_400_seconds() {
-        let result = verify_signature(
-            KAT_HEADER,
-            KAT_BODY,
-            &secrets("webhook_secret"),
-            at_unix(KAT_T + 400),
-            DEFAULT_TOLERANCE,
-        );
-        assert_eq!(
-            result,
-            Err(Rejection::TimestampOutOfTolerance { tolerance_secs: 300 })
-        );
+        let result =
+            verify_signature(KAT_HEADER, KAT_BODY, &secrets("webhook_secret"), at_unix(KAT_T + 400), DEFAULT_TOLERANCE);
+        assert_eq!(result, Err(Rejection::TimestampOutOfTolerance { tolerance_secs: 300 }));
     }
 
     #[test]
     fn a_timestamp_from_the_future_beyond_tolerance_is_refused() {
-        let result = verify_signature(
-            KAT_HEADER,
-            KAT_BODY,
-            &secrets("webhook_secret"),
-            at_unix(KAT_T - 400),
-            DEFAULT_TOLERANCE,
-        );
+        let result =
+            verify_signature(KAT_HEADER, KAT_BODY, &secrets("webhook_secret"), at_unix(KAT_T - 400), DEFAULT_TOLERANCE);
         assert!(matches!(result, Err(Rejection::TimestampOutOfTolerance { .. })));
     }
 
@@ -423,26 +357,16 @@ mod tests {
     fn stripe_dotnet_vector_fails_when_the_body_changes() {
         let mut body = KAT_BODY.to_vec();
         body.extend_from_slice(b"this_changes_the_json");
-        let result = verify_signature(
-            KAT_HEADER,
-            &body,
-            &secrets("webhook_secret"),
-            at_unix(KAT_T + 100),
-            DEFAULT_TOLERANCE,
-        );
+        let result =
+            verify_signature(KAT_HEADER, &body, &secrets("webhook_secret"), at_unix(KAT_T + 100), DEFAULT_TOLERANCE);
         assert_eq!(result, Err(Rejection::SignatureMismatch));
     }
 
     #[test]
     fn the_trailing_newline_is_part_of_the_signed_bytes() {
         let trimmed = &KAT_BODY[..KAT_BODY.len() - 1];
-        let result = verify_signature(
-            KAT_HEADER,
-            trimmed,
-            &secrets("webhook_secret"),
-            at_unix(KAT_T),
-            DEFAULT_TOLERANCE,
-        );
+        let result =
+            verify_signature(KAT_HEADER, trimmed, &secrets("webhook_secret"), at_unix(KAT_T), DEFAULT_TOLERANCE);
         assert_eq!(result, Err(Rejection::SignatureMismatch));
     }
 
@@ -467,10 +391,7 @@ mod tests {
     fn signature_header_reproduces_the_published_vector() {
         let secret = Secret::new("webhook_secret");
         let header = signature_header(KAT_BODY, &[&secret], KAT_T);
-        assert_eq!(
-            header,
-            "t=1533204620,v1=2220f87ef101a04665f11cdf770523143f875572008577fa0f20882ddb9cc3c7"
-        );
+        assert_eq!(header, "t=1533204620,v1=2220f87ef101a04665f11cdf770523143f875572008577fa0f20882ddb9cc3c7");
     }
 
     #[test]
@@ -478,14 +399,8 @@ mod tests {
         // stripe-node test/crypto/helpers.ts: HMAC-SHA256 with `test_secret`.
         let cases: [(&[u8], &str); 3] = [
             (b"", "f7f9bd47fb987337b5796fdc1fdb9ba221d0d5396814bfcaf9521f43fd8927fd"),
-            (
-                br#"{"obj1":"hello","obj2":"world"}"#,
-                "bebb1a643997f419b315ddba19e6f5411e1ce7f810ba6d3617ce72823092f363",
-            ),
-            (
-                "\u{1F600}".as_bytes(),
-                "837da296d05c4fe31f61d5d7ead035099d9585a5bcde87de952012a78f0b0c43",
-            ),
+            (br#"{"obj1":"hello","obj2":"world"}"#, "bebb1a643997f419b315ddba19e6f5411e1ce7f810ba6d3617ce72823092f363"),
+            ("\u{1F600}".as_bytes(), "837da296d05c4fe31f61d5d7ead035099d9585a5bcde87de952012a78f0b0c43"),
         ];
         for (message, expected) in cases {
             let mut mac = HmacSha256::new_from_slice(b"test_secret").unwrap();
@@ -524,7 +439,10 @@ mod tests {
 
     #[test]
     fn uppercase_hex_is_decoded_before_comparing() {
-        let upper = KAT_HEADER.replace("2220f87ef101a04665f11cdf770523143f875572008577fa0f20882ddb9cc3c7", "2220F87EF101A04665F11CDF770523143F875572008577FA0F20882DDB9CC3C7");
+        let upper = KAT_HEADER.replace(
+            "2220f87ef101a04665f11cdf770523143f875572008577fa0f20882ddb9cc3c7",
+            "2220F87EF101A04665F11CDF770523143F875572008577FA0F20882DDB9CC3C7",
+        );
         assert_eq!(
             verify_signature(&upper, KAT_BODY, &secrets("webhook_secret"), at_unix(KAT_T), DEFAULT_TOLERANCE),
             Ok(())
@@ -555,9 +473,12 @@ mod tests {
 
     #[test]
     fn the_fingerprint_ignores_envelope_fields_that_change_between_deliveries() {
-        let a = br#"{"id":"evt_1","type":"invoice.paid","created":1,"pending_webhooks":2,"data":{"object":{"id":"in_1"}}}"#;
-        let b = br#"{"id":"evt_1","type":"invoice.paid","created":1,"pending_webhooks":1,"data":{"object":{"id":"in_1"}}}"#;
-        let c = br#"{"id":"evt_1","type":"invoice.paid","created":1,"pending_webhooks":1,"data":{"object":{"id":"in_2"}}}"#;
+        let a =
+            br#"{"id":"evt_1","type":"invoice.paid","created":1,"pending_webhooks":2,"data":{"object":{"id":"in_1"}}}"#;
+        let b =
+            br#"{"id":"evt_1","type":"invoice.paid","created":1,"pending_webhooks":1,"data":{"object":{"id":"in_1"}}}"#;
+        let c =
+            br#"{"id":"evt_1","type":"invoice.paid","created":1,"pending_webhooks":1,"data":{"object":{"id":"in_2"}}}"#;
         let fp = |body: &[u8]| parse_event(body).unwrap().fingerprint;
         assert_eq!(fp(a), fp(b));
         assert_ne!(fp(b), fp(c));
@@ -588,7 +509,8 @@ mod tests {
             assert_eq!(verified.event.event_type, event_type);
             assert_eq!(verified.event.kind, kind, "{event_type}");
             // Invoice payments and refunds name no customer.
-            let customer = (!matches!(event_type, "invoice_payment.paid" | "refund.created")).then_some(ids.customer_id.as_str());
+            let customer =
+                (!matches!(event_type, "invoice_payment.paid" | "refund.created")).then_some(ids.customer_id.as_str());
             assert_eq!(verified.event.customer.as_deref(), customer, "{event_type}");
         }
     }
@@ -605,10 +527,11 @@ mod tests {
         assert_eq!(refund.payment.as_deref(), Some(ids.payment_alias_id.as_str()));
         assert_eq!((refund.refund_id.as_deref(), refund.amount_minor), (Some(ids.refund_id.as_str()), Some(500)));
         // Before basil the invoice names its payment intent itself.
-        let older = SAMPLES
-            .event("invoice.payment_succeeded", &ids)
-            .unwrap()
-            .replacen("\"amount_due\"", &format!("\"payment_intent\": \"{}\", \"amount_due\"", ids.payment_alias_id), 1);
+        let older = SAMPLES.event("invoice.payment_succeeded", &ids).unwrap().replacen(
+            "\"amount_due\"",
+            &format!("\"payment_intent\": \"{}\", \"amount_due\"", ids.payment_alias_id),
+            1,
+        );
         let older = parse_event(older.as_bytes()).unwrap().event;
         assert_eq!(older.payment_alias.as_deref(), Some(ids.payment_alias_id.as_str()));
     }

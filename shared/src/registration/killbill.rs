@@ -53,11 +53,7 @@ fn id_of(url: &str) -> String {
 
 impl KillbillRegistrar {
     pub fn new(base_url: &str, credentials: KillbillCredentials) -> Self {
-        Self {
-            http: http_client(),
-            url: format!("{}/{PATH}", base_url.trim_end_matches('/')),
-            credentials,
-        }
+        Self { http: http_client(), url: format!("{}/{PATH}", base_url.trim_end_matches('/')), credentials }
     }
 
     async fn values(&self) -> Result<Vec<String>, RegistrationError> {
@@ -72,7 +68,8 @@ impl KillbillRegistrar {
 
     /// Deletes every row of the key, duplicates included.
     async fn clear(&self) -> Result<(), RegistrationError> {
-        let request = self.credentials.authorize(self.http.delete(&self.url)).header("X-Killbill-CreatedBy", CREATED_BY);
+        let request =
+            self.credentials.authorize(self.http.delete(&self.url)).header("X-Killbill-CreatedBy", CREATED_BY);
         send(API, CLEAR, request, no_detail).await.map(drop)
     }
 
@@ -89,10 +86,7 @@ impl KillbillRegistrar {
 #[async_trait]
 impl Registrar for KillbillRegistrar {
     async fn ensure(&self, desired: &Callback) -> Result<Registered, RegistrationError> {
-        let registered = Registered {
-            provider: Provider::Killbill,
-            id: id_of(desired.url()),
-        };
+        let registered = Registered { provider: Provider::Killbill, id: id_of(desired.url()) };
         let values = self.values().await?;
         if values == [desired.url()] {
             return Ok(registered);
@@ -117,16 +111,14 @@ impl Registrar for KillbillRegistrar {
         self.clear().await?;
         // Deleting is all or nothing in Kill Bill: put back a callback that
         // was not ours, when there is exactly one to put back.
-        let others: Vec<&String> = values
-            .iter()
-            .filter(|v| id_of(v) != registered.id)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let others: Vec<&String> =
+            values.iter().filter(|v| id_of(v) != registered.id).collect::<BTreeSet<_>>().into_iter().collect();
         match others.as_slice() {
             [] => {}
             [other] => self.register(other).await?,
-            several => tracing::warn!(others = several.len(), "several other Kill Bill callbacks were listed; none put back"),
+            several => {
+                tracing::warn!(others = several.len(), "several other Kill Bill callbacks were listed; none put back")
+            }
         }
         Ok(())
     }

@@ -27,11 +27,7 @@ pub struct LockSettings {
 
 impl Default for LockSettings {
     fn default() -> Self {
-        Self {
-            lease: Duration::from_secs(90),
-            wait: Duration::from_secs(120),
-            retry_every: Duration::from_millis(250),
-        }
+        Self { lease: Duration::from_secs(90), wait: Duration::from_secs(120), retry_every: Duration::from_millis(250) }
     }
 }
 
@@ -53,13 +49,7 @@ impl Locked {
         name: impl Into<String>,
         settings: LockSettings,
     ) -> Self {
-        Self {
-            inner,
-            lock,
-            clock,
-            name: name.into(),
-            settings,
-        }
+        Self { inner, lock, clock, name: name.into(), settings }
     }
 
     /// Takes the lock, waiting for another holder up to the settings' wait.
@@ -71,18 +61,12 @@ impl Locked {
                 .lock
                 .acquire(&self.name, owner, now, now + self.settings.lease)
                 .await
-                .map_err(|source| RegistrationError::Lock {
-                    name: self.name.clone(),
-                    source,
-                })?;
+                .map_err(|source| RegistrationError::Lock { name: self.name.clone(), source })?;
             if taken {
                 return Ok(());
             }
             if started.elapsed() >= self.settings.wait {
-                return Err(RegistrationError::LockTimeout {
-                    name: self.name.clone(),
-                    waited: self.settings.wait,
-                });
+                return Err(RegistrationError::LockTimeout { name: self.name.clone(), waited: self.settings.wait });
             }
             tokio::time::sleep(self.settings.retry_every).await;
         }

@@ -36,10 +36,7 @@ pub struct Callback {
 
 impl Callback {
     pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            events: Vec::new(),
-        }
+        Self { url: url.into(), events: Vec::new() }
     }
 
     pub fn with_events(mut self, events: impl IntoIterator<Item = impl Into<String>>) -> Self {
@@ -60,10 +57,7 @@ impl Callback {
 /// printed.
 impl fmt::Debug for Callback {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Callback")
-            .field("url", &"[redacted]")
-            .field("events", &self.events)
-            .finish()
+        f.debug_struct("Callback").field("url", &"[redacted]").field("events", &self.events).finish()
     }
 }
 
@@ -88,10 +82,7 @@ impl Registered {
     pub fn from_physical_id(physical_id: &str) -> Option<Self> {
         let (provider, id) = physical_id.split_once(':')?;
         let provider = provider.parse().ok()?;
-        (!id.is_empty()).then(|| Self {
-            provider,
-            id: id.to_owned(),
-        })
+        (!id.is_empty()).then(|| Self { provider, id: id.to_owned() })
     }
 }
 
@@ -180,12 +171,7 @@ async fn send(
             } else {
                 "the request failed"
             };
-            return Err(RegistrationError::Unreachable {
-                api,
-                action,
-                why,
-                source: source.without_url(),
-            });
+            return Err(RegistrationError::Unreachable { api, action, why, source: source.without_url() });
         }
     };
     let status = response.status();
@@ -207,10 +193,7 @@ async fn read<T: serde::de::DeserializeOwned>(
     action: &str,
     response: reqwest::Response,
 ) -> Result<T, RegistrationError> {
-    response.json().await.map_err(|_| RegistrationError::Unreadable {
-        api,
-        action: action.to_owned(),
-    })
+    response.json().await.map_err(|_| RegistrationError::Unreadable { api, action: action.to_owned() })
 }
 
 #[cfg(test)]
@@ -219,10 +202,7 @@ mod tests {
 
     #[test]
     fn a_physical_id_round_trips_and_anything_else_is_not_a_registration() {
-        let registered = Registered {
-            provider: Provider::Stripe,
-            id: "we_123".into(),
-        };
+        let registered = Registered { provider: Provider::Stripe, id: "we_123".into() };
         assert_eq!(registered.physical_id(), "stripe:we_123");
         assert_eq!(Registered::from_physical_id("stripe:we_123"), Some(registered));
         for other in ["", "stripe:", "nobody:x", "KillbillCallbackRegistration-not-registered"] {

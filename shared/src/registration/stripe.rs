@@ -79,9 +79,7 @@ impl StripeRegistrar {
     }
 
     fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, url)
-            .bearer_auth(String::from_utf8_lossy(self.api_key.expose()))
+        self.http.request(method, url).bearer_auth(String::from_utf8_lossy(self.api_key.expose()))
     }
 
     /// Every endpoint of the account, page by page.
@@ -105,11 +103,7 @@ impl StripeRegistrar {
 
     async fn create(&self, desired: &Callback) -> Result<String, RegistrationError> {
         const ACTION: &str = "create the webhook endpoint";
-        let mut form = vec![
-            ("url", desired.url()),
-            ("description", DESCRIPTION),
-            ("metadata[managed_by]", "payhooks"),
-        ];
+        let mut form = vec![("url", desired.url()), ("description", DESCRIPTION), ("metadata[managed_by]", "payhooks")];
         form.extend(desired.events().iter().map(|e| ("enabled_events[]", e.as_str())));
         let request = self.request(reqwest::Method::POST, &self.endpoints_url).form(&form);
         let created: Created = read(API, ACTION, send(API, ACTION, request, error_message).await?).await?;
@@ -119,9 +113,7 @@ impl StripeRegistrar {
     async fn update(&self, id: &str, desired: &Callback) -> Result<(), RegistrationError> {
         let mut form = vec![("disabled", "false")];
         form.extend(desired.events().iter().map(|e| ("enabled_events[]", e.as_str())));
-        let request = self
-            .request(reqwest::Method::POST, &format!("{}/{id}", self.endpoints_url))
-            .form(&form);
+        let request = self.request(reqwest::Method::POST, &format!("{}/{id}", self.endpoints_url)).form(&form);
         send(API, format!("update webhook endpoint {id}"), request, error_message).await.map(drop)
     }
 
@@ -138,12 +130,8 @@ impl StripeRegistrar {
 #[async_trait]
 impl Registrar for StripeRegistrar {
     async fn ensure(&self, desired: &Callback) -> Result<Registered, RegistrationError> {
-        let mut matching: Vec<Endpoint> = self
-            .endpoints()
-            .await?
-            .into_iter()
-            .filter(|e| e.url == desired.url())
-            .collect();
+        let mut matching: Vec<Endpoint> =
+            self.endpoints().await?.into_iter().filter(|e| e.url == desired.url()).collect();
         matching.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         let id = match matching.split_first() {
             None => self.create(desired).await?,
@@ -158,10 +146,7 @@ impl Registrar for StripeRegistrar {
                 keep.id.clone()
             }
         };
-        Ok(Registered {
-            provider: Provider::Stripe,
-            id,
-        })
+        Ok(Registered { provider: Provider::Stripe, id })
     }
 
     async fn remove(&self, registered: &Registered) -> Result<(), RegistrationError> {

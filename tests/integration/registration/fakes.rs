@@ -111,10 +111,8 @@ impl FakeKillbill {
 
 fn killbill_authorized(headers: &HeaderMap) -> bool {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{KB_USER}:{KB_PASSWORD}"))
-    );
+    let basic =
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{KB_USER}:{KB_PASSWORD}")));
     header("x-killbill-apikey") == Some(KB_API_KEY)
         && header("x-killbill-apisecret") == Some(KB_API_SECRET)
         && header("authorization") == Some(basic.as_str())
@@ -311,7 +309,8 @@ async fn stripe_list(State(fake): State<FakeStripe>, headers: HeaderMap, RawQuer
     if let Some(refused) = fake.enter(call, &headers) {
         return refused;
     }
-    let query: HashMap<String, String> = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect();
+    let query: HashMap<String, String> =
+        url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect();
     let state = lock(&fake.0);
     let limit = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(10).min(state.page_size);
     let newest_first: Vec<&Endpoint> = state.endpoints.iter().rev().collect();
@@ -321,7 +320,8 @@ async fn stripe_list(State(fake): State<FakeStripe>, headers: HeaderMap, RawQuer
     };
     let page: Vec<Value> = newest_first.iter().skip(start).take(limit).map(|e| endpoint_json(e)).collect();
     let has_more = start + page.len() < newest_first.len();
-    axum::Json(json!({"object": "list", "url": "/v1/webhook_endpoints", "data": page, "has_more": has_more})).into_response()
+    axum::Json(json!({"object": "list", "url": "/v1/webhook_endpoints", "data": page, "has_more": has_more}))
+        .into_response()
 }
 
 async fn stripe_create(State(fake): State<FakeStripe>, headers: HeaderMap, body: Bytes) -> Response {

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use payhooks::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use payhooks::ports::{
     AccountPage, AccountRef, AccountState, Audit, Claim, CommitOutcome, Confirmation, Confirmer, Delivery, Effect,
-    EffectError, EventStore, Finish, FinishOutcome, Ledger, LeaseOutcome, LedgerEntry, Payment, PaymentRef,
+    EffectError, EventStore, Finish, FinishOutcome, LeaseOutcome, Ledger, LedgerEntry, Payment, PaymentRef,
     ProvisionError, ProvisionRequest, Provisioner, Queue, QueueDepth, QueueError, StoreError,
 };
 use rand::rngs::StdRng;
@@ -153,11 +153,23 @@ impl EventStore for ChaosStore {
         self.faults.around(self.inner.mark_enqueued(key, at), store_error).await
     }
 
-    async fn stuck(&self, provider: Provider, since: Option<OffsetDateTime>, older_than: OffsetDateTime, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+    async fn stuck(
+        &self,
+        provider: Provider,
+        since: Option<OffsetDateTime>,
+        older_than: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
         self.faults.around(self.inner.stuck(provider, since, older_than, limit), store_error).await
     }
 
-    async fn requeue(&self, key: &EventKey, seen: EventStatus, seen_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn requeue(
+        &self,
+        key: &EventKey,
+        seen: EventStatus,
+        seen_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         self.faults.around(self.inner.requeue(key, seen, seen_at, now), store_error).await
     }
 
@@ -165,7 +177,14 @@ impl EventStore for ChaosStore {
         self.faults.around(self.inner.failed(provider, limit), store_error).await
     }
 
-    async fn give_up(&self, key: &EventKey, seen: EventStatus, seen_at: OffsetDateTime, now: OffsetDateTime, reason: &str) -> Result<bool, StoreError> {
+    async fn give_up(
+        &self,
+        key: &EventKey,
+        seen: EventStatus,
+        seen_at: OffsetDateTime,
+        now: OffsetDateTime,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
         self.faults.around(self.inner.give_up(key, seen, seen_at, now, reason), store_error).await
     }
 
@@ -189,7 +208,13 @@ impl EventStore for ChaosStore {
         self.faults.around(self.inner.get(key), store_error).await
     }
 
-    async fn lease(&self, key: &EventKey, owner: &str, now: OffsetDateTime, until: OffsetDateTime) -> Result<LeaseOutcome, StoreError> {
+    async fn lease(
+        &self,
+        key: &EventKey,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<LeaseOutcome, StoreError> {
         self.faults.around(self.inner.lease(key, owner, now, until), store_error).await
     }
 
@@ -197,7 +222,13 @@ impl EventStore for ChaosStore {
         self.faults.around(self.inner.release(key, owner, now, error), store_error).await
     }
 
-    async fn finish(&self, key: &EventKey, owner: &str, finish: &Finish, now: OffsetDateTime) -> Result<FinishOutcome, StoreError> {
+    async fn finish(
+        &self,
+        key: &EventKey,
+        owner: &str,
+        finish: &Finish,
+        now: OffsetDateTime,
+    ) -> Result<FinishOutcome, StoreError> {
         self.faults.around(self.inner.finish(key, owner, finish, now), store_error).await
     }
 }
@@ -317,9 +348,7 @@ pub struct ChaosProvisioner {
 #[async_trait]
 impl Provisioner for ChaosProvisioner {
     async fn send(&self, request: &ProvisionRequest) -> Result<(), ProvisionError> {
-        self.faults
-            .around(self.inner.send(request), |injected| ProvisionError::Unreachable(Box::new(injected)))
-            .await
+        self.faults.around(self.inner.send(request), |injected| ProvisionError::Unreachable(Box::new(injected))).await
     }
 }
 
@@ -333,8 +362,6 @@ pub struct ChaosConfirmer {
 #[async_trait]
 impl Confirmer for ChaosConfirmer {
     async fn confirm(&self, record: &EventRecord) -> Result<Confirmation, EffectError> {
-        self.faults
-            .around(self.inner.confirm(record), |injected| EffectError::Transient(Box::new(injected)))
-            .await
+        self.faults.around(self.inner.confirm(record), |injected| EffectError::Transient(Box::new(injected))).await
     }
 }

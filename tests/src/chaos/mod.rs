@@ -209,25 +209,19 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
 
     let injector = Arc::new(Injector::new(settings.seed ^ 0x5eed, settings.failure_rate, 0.1));
     let clock = Arc::new(ManualClock::at(payhooks::clock::whole_millis(time::OffsetDateTime::now_utc())));
-    let store = Arc::new(ChaosStore {
-        inner: backend.store.clone(),
-        faults: injector.clone(),
-    });
-    let ledger = Arc::new(ChaosLedger {
-        inner: backend.ledger.clone(),
-        faults: injector.clone(),
-    });
-    let queue = Arc::new(ChaosQueue::new(backend.queue.clone(), injector.clone(), settings.seed ^ 0x0dd, settings.queue_duplicate_rate));
-    let dead_letters = Arc::new(ChaosQueue::new(backend.dead_letters.clone(), injector.clone(), settings.seed ^ 0xd1e, 0.0));
+    let store = Arc::new(ChaosStore { inner: backend.store.clone(), faults: injector.clone() });
+    let ledger = Arc::new(ChaosLedger { inner: backend.ledger.clone(), faults: injector.clone() });
+    let queue = Arc::new(ChaosQueue::new(
+        backend.queue.clone(),
+        injector.clone(),
+        settings.seed ^ 0x0dd,
+        settings.queue_duplicate_rate,
+    ));
+    let dead_letters =
+        Arc::new(ChaosQueue::new(backend.dead_letters.clone(), injector.clone(), settings.seed ^ 0xd1e, 0.0));
     let downstream = Arc::new(MemoryProvisioner::new());
-    let provisioner = Arc::new(ChaosProvisioner {
-        inner: downstream.clone(),
-        faults: injector.clone(),
-    });
-    let confirmer = Arc::new(ChaosConfirmer {
-        inner: Arc::new(killbill),
-        faults: injector.clone(),
-    });
+    let provisioner = Arc::new(ChaosProvisioner { inner: downstream.clone(), faults: injector.clone() });
+    let confirmer = Arc::new(ChaosConfirmer { inner: Arc::new(killbill), faults: injector.clone() });
     let metrics = Arc::new(payhooks::adapters::MemoryMetrics::new());
     let signing = Signing::default();
     let ingest_settings = IngestSettings {
@@ -235,7 +229,8 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
         concurrent_wait: Duration::ZERO,
         ..IngestSettings::default()
     };
-    let ingest = Ingest::new(signing.verifiers(), store.clone(), queue.clone(), metrics.clone(), clock.clone(), ingest_settings);
+    let ingest =
+        Ingest::new(signing.verifiers(), store.clone(), queue.clone(), metrics.clone(), clock.clone(), ingest_settings);
     let plans: BTreeMap<&str, i64> = scenario::PLANS.iter().map(|plan| (*plan, scenario::CREDITS)).collect();
     let plans = Plans::from_json(&serde_json::to_string(&plans).expect("json")).expect("plans");
     let effects = Arc::new(BillingEffects::new(ledger, plans, clock.clone()).with_provisioner(provisioner));
@@ -348,13 +343,8 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
     report.port_calls = injector.calls();
     report.faults = injector.counts();
     report.queue_duplicates = queue.duplicated();
-    let checks = Checks {
-        backend: &backend,
-        provider: &provider,
-        signing: &signing,
-        now: clock.now(),
-        downstream: &downstream,
-    };
+    let checks =
+        Checks { backend: &backend, provider: &provider, signing: &signing, now: clock.now(), downstream: &downstream };
     checks.run(&expected, &mut report).await;
     report
 }

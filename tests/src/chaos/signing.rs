@@ -48,10 +48,9 @@ impl Signing {
     /// the token its URL carries).
     pub fn sign(&self, event: &SimEvent, now: OffsetDateTime) -> SignedRequest {
         match event.provider {
-            Provider::Paypal => SignedRequest {
-                headers: self.paypal.headers(&event.body, now).expect("signs"),
-                path_token: None,
-            },
+            Provider::Paypal => {
+                SignedRequest { headers: self.paypal.headers(&event.body, now).expect("signs"), path_token: None }
+            }
             other => providers::sign_sample(other, &event.body, &event.ids, SECRET, now).expect("signs"),
         }
     }
@@ -59,10 +58,8 @@ impl Signing {
     /// The key ingest records `event` under, as its verifier reads it.
     pub async fn event_key(&self, event: &SimEvent, now: OffsetDateTime) -> EventKey {
         let signed = self.sign(event, now);
-        let inbound = Inbound {
-            path_token: signed.path_token.as_deref(),
-            ..Inbound::new(&signed.headers, &event.body)
-        };
+        let inbound =
+            Inbound { path_token: signed.path_token.as_deref(), ..Inbound::new(&signed.headers, &event.body) };
         let verified = self.verifiers[&event.provider].verify(&inbound, now).await.expect("verifies");
         EventKey::new(event.provider, verified.event_id)
     }

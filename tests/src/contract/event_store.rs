@@ -103,10 +103,7 @@ pub async fn a_lease_keeps_other_workers_off_until_it_expires(store: Arc<dyn Eve
     assert_eq!(record.lease_owner.as_deref(), Some("w1"));
     assert_eq!(record.lease_until, Some(t(40)));
 
-    assert_eq!(
-        store.lease(&key, "w2", t(20), t(50)).await.expect("lease"),
-        LeaseOutcome::Held { until: t(40) }
-    );
+    assert_eq!(store.lease(&key, "w2", t(20), t(50)).await.expect("lease"), LeaseOutcome::Held { until: t(40) });
     let LeaseOutcome::Acquired(taken) = store.lease(&key, "w2", t(41), t(71)).await.expect("lease") else {
         panic!("an expired lease can be taken over");
     };
@@ -118,10 +115,7 @@ pub async fn a_lease_keeps_other_workers_off_until_it_expires(store: Arc<dyn Eve
         FinishOutcome::LeaseLost,
         "the worker whose lease expired cannot finish the event"
     );
-    assert_eq!(
-        store.finish(&key, "w2", &Finish::Completed, t(43)).await.expect("finish"),
-        FinishOutcome::Finished
-    );
+    assert_eq!(store.finish(&key, "w2", &Finish::Completed, t(43)).await.expect("finish"), FinishOutcome::Finished);
     let record = store.get(&key).await.expect("get").expect("record");
     assert_eq!(record.status, EventStatus::Completed);
     assert_eq!(record.finished_at, Some(t(43)));
@@ -153,10 +147,7 @@ pub async fn a_finished_event_cannot_be_leased_again(store: Arc<dyn EventStore>)
         store.claim(&new_event(&key, "fp")).await.expect("claim");
         store.lease(&key, "w1", t(1), t(31)).await.expect("lease");
         assert_eq!(store.finish(&key, "w1", &finish, t(2)).await.expect("finish"), FinishOutcome::Finished);
-        assert_eq!(
-            store.lease(&key, "w2", t(100), t(130)).await.expect("lease"),
-            LeaseOutcome::Finished(status)
-        );
+        assert_eq!(store.lease(&key, "w2", t(100), t(130)).await.expect("lease"), LeaseOutcome::Finished(status));
         let record = store.get(&key).await.expect("get").expect("record");
         assert_eq!(record.status, status);
         if let Finish::Failed { reason } = &finish {
@@ -224,7 +215,6 @@ pub async fn conflicts_are_counted_on_the_record(store: Arc<dyn EventStore>) {
     assert_eq!(record.status, EventStatus::Received);
 }
 
-
 pub async fn stuck_lists_only_unfinished_events_older_than_asked_oldest_first(store: Arc<dyn EventStore>) {
     let (old, older, recent, finished) = (key(), key(), key(), key());
     for (key, at) in [(&old, t(10)), (&older, t(5)), (&recent, t(100)), (&finished, t(1))] {
@@ -237,7 +227,8 @@ pub async fn stuck_lists_only_unfinished_events_older_than_asked_oldest_first(st
     assert_eq!(keys, vec![older.clone(), old.clone()], "unfinished, older than asked, oldest first");
     assert_eq!(store.stuck(Provider::Stripe, None, t(50), 1).await.expect("stuck").len(), 1, "at most the limit");
     assert!(store.stuck(Provider::Paypal, None, t(50), 10).await.expect("stuck").is_empty(), "per provider");
-    let since: Vec<EventKey> = store.stuck(Provider::Stripe, Some(t(10)), t(50), 10).await.expect("stuck").iter().map(|r| r.key()).collect();
+    let since: Vec<EventKey> =
+        store.stuck(Provider::Stripe, Some(t(10)), t(50), 10).await.expect("stuck").iter().map(|r| r.key()).collect();
     assert_eq!(since, vec![old], "from where the last page ended, inclusive");
 }
 
@@ -245,22 +236,36 @@ pub async fn only_one_sweeper_requeues_a_stuck_event(store: Arc<dyn EventStore>)
     let key = key();
     store.claim(&new_event(&key, "fp")).await.expect("claim");
     let seen = store.get(&key).await.expect("get").expect("record");
-    let winners = futures::future::join_all((0..8).map(|i| {
-        let store = store.clone();
-        let key = key.clone();
-        async move { store.requeue(&key, EventStatus::Received, seen.updated_at, t(1000 + i)).await.expect("requeue") }
-    }))
-    .await;
+    let winners =
+        futures::future::join_all(
+            (0..8).map(|i| {
+                let store = store.clone();
+                let key = key.clone();
+                async move {
+                    store.requeue(&key, EventStatus::Received, seen.updated_at, t(1000 + i)).await.expect("requeue")
+                }
+            }),
+        )
+        .await;
     assert_eq!(winners.iter().filter(|w| **w).count(), 1, "{winners:?}");
-    assert!(!store.requeue(&key, EventStatus::Received, seen.updated_at, t(2000)).await.expect("requeue"), "seen is stale now");
+    assert!(
+        !store.requeue(&key, EventStatus::Received, seen.updated_at, t(2000)).await.expect("requeue"),
+        "seen is stale now"
+    );
 
     // A processing event only once its lease has expired.
     let leased = self::key();
     store.claim(&new_event(&leased, "fp")).await.expect("claim");
     assert!(matches!(store.lease(&leased, "w", t(10), t(40)).await.expect("lease"), LeaseOutcome::Acquired(_)));
     let seen = store.get(&leased).await.expect("get").expect("record");
-    assert!(!store.requeue(&leased, EventStatus::Processing, seen.updated_at, t(20)).await.expect("requeue"), "lease held");
-    assert!(store.requeue(&leased, EventStatus::Processing, seen.updated_at, t(41)).await.expect("requeue"), "lease expired");
+    assert!(
+        !store.requeue(&leased, EventStatus::Processing, seen.updated_at, t(20)).await.expect("requeue"),
+        "lease held"
+    );
+    assert!(
+        store.requeue(&leased, EventStatus::Processing, seen.updated_at, t(41)).await.expect("requeue"),
+        "lease expired"
+    );
     // Never a final one.
     let done = self::key();
     store.claim(&new_event(&done, "fp")).await.expect("claim");
@@ -272,7 +277,8 @@ pub async fn only_one_sweeper_requeues_a_stuck_event(store: Arc<dyn EventStore>)
 
 pub async fn only_a_failed_event_can_be_reopened(store: Arc<dyn EventStore>) {
     let (failed, completed) = (key(), key());
-    for (key, finish) in [(&failed, Finish::Failed { reason: "unknown plan".into() }), (&completed, Finish::Completed)] {
+    for (key, finish) in [(&failed, Finish::Failed { reason: "unknown plan".into() }), (&completed, Finish::Completed)]
+    {
         store.claim(&new_event(key, "fp")).await.expect("claim");
         assert!(matches!(store.lease(key, "w", t(1), t(31)).await.expect("lease"), LeaseOutcome::Acquired(_)));
         store.finish(key, "w", &finish, t(2)).await.expect("finish");
@@ -340,9 +346,13 @@ pub async fn failed_events_are_listed_until_reopened(store: Arc<dyn EventStore>)
     assert_eq!(keys, vec![first.clone(), second.clone()], "failed only, oldest first");
     assert_eq!(store.failed(Provider::Stripe, 1).await.expect("failed").len(), 1, "at most the limit");
     assert!(store.failed(Provider::Paypal, 10).await.expect("failed").is_empty(), "per provider");
-    assert!(store.stuck(Provider::Stripe, None, t(1000), 10).await.expect("stuck").is_empty(), "a failed event is not stuck");
+    assert!(
+        store.stuck(Provider::Stripe, None, t(1000), 10).await.expect("stuck").is_empty(),
+        "a failed event is not stuck"
+    );
     assert!(store.reopen(&first, t(30)).await.expect("reopen"));
-    let keys: Vec<EventKey> = store.failed(Provider::Stripe, 10).await.expect("failed").iter().map(|r| r.key()).collect();
+    let keys: Vec<EventKey> =
+        store.failed(Provider::Stripe, 10).await.expect("failed").iter().map(|r| r.key()).collect();
     assert_eq!(keys, vec![second], "a reopened event is pending again");
     assert_eq!(store.stuck(Provider::Stripe, None, t(1000), 10).await.expect("stuck").len(), 1);
 }
@@ -353,7 +363,10 @@ pub async fn an_event_out_of_attempts_is_given_up_once(store: Arc<dyn EventStore
     store.lease(&key, "w", t(1), t(31)).await.expect("lease");
     let seen = store.get(&key).await.expect("get").expect("record");
     assert!(
-        !store.give_up(&key, EventStatus::Processing, seen.updated_at, t(10), "out of attempts").await.expect("give up"),
+        !store
+            .give_up(&key, EventStatus::Processing, seen.updated_at, t(10), "out of attempts")
+            .await
+            .expect("give up"),
         "not while a worker holds it"
     );
     let winners = futures::future::join_all((0..6).map(|i| {
@@ -374,5 +387,8 @@ pub async fn an_event_out_of_attempts_is_given_up_once(store: Arc<dyn EventStore
     assert_eq!((record.lease_owner, record.expires_at), (None, None));
     assert_eq!(store.failed(Provider::Stripe, 10).await.expect("failed").len(), 1);
     assert!(store.stuck(Provider::Stripe, None, t(1000), 10).await.expect("stuck").is_empty(), "no longer pending");
-    assert_eq!(store.lease(&key, "w2", t(50), t(80)).await.expect("lease"), LeaseOutcome::Finished(EventStatus::Failed));
+    assert_eq!(
+        store.lease(&key, "w2", t(50), t(80)).await.expect("lease"),
+        LeaseOutcome::Finished(EventStatus::Failed)
+    );
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use payhooks::event::{DomainEvent, EventId, EventKey, EventKind, EventStatus, NewEvent, Provider};
 use payhooks::ports::{
-    AccountRef, BalanceGuard, Change, CommitOutcome, Effect, EventStore, Ledger, LeaseOutcome, Payment, PaymentRef,
+    AccountRef, BalanceGuard, Change, CommitOutcome, Effect, EventStore, LeaseOutcome, Ledger, Payment, PaymentRef,
     PaymentWrite,
 };
 use time::OffsetDateTime;
@@ -29,10 +29,7 @@ async fn leased_event(books: &dyn Books, owner: &str) -> EventKey {
     let event = NewEvent {
         key: key.clone(),
         fingerprint: "fp".into(),
-        event: DomainEvent {
-            kind: EventKind::Renewal,
-            ..DomainEvent::new("invoice.paid", t(0))
-        },
+        event: DomainEvent { kind: EventKind::Renewal, ..DomainEvent::new("invoice.paid", t(0)) },
         received_at: t(0),
     };
     books.claim(&event).await.expect("claim");
@@ -48,7 +45,10 @@ pub async fn an_effect_applies_once_and_completes_its_event(books: Arc<dyn Books
     let account = AccountRef::new(Provider::Stripe, unique("acct"));
     let key = unique("grant");
     let first = leased_event(books.as_ref(), "w1").await;
-    assert_eq!(books.commit(&grant(&account, &key, 100, &first), "w1", t(2)).await.expect("commit"), CommitOutcome::Applied);
+    assert_eq!(
+        books.commit(&grant(&account, &key, 100, &first), "w1", t(2)).await.expect("commit"),
+        CommitOutcome::Applied
+    );
     let record = books.get(&first).await.expect("get").expect("record");
     assert_eq!(record.status, EventStatus::Completed);
     assert_eq!(record.lease_owner, None);
@@ -61,7 +61,11 @@ pub async fn an_effect_applies_once_and_completes_its_event(books: Arc<dyn Books
         books.commit(&grant(&account, &key, 100, &second), "w2", t(3)).await.expect("commit"),
         CommitOutcome::DuplicateEffect
     );
-    assert_eq!(books.get(&second).await.expect("get").expect("record").status, EventStatus::Processing, "left to finish");
+    assert_eq!(
+        books.get(&second).await.expect("get").expect("record").status,
+        EventStatus::Processing,
+        "left to finish"
+    );
     let state = books.account(&account).await.expect("account").expect("an account");
     assert_eq!(state.balance, 100);
     let entries = books.entries(&account).await.expect("entries");
@@ -165,38 +169,23 @@ pub async fn a_payment_is_written_only_over_the_version_read(books: Arc<dyn Book
         granted: Some(100),
         ..Payment::default()
     };
-    let write = |read_version: u64, payment: Payment| PaymentWrite {
-        reference: reference.clone(),
-        read_version,
-        payment,
-    };
+    let write =
+        |read_version: u64, payment: Payment| PaymentWrite { reference: reference.clone(), read_version, payment };
     let first = leased_event(books.as_ref(), "w1").await;
-    let effect = Effect {
-        payments: vec![write(0, payment.clone())],
-        ..grant(&account, &unique("grant"), 100, &first)
-    };
+    let effect = Effect { payments: vec![write(0, payment.clone())], ..grant(&account, &unique("grant"), 100, &first) };
     assert_eq!(books.commit(&effect, "w1", t(2)).await.expect("commit"), CommitOutcome::Applied);
     let stored = books.payment(&reference).await.expect("payment").expect("written");
     assert_eq!(stored, Payment { version: 1, ..payment.clone() });
 
     // Based on a read of a payment that was absent: raced, nothing changes.
-    let refunded = Payment {
-        refunded_minor: 500,
-        clawed_back: 25,
-        ..payment.clone()
-    };
+    let refunded = Payment { refunded_minor: 500, clawed_back: 25, ..payment.clone() };
     let second = leased_event(books.as_ref(), "w2").await;
-    let stale = Effect {
-        payments: vec![write(0, refunded.clone())],
-        ..grant(&account, &unique("refund"), -25, &second)
-    };
+    let stale =
+        Effect { payments: vec![write(0, refunded.clone())], ..grant(&account, &unique("refund"), -25, &second) };
     assert_eq!(books.commit(&stale, "w2", t(3)).await.expect("commit"), CommitOutcome::Raced);
     assert_eq!(books.account(&account).await.expect("account").expect("account").balance, 100);
     assert_eq!(books.get(&second).await.expect("get").expect("record").status, EventStatus::Processing);
-    let current = Effect {
-        payments: vec![write(1, refunded.clone())],
-        ..stale
-    };
+    let current = Effect { payments: vec![write(1, refunded.clone())], ..stale };
     assert_eq!(books.commit(&current, "w2", t(3)).await.expect("commit"), CommitOutcome::Applied);
     assert_eq!(books.payment(&reference).await.expect("payment"), Some(Payment { version: 2, ..refunded }));
     assert_eq!(books.account(&account).await.expect("account").expect("account").balance, 75);
@@ -205,7 +194,10 @@ pub async fn a_payment_is_written_only_over_the_version_read(books: Arc<dyn Book
 pub async fn a_balance_guard_and_flags_hold_on_the_balance_before_the_change(books: Arc<dyn Books>) {
     let account = AccountRef::new(Provider::Stripe, unique("acct"));
     let first = leased_event(books.as_ref(), "w1").await;
-    assert_eq!(books.commit(&grant(&account, &unique("grant"), 10, &first), "w1", t(2)).await.expect("commit"), CommitOutcome::Applied);
+    assert_eq!(
+        books.commit(&grant(&account, &unique("grant"), 10, &first), "w1", t(2)).await.expect("commit"),
+        CommitOutcome::Applied
+    );
 
     let claw = leased_event(books.as_ref(), "w2").await;
     let guarded = |guard: BalanceGuard| Effect {
@@ -236,17 +228,10 @@ pub async fn a_balance_guard_and_flags_hold_on_the_balance_before_the_change(boo
 pub async fn an_effect_without_an_account_records_payments_and_completes(books: Arc<dyn Books>) {
     let reference = PaymentRef::new(Provider::Stripe, unique("pi"));
     let event = leased_event(books.as_ref(), "w1").await;
-    let alias = Payment {
-        alias_of: Some(unique("in")),
-        ..Payment::default()
-    };
+    let alias = Payment { alias_of: Some(unique("in")), ..Payment::default() };
     let effect = Effect {
         account: None,
-        payments: vec![PaymentWrite {
-            reference: reference.clone(),
-            read_version: 0,
-            payment: alias.clone(),
-        }],
+        payments: vec![PaymentWrite { reference: reference.clone(), read_version: 0, payment: alias.clone() }],
         ..grant(&AccountRef::new(Provider::Stripe, "unused"), &unique("link"), 0, &event)
     };
     assert_eq!(books.commit(&effect, "w1", t(2)).await.expect("commit"), CommitOutcome::Applied);

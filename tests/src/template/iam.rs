@@ -50,13 +50,19 @@ pub fn grants(role: &Value) -> Vec<Grant> {
                         ["ForAllValues:StringLike", "ForAllValues:StringEquals"].contains(&operator.as_str()),
                         "condition {operator} is not read by this test"
                     );
-                    let keys = list(&tests["dynamodb:LeadingKeys"]).iter().map(|k| k.as_str().expect("a key").to_owned()).collect();
+                    let keys = list(&tests["dynamodb:LeadingKeys"])
+                        .iter()
+                        .map(|k| k.as_str().expect("a key").to_owned())
+                        .collect();
                     leading_keys = Some(keys);
                 }
             }
             grants.push(Grant {
                 actions: list(&statement["Action"]).iter().map(|a| a.as_str().expect("an action").to_owned()).collect(),
-                resources: list(&statement["Resource"]).iter().map(|r| r.as_str().expect("an ARN").to_owned()).collect(),
+                resources: list(&statement["Resource"])
+                    .iter()
+                    .map(|r| r.as_str().expect("an ARN").to_owned())
+                    .collect(),
                 leading_keys,
             });
         }
@@ -98,7 +104,10 @@ mod tests {
         assert!(matches("dynamodb:*", "dynamodb:PutItem"));
         assert!(matches("lock#*", "lock#register-stripe"));
         assert!(!matches("lock#*", "account#stripe#a"));
-        assert!(matches("arn:aws:dynamodb:*:*:table/t/index/*", "arn:aws:dynamodb:us-east-1:1:table/t/index/by_account"));
+        assert!(matches(
+            "arn:aws:dynamodb:*:*:table/t/index/*",
+            "arn:aws:dynamodb:us-east-1:1:table/t/index/by_account"
+        ));
         assert!(!matches("arn:aws:dynamodb:us-east-1:1:table/t", "arn:aws:dynamodb:us-east-1:1:table/t/index/x"));
     }
 }

@@ -74,15 +74,9 @@ struct RecordingConnector {
 impl HttpConnector for RecordingConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         if let Some(target) = request.headers().get("x-amz-target") {
-            let body = request
-                .body()
-                .bytes()
-                .and_then(|bytes| serde_json::from_slice(bytes).ok())
-                .unwrap_or(Value::Null);
-            self.calls.push(Call {
-                target: target.to_owned(),
-                body,
-            });
+            let body =
+                request.body().bytes().and_then(|bytes| serde_json::from_slice(bytes).ok()).unwrap_or(Value::Null);
+            self.calls.push(Call { target: target.to_owned(), body });
         }
         self.inner.call(request)
     }

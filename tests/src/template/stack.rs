@@ -22,10 +22,7 @@ pub struct Physical {
 
 impl Physical {
     pub fn new(reference: impl Into<String>) -> Self {
-        Self {
-            reference: reference.into(),
-            attributes: BTreeMap::new(),
-        }
+        Self { reference: reference.into(), attributes: BTreeMap::new() }
     }
 
     pub fn with(mut self, attribute: &str, value: impl Into<String>) -> Self {
@@ -41,9 +38,7 @@ impl Physical {
     /// An SQS queue: its URL is its `Ref`.
     pub fn queue(url: &str) -> Self {
         let name = url.rsplit('/').next().unwrap_or(url);
-        Self::new(url)
-            .with("Arn", format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"))
-            .with("QueueName", name)
+        Self::new(url).with("Arn", format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}")).with("QueueName", name)
     }
 }
 
@@ -96,7 +91,8 @@ impl Stack {
             conditions: BTreeMap::new(),
             physical: physical.iter().map(|(id, p)| ((*id).to_owned(), p.clone())).collect(),
         };
-        let declared: Vec<String> = template["Conditions"].as_object().into_iter().flatten().map(|(k, _)| k.clone()).collect();
+        let declared: Vec<String> =
+            template["Conditions"].as_object().into_iter().flatten().map(|(k, _)| k.clone()).collect();
         for condition in declared {
             let value = stack.condition(&condition);
             stack.conditions.insert(condition, value);
@@ -156,11 +152,7 @@ impl Stack {
     /// What `Fn::GetAtt` of a resource gives.
     pub fn attribute(&self, resource: &str, attribute: &str) -> String {
         let physical = self.physical(resource);
-        physical
-            .attributes
-            .get(attribute)
-            .cloned()
-            .unwrap_or_else(|| panic!("no attribute {attribute} of {resource}"))
+        physical.attributes.get(attribute).cloned().unwrap_or_else(|| panic!("no attribute {attribute} of {resource}"))
     }
 
     fn physical(&self, logical_id: &str) -> Physical {
@@ -173,11 +165,13 @@ impl Stack {
         let stack = &self.name;
         let name = format!("{stack}-{logical_id}");
         match kind {
-            "AWS::Lambda::Function" => Physical::new(&name)
-                .with("Arn", format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")),
+            "AWS::Lambda::Function" => {
+                Physical::new(&name).with("Arn", format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"))
+            }
             "AWS::IAM::Role" => Physical::new(&name).with("Arn", format!("arn:aws:iam::{ACCOUNT}:role/{name}")),
-            "AWS::CloudWatch::Alarm" => Physical::new(&name)
-                .with("Arn", format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}")),
+            "AWS::CloudWatch::Alarm" => {
+                Physical::new(&name).with("Arn", format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"))
+            }
             "AWS::SNS::Topic" => {
                 let arn = format!("arn:aws:sns:{REGION}:{ACCOUNT}:{name}");
                 Physical::new(&arn).with("TopicArn", &arn).with("TopicName", &name)
@@ -224,7 +218,8 @@ impl Stack {
         match value {
             Value::Array(items) => Some(Value::Array(items.iter().filter_map(|v| self.eval(v)).collect())),
             Value::Object(map) => {
-                if let Some((function, argument)) = single(value).filter(|(f, _)| *f == "Ref" || f.starts_with("Fn::")) {
+                if let Some((function, argument)) = single(value).filter(|(f, _)| *f == "Ref" || f.starts_with("Fn::"))
+                {
                     return self.function(function, argument);
                 }
                 let mut evaluated = Map::new();

@@ -53,7 +53,8 @@ pub fn tell(outline: &Outline, teller: &mut Teller, api: &mut Vec<(String, Value
         api.push((format!("invoices/{}?withItems=true", renewal.event_id), invoice(json!(0), k)));
         let payment = renewal.payment_id.clone();
         teller.send("INVOICE_PAYMENT_SUCCESS", renewal, |b| b);
-        let mut transactions = vec![json!({"transactionId": format!("{payment}-capture"), "transactionType": "PURCHASE",
+        let mut transactions =
+            vec![json!({"transactionId": format!("{payment}-capture"), "transactionType": "PURCHASE",
                                             "status": "SUCCESS", "amount": "19.99", "currency": "EUR"})];
         for amount in refunds {
             let refund = ids(k);
@@ -65,7 +66,10 @@ pub fn tell(outline: &Outline, teller: &mut Teller, api: &mut Vec<(String, Value
     }
     if outline.failed_payment {
         let failed = ids(0);
-        api.push((format!("invoices/{}?withItems=true", failed.event_id), invoice(json!(19.99), outline.renewals.len() + 1)));
+        api.push((
+            format!("invoices/{}?withItems=true", failed.event_id),
+            invoice(json!(19.99), outline.renewals.len() + 1),
+        ));
         teller.send("INVOICE_PAYMENT_FAILED", failed, |b| b);
     }
     if outline.cancelled {

@@ -26,14 +26,7 @@ use serde_json::Value;
 pub const CREDITS: i64 = 100;
 
 /// The plans the stories' samples name, each worth `CREDITS`.
-pub const PLANS: &[&str] = &[
-    stripe::PLAN,
-    paystack::PLAN,
-    flutterwave::PLAN,
-    paypal::PLAN,
-    killbill::PLAN,
-    lago::PLAN,
-];
+pub const PLANS: &[&str] = &[stripe::PLAN, paystack::PLAN, flutterwave::PLAN, paypal::PLAN, killbill::PLAN, lago::PLAN];
 
 #[derive(Debug, Clone)]
 pub struct SimEvent {
@@ -88,24 +81,15 @@ impl Outline {
             }
             renewals.push(refunds);
         }
-        Self {
-            trial,
-            renewals,
-            period_rolls,
-            failed_payment: rng.random_bool(0.2),
-            cancelled,
-        }
+        Self { trial, renewals, period_rolls, failed_payment: rng.random_bool(0.2), cancelled }
     }
 
     /// What the account must end with: each renewal grants the plan's
     /// credits once; its refunds claw back `floor(credits × refunded ÷
     /// paid)`, never more than was granted.
     fn expected(&self, provider: Provider, name: String, paid: i64) -> Expected {
-        let balance = self
-            .renewals
-            .iter()
-            .map(|refunds| CREDITS - CREDITS * refunds.iter().sum::<i64>().min(paid) / paid)
-            .sum();
+        let balance =
+            self.renewals.iter().map(|refunds| CREDITS - CREDITS * refunds.iter().sum::<i64>().min(paid) / paid).sum();
         Expected {
             provider,
             name,
@@ -137,12 +121,7 @@ impl Teller {
         let body = payhooks::providers::sample_event(self.provider, sample, &ids)
             .unwrap_or_else(|| panic!("a {sample} sample of {}", self.provider));
         let body = edit((self.rewrite)(body, &self.name));
-        self.events.push(SimEvent {
-            provider: self.provider,
-            account: self.index,
-            ids,
-            body: body.into_bytes(),
-        });
+        self.events.push(SimEvent { provider: self.provider, account: self.index, ids, body: body.into_bytes() });
     }
 }
 
@@ -166,14 +145,7 @@ pub fn account(provider: Provider, index: usize, run: &str, rng: &mut StdRng) ->
         Provider::Stripe => (stripe::customer(run, index), stripe::without_explicit_account),
         _ => (format!("acct-chaos-{run}-{index}"), with_account),
     };
-    let mut teller = Teller {
-        provider,
-        run: run.to_owned(),
-        index,
-        name,
-        rewrite,
-        events: Vec::new(),
-    };
+    let mut teller = Teller { provider, run: run.to_owned(), index, name, rewrite, events: Vec::new() };
     let (paid, with_trial) = match provider {
         Provider::Stripe => (stripe::PAID, true),
         Provider::Paystack => (paystack::PAID, false),
@@ -192,11 +164,7 @@ pub fn account(provider: Provider, index: usize, run: &str, rng: &mut StdRng) ->
         Provider::Killbill => killbill::tell(&outline, &mut teller, &mut api),
         Provider::Lago => lago::tell(&outline, &mut teller),
     }
-    Account {
-        expected: outline.expected(provider, teller.name.clone(), paid),
-        events: teller.events,
-        api,
-    }
+    Account { expected: outline.expected(provider, teller.name.clone(), paid), events: teller.events, api }
 }
 
 /// Ids with only the event's set; each provider fills what its samples use.

@@ -32,7 +32,10 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
         teller.send("PAYMENT.SALE.COMPLETED", ids(k, 0), |b| b);
         for (r, amount) in refunds.iter().enumerate() {
             teller.send("PAYMENT.SALE.REFUNDED", ids(k, r + 1), |b| {
-                b.replace("\"amount\": { \"total\": \"20.00\"", &format!("\"amount\": {{ \"total\": \"{}\"", super::decimal(*amount)))
+                b.replace(
+                    "\"amount\": { \"total\": \"20.00\"",
+                    &format!("\"amount\": {{ \"total\": \"{}\"", super::decimal(*amount)),
+                )
             });
         }
     }
