@@ -122,7 +122,7 @@ impl Replayer {
         };
         let mut outcome = self.run(filter, &mut run, progress).await;
         if outcome.is_ok() {
-            outcome = self.from_records(filter, &mut run.report, run.limit).await;
+            outcome = self.reopen_failed_records(filter, &mut run.report, run.limit).await;
             progress(&run.report);
         }
         let Run { report, held, .. } = run;
@@ -145,7 +145,7 @@ impl Replayer {
 
     /// Reopens and enqueues the failed events `filter` matches that the
     /// dead letters did not (`report.matched` names those), up to `limit`.
-    async fn from_records(
+    async fn reopen_failed_records(
         &self,
         filter: &ReplayFilter,
         report: &mut ReplayReport,
