@@ -146,6 +146,17 @@ impl EventKey {
     pub fn storage_key(&self) -> String {
         format!("{}#{}", self.provider, self.event_id)
     }
+
+    /// The message put on the queue: just the key. The record is the source
+    /// of truth (I9), so a message can be replayed at any time.
+    pub fn message_body(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The key a queue message carries; `None` for anything else.
+    pub fn from_message(body: &str) -> Option<Self> {
+        serde_json::from_str(body).ok()
+    }
 }
 
 impl fmt::Display for EventKey {

@@ -84,16 +84,6 @@ impl IngestError {
     }
 }
 
-/// The message put on the queue: just the key. The record is the source of
-/// truth (I9), so a message can be replayed at any time.
-pub fn message_body(key: &EventKey) -> String {
-    serde_json::to_string(key).unwrap_or_default()
-}
-
-pub fn parse_message(body: &str) -> Option<EventKey> {
-    serde_json::from_str(body).ok()
-}
-
 #[derive(Debug)]
 pub struct Ingest {
     verifiers: BTreeMap<Provider, Arc<dyn Verifier>>,
@@ -227,7 +217,7 @@ impl Ingest {
         // On a failed send the record stays `received`: the provider's retry
         // then finds it unenqueued and enqueues it, rather than calling it a
         // duplicate.
-        self.queue.send(&message_body(key)).await?;
+        self.queue.send(&key.message_body()).await?;
         self.metrics.count(key.provider.as_str(), "enqueued");
         info!(provider = %key.provider, event_id = %key.event_id, status = "enqueued", "event enqueued");
         if let Err(error) = self.store.mark_enqueued(key, self.clock.now()).await {

@@ -23,11 +23,12 @@
 //!   letters back to the queue.
 //! - [`registration`]: provider callbacks registered exactly once, at
 //!   deploy time, under a lock.
-//! - [`edge`]: HTTP and SQS-batch entry points over the pipelines, and the
-//!   CloudFormation custom resource that runs the registration.
-//! - [`admin`]: the operator's health, history and repair routes.
-//! - [`config`]: each function's settings, read from a lookup, and its
-//!   wiring, built once per cold start.
+//! - [`edge`]: HTTP and SQS-batch entry points over the pipelines (the
+//!   webhooks, and the operator's health, history and repair routes), and
+//!   the CloudFormation custom resource that runs the registration.
+//! - [`settings`]: reading settings from a lookup (the environment, or a
+//!   map in tests), and naming secrets; [`config`]: each function's
+//!   settings and its wiring, built once per cold start.
 //! - [`local`]: the local server (every provider route plus the processor,
 //!   in memory).
 //! - [`telemetry`]: logging set-up.
@@ -35,7 +36,6 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod adapters;
-pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod edge;
@@ -50,5 +50,6 @@ pub mod reconcile;
 pub mod registration;
 pub mod replay;
 pub mod secret;
+pub mod settings;
 pub mod sweep;
 pub mod telemetry;

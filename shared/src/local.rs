@@ -12,8 +12,8 @@ use http::StatusCode;
 use tracing::{info, warn};
 
 use crate::adapters::{MemoryEventStore, MemoryMetrics, MemoryProvisioner, MemoryQueue};
-use crate::admin::Admin;
 use crate::clock::SystemClock;
+use crate::edge::admin::Admin;
 use crate::edge::http::{JsonResponse, webhook};
 use crate::effects::{BillingEffects, Plans};
 use crate::event::{EventId, EventKey, Provider};

@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 use crate::clock::Clock;
 use crate::event::Provider;
 use crate::event::{EventKey, EventKind, EventRecord, EventStatus};
-use crate::ingest::{parse_message, source_chain};
+use crate::ingest::source_chain;
 use crate::ports::event_store::StoreError;
 use crate::ports::{
     Applied, Confirmation, Confirmer, Delivery, EffectError, Effects, EventStore, Finish, FinishOutcome, LeaseOutcome,
@@ -215,7 +215,7 @@ impl Processor {
     }
 
     async fn process_before(&self, delivery: &Delivery, deadline: Option<Instant>) -> Disposition {
-        let Some(key) = parse_message(&delivery.body) else {
+        let Some(key) = EventKey::from_message(&delivery.body) else {
             error!(message_id = %delivery.message_id, "message is not an event key; sending it to the dead-letter queue");
             self.metrics.count("unknown", "failed");
             return self.dead_letter(delivery, "unknown").await;

@@ -18,7 +18,6 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::event::{EventKey, EventStatus, Provider};
-use crate::ingest::{message_body, parse_message};
 use crate::ports::{EventStore, Metrics, Queue, QueueError, StoreError};
 
 /// Which dead letters to move.
@@ -184,7 +183,7 @@ impl Replayer {
             if report.dry_run || !self.store.reopen(&key, self.clock.now()).await? {
                 continue;
             }
-            self.queue.send(&message_body(&key)).await?;
+            self.queue.send(&key.message_body()).await?;
             report.reopened += 1;
             report.from_records += 1;
             self.metrics.count(key.provider.as_str(), "replayed");
@@ -215,7 +214,7 @@ impl Replayer {
                     continue;
                 }
                 new = true;
-                let Some(key) = parse_message(&delivery.body).filter(|key| filter.matches(key)) else {
+                let Some(key) = EventKey::from_message(&delivery.body).filter(|key| filter.matches(key)) else {
                     report.kept += 1;
                     held.push(delivery.receipt);
                     continue;
@@ -238,7 +237,7 @@ impl Replayer {
                 }
                 // Sent before the delete: a crash between the two leaves a
                 // copy in each queue, which the processor's lease makes one.
-                self.queue.send(&message_body(&key)).await?;
+                self.queue.send(&key.message_body()).await?;
                 self.dead_letters.delete(&delivery.receipt).await?;
                 report.moved += 1;
                 self.metrics.count(key.provider.as_str(), "replayed");

@@ -22,7 +22,6 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::event::{EventRecord, EventStatus, Provider};
-use crate::ingest::message_body;
 use crate::ports::{EventStore, Metrics, Queue, QueueError, StoreError};
 
 #[derive(Debug, Clone)]
@@ -171,7 +170,7 @@ impl Sweeper {
             report.skipped += 1;
             return Ok(());
         }
-        self.queue.send(&message_body(&key)).await?;
+        self.queue.send(&key.message_body()).await?;
         if record.status == EventStatus::Received {
             self.store.mark_enqueued(&key, now).await?;
             report.requeued_unsent += 1;

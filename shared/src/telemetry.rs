@@ -17,7 +17,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::config::{ConfigError, Env};
+use crate::settings::{ConfigError, Env};
 
 pub const LOG_LEVEL: &str = "PAYHOOKS_LOG_LEVEL";
 

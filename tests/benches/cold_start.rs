@@ -21,7 +21,6 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use payhooks::ingest::message_body;
 use payhooks_tests::Backend;
 use payhooks_tests::backend::EmulatorResources;
 use payhooks_tests::requests::{SECRET, stripe_event, stripe_headers};
@@ -52,7 +51,7 @@ fn first_event(function: &str) -> Value {
                 payhooks::event::EventId::parse("evt_cold_start").expect("id"),
             );
             json!({"Records": [{
-                "messageId": "m-1", "receiptHandle": "r-1", "body": message_body(&key),
+                "messageId": "m-1", "receiptHandle": "r-1", "body": key.message_body(),
                 "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
                 "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:events", "awsRegion": "us-east-1"
             }]})

@@ -11,7 +11,6 @@ use payhooks::adapters::MemoryMetrics;
 use payhooks::clock::SystemClock;
 use payhooks::effects::{BillingEffects, Plans};
 use payhooks::event::{EventId, EventKey, NewEvent, Provider};
-use payhooks::ingest::message_body;
 use payhooks::ports::Delivery;
 use payhooks::process::{Processor, ProcessorSettings};
 use payhooks::providers::{SampleIds, stripe};
@@ -36,7 +35,7 @@ async fn batch(backend: &Backend) -> Vec<Delivery> {
         deliveries.push(Delivery {
             message_id: ids.event_id.clone(),
             receipt: ids.event_id,
-            body: message_body(&key),
+            body: key.message_body(),
             receive_count: 1,
         });
     }

@@ -159,7 +159,7 @@ async fn the_calls_each_repair_operation_makes() {
         LeaseOutcome::Acquired(_)
     ));
     memory.finish(&failed, "w", &Finish::Failed { reason: "unknown plan".into() }, now).await.expect("finish");
-    dead_letters.send(&payhooks::ingest::message_body(&failed)).await.expect("send");
+    dead_letters.send(&failed.message_body()).await.expect("send");
     for calls in [&store.calls, &queue.calls, &dead_letters.calls] {
         calls.reset();
     }

@@ -11,9 +11,10 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use payhooks::adapters::{FlutterwaveTransactions, KillbillApi, KillbillCredentials};
 use payhooks::event::{EventKey, EventStatus, NewEvent, Provider};
-use payhooks::ingest::{IngestSettings, message_body};
+use payhooks::ingest::IngestSettings;
+use payhooks::providers::flutterwave::FlutterwaveTransactions;
+use payhooks::providers::killbill::{KillbillApi, KillbillCredentials};
 use payhooks::providers::{self, flutterwave, killbill};
 use payhooks::secret::Secret;
 use payhooks_tests::Backend;
@@ -67,7 +68,7 @@ async fn record_and_enqueue(rig: &Rig, provider: Provider, body: &[u8]) -> Event
     let new =
         NewEvent { key: key.clone(), fingerprint: verified.fingerprint, event: verified.event, received_at: rig.now() };
     rig.backend.store.claim(&new).await.expect("claim");
-    rig.backend.queue.send(&message_body(&key)).await.expect("send");
+    rig.backend.queue.send(&key.message_body()).await.expect("send");
     key
 }
 
@@ -456,7 +457,7 @@ async fn fake_paypal(subscription: Value) -> (SocketAddr, Arc<Mutex<Vec<String>>
 
 #[tokio::test]
 async fn a_paypal_sale_is_confirmed_by_its_subscription_which_names_the_plan() {
-    use payhooks::adapters::PaypalSubscriptions;
+    use payhooks::providers::paypal::PaypalSubscriptions;
     use payhooks::providers::paypal::{self, PaypalApi};
 
     let ids = providers::sample_ids(Provider::Paypal);

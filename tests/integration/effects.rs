@@ -13,7 +13,7 @@ use payhooks::clock::SystemClock;
 use payhooks::edge::http::webhook;
 use payhooks::effects::{BillingEffects, Plans};
 use payhooks::event::{EventId, EventKey, EventStatus, Provider};
-use payhooks::ingest::{IngestSettings, message_body};
+use payhooks::ingest::IngestSettings;
 use payhooks::ports::{AccountRef, Action, Delivery};
 use payhooks::process::Disposition;
 use payhooks::providers::{Inbound, SampleIds, stripe};
@@ -60,7 +60,7 @@ pub(crate) async fn recorded(rig: &Rig, sample: &str, ids: &SampleIds, edit: imp
     Delivery {
         message_id: ids.event_id.clone(),
         receipt: format!("receipt-{}", ids.event_id),
-        body: message_body(&key),
+        body: key.message_body(),
         receive_count: 1,
     }
 }
@@ -99,7 +99,7 @@ async fn the_invoice_and_the_period_roll_of_one_renewal_grant_once_even_concurre
         // A transaction conflict is retried; drive any retry to the end.
         for id in report.retry_message_ids {
             let key = EventKey::new(Provider::Stripe, EventId::parse(&id).expect("id"));
-            let delivery = Delivery { message_id: id, receipt: "r".into(), body: message_body(&key), receive_count: 2 };
+            let delivery = Delivery { message_id: id, receipt: "r".into(), body: key.message_body(), receive_count: 2 };
             rig.processor.process(&delivery).await;
         }
         let (balance, entries) = account(&rig, &name).await;
@@ -156,7 +156,7 @@ async fn two_concurrent_trial_events_for_one_account_give_one_trial() {
         for id in report.retry_message_ids {
             let key = EventKey::new(Provider::Stripe, EventId::parse(&id).expect("id"));
             rig.processor
-                .process(&Delivery { message_id: id, receipt: "r".into(), body: message_body(&key), receive_count: 2 })
+                .process(&Delivery { message_id: id, receipt: "r".into(), body: key.message_body(), receive_count: 2 })
                 .await;
         }
         let state = rig
@@ -185,7 +185,7 @@ async fn an_unknown_plan_goes_to_the_dlq_with_its_reason_and_the_batch_completes
         .await;
         let report = rig.processor.process_batch(&[good.clone(), unknown.clone()]).await;
         assert!(report.retry_message_ids.is_empty(), "{report:?}");
-        let key = |d: &Delivery| payhooks::ingest::parse_message(&d.body).expect("key");
+        let key = |d: &Delivery| payhooks::event::EventKey::from_message(&d.body).expect("key");
         let failed = rig.backend.store.get(&key(&unknown)).await.expect("get").expect("record");
         assert_eq!(failed.status, EventStatus::Failed);
         assert!(failed.last_error.unwrap_or_default().contains("unknown plan \"price_nobody_configured\""));
@@ -262,7 +262,7 @@ async fn a_cancellation_delivered_before_the_update_that_preceded_it_stays_cance
         assert_eq!(rig.processor.process(&earlier).await, Disposition::Done);
 
         assert_eq!(entitlement(&rig, &name).await.status, "cancelled", "{}", rig.backend.name);
-        let key = payhooks::ingest::parse_message(&earlier.body).expect("key");
+        let key = payhooks::event::EventKey::from_message(&earlier.body).expect("key");
         assert_eq!(rig.backend.store.get(&key).await.expect("get").expect("record").status, EventStatus::Stale);
         let actions: Vec<Action> = provisioner.received().iter().map(|r| r.action).collect();
         assert_eq!(actions, vec![Action::Deprovision]);
@@ -279,7 +279,7 @@ async fn a_provisioner_outage_is_retried_and_provisions_once() {
             recorded(&rig, "checkout.session.completed", &for_account(&name), without_explicit_account).await;
         provisioner.fail_next(1);
         assert!(matches!(rig.processor.process(&delivery).await, Disposition::Retry(_)));
-        let key = payhooks::ingest::parse_message(&delivery.body).expect("key");
+        let key = payhooks::event::EventKey::from_message(&delivery.body).expect("key");
         let record = rig.backend.store.get(&key).await.expect("get").expect("record");
         assert_eq!(record.status, EventStatus::Enqueued, "released, nothing committed");
         assert!(record.last_error.unwrap_or_default().contains("provisioner"));
@@ -298,7 +298,7 @@ async fn a_lease_that_expires_mid_processing_still_gives_one_effect() {
         let rig = rig(backend);
         let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
         let delivery = recorded(&rig, "invoice.payment_succeeded", &for_account(&name), without_explicit_account).await;
-        let key = payhooks::ingest::parse_message(&delivery.body).expect("key");
+        let key = payhooks::event::EventKey::from_message(&delivery.body).expect("key");
         // A slow worker leases the event …
         let LeaseOutcome::Acquired(record) =
             rig.backend.store.lease(&key, "slow-worker", rig.now(), rig.now() + VISIBILITY).await.expect("lease")

@@ -123,7 +123,7 @@ async fn a_retryable_message_is_reported_as_a_batch_item_failure() {
     };
     rig.backend.store.claim(&new).await.expect("claim");
     rig.backend.store.lease(&key, "elsewhere", rig.now(), rig.now() + VISIBILITY).await.expect("lease");
-    rig.backend.queue.send(&payhooks::ingest::message_body(&key)).await.expect("send");
+    rig.backend.queue.send(&key.message_body()).await.expect("send");
     let deliveries = rig.backend.queue.receive(10, Duration::from_secs(1)).await.expect("receive");
     let batch = payhooks::edge::sqs::handle(&rig.processor, sqs_event(&deliveries), None).await;
     let failed: Vec<_> = batch.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();

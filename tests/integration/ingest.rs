@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use payhooks::edge::http::{JsonResponse, webhook};
 use payhooks::event::{EventId, EventKey, EventStatus, Provider};
-use payhooks::ingest::{IngestSettings, message_body};
+use payhooks::ingest::IngestSettings;
 use payhooks::process::RecordOnlyEffects;
 use payhooks::providers::Inbound;
 use payhooks_tests::Backend;
@@ -46,7 +46,7 @@ async fn a_first_delivery_is_recorded_enqueued_and_accepted() {
         assert_eq!(record.expires_at, None, "a record with work left to do never expires");
         assert_eq!(
             Backend::drain(rig.backend.queue.as_ref()).await,
-            vec![message_body(&key(&ids.event_id))],
+            vec![key(&ids.event_id).message_body()],
             "one message carrying the event's key"
         );
         assert_eq!(rig.metrics.get("stripe", "accepted"), 1);

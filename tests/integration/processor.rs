@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::Method;
 use payhooks::edge::http::webhook;
 use payhooks::event::{EventId, EventKey, EventStatus, Provider};
-use payhooks::ingest::{IngestSettings, message_body};
+use payhooks::ingest::IngestSettings;
 use payhooks::ports::{Delivery, LeaseOutcome};
 use payhooks::process::Disposition;
 use payhooks::providers::Inbound;
@@ -86,7 +86,7 @@ async fn one_bad_message_never_fails_the_rest_of_its_batch() {
         let good = deliver_sample(&rig, "invoice.paid").await;
         let doomed = deliver_sample(&rig, "invoice.payment_failed").await;
         rig.backend.queue.send("not an event key").await.expect("send");
-        rig.backend.queue.send(&message_body(&key("evt_never_recorded"))).await.expect("send");
+        rig.backend.queue.send(&key("evt_never_recorded").message_body()).await.expect("send");
 
         let mut deliveries = Vec::new();
         while deliveries.len() < 4 {
@@ -107,7 +107,7 @@ async fn one_bad_message_never_fails_the_rest_of_its_batch() {
         let mut dead = Backend::drain(rig.backend.dead_letters.as_ref()).await;
         dead.sort();
         let mut expected =
-            vec![message_body(&doomed), "not an event key".to_owned(), message_body(&key("evt_never_recorded"))];
+            vec![doomed.message_body(), "not an event key".to_owned(), key("evt_never_recorded").message_body()];
         expected.sort();
         assert_eq!(dead, expected, "{}: what can never succeed goes to the DLQ at once", rig.backend.name);
         assert_eq!(rig.metrics.get("stripe", "dead_lettered"), 2);
@@ -162,7 +162,7 @@ async fn a_transient_failure_on_the_last_receive_fails_the_event_with_its_reason
         assert_eq!(record.status, EventStatus::Failed);
         let reason = record.last_error.unwrap_or_default();
         assert!(reason.starts_with("gave up after 5 attempts") && reason.contains("injected failure"), "{reason}");
-        assert_eq!(Backend::drain(rig.backend.dead_letters.as_ref()).await, vec![message_body(&key)]);
+        assert_eq!(Backend::drain(rig.backend.dead_letters.as_ref()).await, vec![key.message_body()]);
     }
 }
 
@@ -212,7 +212,7 @@ async fn a_lease_held_by_another_worker_defers_the_message_until_it_ends() {
         LeaseOutcome::Acquired(_)
     ));
     let delivery =
-        Delivery { message_id: "m1".into(), receipt: "r1".into(), body: message_body(&key), receive_count: 1 };
+        Delivery { message_id: "m1".into(), receipt: "r1".into(), body: key.message_body(), receive_count: 1 };
     assert_eq!(rig.processor.process(&delivery).await, Disposition::Retry(Duration::from_secs(21)));
     let record = rig.backend.store.get(&key).await.expect("get").expect("record");
     assert_eq!(record.lease_owner.as_deref(), Some("another-worker"));

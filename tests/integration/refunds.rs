@@ -52,7 +52,7 @@ async fn renewal_and_link(rig: &Rig, ids: &SampleIds) -> Vec<Delivery> {
 }
 
 fn status(rig: &Rig, delivery: &Delivery) -> impl Future<Output = EventStatus> {
-    let key = payhooks::ingest::parse_message(&delivery.body).expect("key");
+    let key = payhooks::event::EventKey::from_message(&delivery.body).expect("key");
     let store = rig.backend.store.clone();
     async move { store.get(&key).await.expect("get").expect("record").status }
 }
@@ -190,7 +190,7 @@ async fn a_refund_in_another_currency_than_its_payment_goes_to_the_dlq() {
         recorded(&rig, "refund.created", &ids, |body| body.replace("\"currency\": \"usd\"", "\"currency\": \"eur\""))
             .await;
     drive(&rig, vec![refund.clone()]).await;
-    let key = payhooks::ingest::parse_message(&refund.body).expect("key");
+    let key = payhooks::event::EventKey::from_message(&refund.body).expect("key");
     let record = rig.backend.store.get(&key).await.expect("get").expect("record");
     assert_eq!(record.status, EventStatus::Failed);
     assert!(record.last_error.unwrap_or_default().contains("is in EUR but its payment was in USD"));

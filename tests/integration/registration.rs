@@ -18,10 +18,9 @@ use payhooks::clock::{Clock, SystemClock};
 use payhooks::edge::custom_resource::{CustomResourceError, CustomResources, explain};
 use payhooks::event::Provider;
 use payhooks::ports::{Lock, StoreError};
-use payhooks::registration::{
-    Callback, KillbillRegistrar, LockSettings, Locked, Registered, Registrar, Registrars, RegistrationError,
-    StripeRegistrar,
-};
+use payhooks::providers::killbill::KillbillRegistrar;
+use payhooks::providers::stripe::StripeRegistrar;
+use payhooks::registration::{Callback, LockSettings, Locked, Registered, Registrar, Registrars, RegistrationError};
 use payhooks::secret::Secret;
 use payhooks_tests::Backend;
 use serde_json::{Value, json};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use payhooks::clock::SystemClock;
 use payhooks::effects::{BillingEffects, Plans};
 use payhooks::event::{EventKey, EventStatus, Provider};
-use payhooks::ingest::{IngestSettings, message_body, parse_message};
+use payhooks::ingest::IngestSettings;
 use payhooks::ports::Delivery;
 use payhooks::replay::{ReplayFilter, ReplayReport, Replayer};
 use payhooks_tests::Backend;
@@ -42,7 +42,7 @@ async fn replay(rig: &Rig, filter: &ReplayFilter, dry_run: bool) -> ReplayReport
 }
 
 fn key_of(delivery: &Delivery) -> EventKey {
-    parse_message(&delivery.body).expect("key")
+    EventKey::from_message(&delivery.body).expect("key")
 }
 
 async fn drive(rig: &Rig) {
@@ -108,7 +108,7 @@ async fn a_replay_by_provider_or_event_moves_only_those_and_keeps_the_rest() {
         let stripe_two = key(Provider::Stripe, "evt_test_two");
         let paystack = key(Provider::Paystack, "T_test_three");
         for key in [&stripe_one, &stripe_two, &paystack] {
-            rig.backend.dead_letters.send(&message_body(key)).await.expect("send");
+            rig.backend.dead_letters.send(&key.message_body()).await.expect("send");
         }
         rig.backend.dead_letters.send("not a payhooks message").await.expect("send");
 
@@ -118,12 +118,12 @@ async fn a_replay_by_provider_or_event_moves_only_those_and_keeps_the_rest() {
         assert_eq!((stripe.moved, stripe.kept), (1, 2), "{}", rig.backend.name);
         let mut moved = Backend::drain(rig.backend.queue.as_ref()).await;
         moved.sort();
-        let mut expected = vec![message_body(&stripe_one), message_body(&stripe_two)];
+        let mut expected = vec![stripe_one.message_body(), stripe_two.message_body()];
         expected.sort();
         assert_eq!(moved, expected, "{}", rig.backend.name);
         let mut left = Backend::drain(rig.backend.dead_letters.as_ref()).await;
         left.sort();
-        let mut expected = vec![message_body(&paystack), "not a payhooks message".to_owned()];
+        let mut expected = vec![paystack.message_body(), "not a payhooks message".to_owned()];
         expected.sort();
         assert_eq!(left, expected, "{}", rig.backend.name);
     }
@@ -143,8 +143,8 @@ async fn a_failed_event_whose_dead_letter_is_gone_is_replayed_from_its_record() 
         let key = key_of(&renewal);
         // The trigger deleted the processed message; SQS deleted the dead
         // letter at the end of its retention.
-        assert_eq!(Backend::drain(before.backend.queue.as_ref()).await, vec![message_body(&key)]);
-        assert_eq!(Backend::drain(before.backend.dead_letters.as_ref()).await, vec![message_body(&key)]);
+        assert_eq!(Backend::drain(before.backend.queue.as_ref()).await, vec![key.message_body()]);
+        assert_eq!(Backend::drain(before.backend.dead_letters.as_ref()).await, vec![key.message_body()]);
 
         let listed = replay(&before, &ReplayFilter::Event(key.clone()), true).await;
         assert_eq!((listed.matched.len(), listed.from_records, listed.moved), (1, 0, 0), "{}", backend.name);
@@ -157,8 +157,8 @@ async fn a_failed_event_whose_dead_letter_is_gone_is_replayed_from_its_record() 
         assert!(elsewhere.matched.is_empty(), "{}: another provider's replay leaves it", backend.name);
         let replayed = replay(&after, &ReplayFilter::Provider(Provider::Stripe), false).await;
         assert_eq!((replayed.reopened, replayed.from_records, replayed.moved), (1, 1, 0), "{}", backend.name);
-        assert_eq!(Backend::drain(after.backend.queue.as_ref()).await, vec![message_body(&key)]);
-        after.backend.queue.send(&message_body(&key)).await.expect("send");
+        assert_eq!(Backend::drain(after.backend.queue.as_ref()).await, vec![key.message_body()]);
+        after.backend.queue.send(&key.message_body()).await.expect("send");
         drive(&after).await;
         assert_eq!(after.backend.store.get(&key).await.expect("get").expect("record").status, EventStatus::Completed);
         assert_eq!(account(&after, &name).await, (CREDITS, vec![CREDITS]), "{}", backend.name);

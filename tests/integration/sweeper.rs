@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use payhooks::event::{EventId, EventKey, EventStatus, NewEvent, Provider};
-use payhooks::ingest::message_body;
 use payhooks::ports::LeaseOutcome;
 use payhooks::providers::{SampleIds, stripe};
 use payhooks::sweep::{SweepReport, SweepSettings, Sweeper};
@@ -158,7 +157,7 @@ async fn events_out_of_attempts_never_hide_one_never_enqueued() {
         );
         let report = sweeper.sweep().await.expect("sweep");
         assert_eq!((report.gave_up, report.requeued_unsent), (25, 1), "{}: {report:?}", rig.backend.name);
-        assert_eq!(Backend::drain(rig.backend.queue.as_ref()).await, vec![message_body(&unsent)]);
+        assert_eq!(Backend::drain(rig.backend.queue.as_ref()).await, vec![unsent.message_body()]);
         assert_eq!(rig.backend.store.failed(Provider::Stripe, 100).await.expect("failed").len(), 25);
     }
 }
@@ -175,6 +174,6 @@ async fn two_sweepers_at_once_send_one_message() {
         }))
         .await;
         assert_eq!(reports.iter().map(|r| r.requeued_unsent).sum::<u32>(), 1, "{reports:?}");
-        assert_eq!(Backend::drain(rig.backend.queue.as_ref()).await, vec![message_body(&key)]);
+        assert_eq!(Backend::drain(rig.backend.queue.as_ref()).await, vec![key.message_body()]);
     }
 }

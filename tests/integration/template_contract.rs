@@ -434,7 +434,7 @@ async fn run_every_function(
     deliveries.push(payhooks::ports::Delivery {
         message_id: "unrecorded".into(),
         receipt: "unrecorded".into(),
-        body: payhooks::ingest::message_body(&unrecorded),
+        body: unrecorded.message_body(),
         receive_count: 1,
     });
     let answer = payhooks::edge::sqs::handle(&processor, sqs_event(&deliveries), None).await;

@@ -5,8 +5,8 @@
 
 use async_trait::async_trait;
 
-use super::provider_api::http_client;
 use crate::ports::provisioner::{ProvisionError, ProvisionRequest, Provisioner};
+use crate::providers::api::http_client;
 use crate::providers::stripe;
 use crate::secret::Secret;
 

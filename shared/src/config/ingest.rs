@@ -77,7 +77,7 @@ impl PaypalApiConfig {
     }
 
     pub(super) async fn build(&self, cloud: &Cloud) -> Result<PaypalApi, ConfigError> {
-        let secret = self.client_secret.read(&cloud.secrets()).await?;
+        let secret = self.client_secret.read(cloud.secrets().as_ref()).await?;
         let secret = Secret::new(String::from_utf8_lossy(secret.expose()).trim());
         Ok(PaypalApi::new(self.base.clone(), self.client_id.clone(), secret))
     }
@@ -170,10 +170,10 @@ impl Verification {
         let name = secret_variable(provider);
         Ok(match self {
             Verification::Secrets { secrets: source, settings } => {
-                providers::verifier(provider, source.read_set(&secrets, &name).await?, settings)
+                providers::verifier(provider, source.read_set(secrets.as_ref(), &name).await?, settings)
             }
             Verification::Paypal { webhook_ids, tolerance, api } => {
-                let ids = webhook_ids.read_set(&secrets, &name).await?;
+                let ids = webhook_ids.read_set(secrets.as_ref(), &name).await?;
                 match api {
                     None => providers::verifier(
                         provider,
@@ -208,15 +208,15 @@ async fn lago_verifier(
     };
     let secrets = cloud.secrets();
     let hmac_keys = match hmac {
-        Some(source) => Some(source.read_set(&secrets, &secret_variable(Provider::Lago)).await?),
+        Some(source) => Some(source.read_set(secrets.as_ref(), &secret_variable(Provider::Lago)).await?),
         None => None,
     };
     let source: Option<Arc<dyn PublicKeySource>> = match (public_key, api_url, api_key) {
         (Some(pem), _, _) => Some(Arc::new(StaticPublicKeySource::new(pem.clone()))),
         (None, Some(url), Some(key)) => {
-            let key = key.read(&secrets).await?;
+            let key = key.read(secrets.as_ref()).await?;
             Some(Arc::new(HttpPublicKeySource::new(
-                crate::adapters::provider_api::http_client(),
+                crate::providers::api::http_client(),
                 url.clone(),
                 Secret::new(String::from_utf8_lossy(key.expose()).trim()),
             )))

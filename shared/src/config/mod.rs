@@ -3,13 +3,13 @@
 //! building its service from them once per cold start with a [`Cloud`]
 //! (the SDK configuration and where metric lines go).
 //!
-//! Layout: `env` (the lookup, typed reads, secret references), `ingest`,
+//! Layout: [`crate::settings`] (the lookup, typed reads, secret
+//! references), `ingest`,
 //! `processor`, `operations` (sweeper, reconciler, admin) and `register`,
 //! each a settings struct with `read` and `build`. [`read`] reads any
 //! function's settings by its binary: what the template contract test
 //! holds each function's environment in `template.yaml` to.
 
-mod env;
 mod ingest;
 mod operations;
 mod processor;
@@ -18,7 +18,7 @@ mod register;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-pub use env::{ConfigError, Env, SecretSource};
+pub use crate::settings::{ConfigError, Env, SecretSource};
 pub use ingest::{IngestConfig, PaypalApiConfig, Verification, ingest_settings, secret_variable, verifier_settings};
 pub use operations::{AdminConfig, ReconcilerConfig, SweeperConfig, sweep_settings};
 pub use processor::{ProcessorConfig, parse_plans, processor_settings};
@@ -26,6 +26,7 @@ pub use register::{LambdaRegistrars, RegisterConfig};
 
 use crate::adapters::{DynamoEventStore, EmfMetrics, SecretsManagerSource, SqsQueue};
 use crate::event::Provider;
+use crate::ports::SecretStore;
 
 pub const EVENTS_TABLE: &str = "PAYHOOKS_EVENTS_TABLE";
 pub const QUEUE_URL: &str = "PAYHOOKS_QUEUE_URL";
@@ -174,8 +175,8 @@ impl Cloud {
         })
     }
 
-    fn secrets(&self) -> SecretsManagerSource {
-        SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&self.sdk))
+    fn secrets(&self) -> Arc<dyn SecretStore> {
+        Arc::new(SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&self.sdk)))
     }
 
     fn store(&self, table: &str) -> DynamoEventStore {
@@ -219,7 +220,7 @@ pub async fn lambda_reconciler() -> Result<crate::reconcile::Reconciler, ConfigE
     Ok(ReconcilerConfig::read(&env)?.build(&Cloud::load().await))
 }
 
-pub async fn lambda_admin() -> Result<crate::admin::Admin, ConfigError> {
+pub async fn lambda_admin() -> Result<crate::edge::admin::Admin, ConfigError> {
     let env = lambda_env();
     Ok(AdminConfig::read(&env)?.build(&Cloud::load().await))
 }

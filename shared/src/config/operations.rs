@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::{
     Cloud, ConfigError, DLQ_URL, EVENTS_TABLE, Env, MAX_RECEIVE_COUNT, QUEUE_URL, SWEEP_AFTER_SECS, metrics_namespace,
 };
-use crate::admin::Admin;
 use crate::clock::SystemClock;
+use crate::edge::admin::Admin;
 use crate::reconcile::Reconciler;
 use crate::sweep::{SweepSettings, Sweeper};
 

@@ -12,15 +12,16 @@ use super::{
     KILLBILL_API_URL, LEASE_SECS, MAX_RECEIVE_COUNT, NEGATIVE_BALANCES, PLANS, PROVISIONER_SECRET, PROVISIONER_URL,
     QUEUE_URL, SecretSource, metrics_namespace,
 };
-use crate::adapters::{
-    FlutterwaveTransactions, HttpProvisioner, KillbillApi, KillbillCredentials, PaypalSubscriptions,
-    SecretsManagerSource, flutterwave_transactions,
-};
+use crate::adapters::HttpProvisioner;
 use crate::clock::SystemClock;
 use crate::effects::{BillingEffects, NegativeBalances, Plans};
 use crate::event::Provider;
 use crate::ports::Effects;
+use crate::ports::SecretStore;
 use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
+use crate::providers::flutterwave::{FlutterwaveTransactions, transactions as flutterwave_transactions};
+use crate::providers::killbill::{KillbillApi, KillbillCredentials};
+use crate::providers::paypal::PaypalSubscriptions;
 use crate::secret::Secret;
 
 #[derive(Debug)]
@@ -87,7 +88,7 @@ pub(super) fn killbill(env: &Env) -> Result<Option<(String, SecretSource)>, Conf
 /// `username` and `password`.
 pub(super) async fn killbill_credentials(
     source: &SecretSource,
-    secrets: &SecretsManagerSource,
+    secrets: &dyn SecretStore,
 ) -> Result<KillbillCredentials, ConfigError> {
     let json = source.read(secrets).await?;
     let invalid = || ConfigError::Invalid {
@@ -105,9 +106,8 @@ pub(super) async fn killbill_credentials(
 }
 
 /// A secret's value as trimmed text (keys pasted with a newline).
-async fn trimmed(source: &SecretSource, secrets: &SecretsManagerSource) -> Result<Secret, ConfigError> {
-    let value = source.read(secrets).await?;
-    Ok(Secret::new(String::from_utf8_lossy(value.expose()).trim()))
+async fn trimmed(source: &SecretSource, secrets: &dyn SecretStore) -> Result<Secret, ConfigError> {
+    source.read_trimmed(secrets).await
 }
 
 /// Parses plans (`{"plan id": credits per period}`).
@@ -154,11 +154,11 @@ impl ProcessorConfig {
         let store = Arc::new(cloud.store(&self.table).with_retention(self.retention));
         let effects: Arc<dyn Effects> = match &self.plans {
             Some(source) => {
-                let plans = parse_plans(source.read(&secrets).await?.expose())?;
+                let plans = parse_plans(source.read(secrets.as_ref()).await?.expose())?;
                 let mut effects = BillingEffects::new(store.clone(), plans, Arc::new(SystemClock))
                     .with_negative_balances(self.negative_balances);
                 if let Some((url, secret)) = &self.provisioner {
-                    let secret = trimmed(secret, &secrets).await?;
+                    let secret = trimmed(secret, secrets.as_ref()).await?;
                     effects = effects.with_provisioner(Arc::new(HttpProvisioner::new(url.clone(), secret)));
                 }
                 Arc::new(effects)
@@ -178,11 +178,11 @@ impl ProcessorConfig {
             self.settings,
         );
         if let Some((url, key)) = &self.flutterwave {
-            let confirmer = FlutterwaveTransactions::new(url.clone(), trimmed(key, &secrets).await?);
+            let confirmer = FlutterwaveTransactions::new(url.clone(), trimmed(key, secrets.as_ref()).await?);
             processor = processor.with_confirmer(Provider::Flutterwave, Arc::new(confirmer));
         }
         if let Some((url, credentials)) = &self.killbill {
-            let confirmer = KillbillApi::new(url.clone(), killbill_credentials(credentials, &secrets).await?);
+            let confirmer = KillbillApi::new(url.clone(), killbill_credentials(credentials, secrets.as_ref()).await?);
             processor = processor.with_confirmer(Provider::Killbill, Arc::new(confirmer));
         }
         if let Some(api) = &self.paypal {

@@ -7,12 +7,11 @@ use std::sync::Arc;
 
 use super::processor::{killbill, killbill_credentials};
 use super::{Cloud, ConfigError, EVENTS_TABLE, Env, STRIPE_API_KEY, STRIPE_API_URL, SecretSource, secret_variable};
-use crate::adapters::SecretsManagerSource;
 use crate::clock::SystemClock;
 use crate::event::Provider;
-use crate::registration::{
-    self, KillbillRegistrar, LockSettings, Locked, Registrar, Registrars, RegistrationError, StripeRegistrar,
-};
+use crate::providers::killbill::KillbillRegistrar;
+use crate::providers::stripe::StripeRegistrar;
+use crate::registration::{LockSettings, Locked, Registrar, Registrars, RegistrationError};
 use crate::secret::Secret;
 
 #[derive(Debug)]
@@ -33,7 +32,9 @@ impl RegisterConfig {
             None => None,
         };
         let stripe = env.secret(STRIPE_API_KEY).map(|key| {
-            let url = env.var(STRIPE_API_URL).unwrap_or_else(|| registration::stripe::DEFAULT_API_URL.to_owned());
+            let url = env
+                .var(STRIPE_API_URL)
+                .unwrap_or_else(|| crate::providers::stripe::registrar::DEFAULT_API_URL.to_owned());
             (url, key)
         });
         Ok(Self { table: env.required(EVENTS_TABLE)?, killbill, stripe })
@@ -49,7 +50,7 @@ impl RegisterConfig {
 #[derive(Debug)]
 pub struct LambdaRegistrars {
     config: RegisterConfig,
-    secrets: SecretsManagerSource,
+    secrets: Arc<dyn crate::ports::SecretStore>,
     lock: Arc<crate::adapters::DynamoEventStore>,
 }
 
@@ -70,13 +71,14 @@ impl Registrars for LambdaRegistrars {
                     .killbill
                     .as_ref()
                     .ok_or_else(|| Self::unconfigured(provider, super::KILLBILL_API_URL))?;
-                let credentials = killbill_credentials(credentials, &self.secrets).await.map_err(unconfigured)?;
+                let credentials =
+                    killbill_credentials(credentials, self.secrets.as_ref()).await.map_err(unconfigured)?;
                 Arc::new(KillbillRegistrar::new(url, credentials))
             }
             Provider::Stripe => {
                 let (url, key) =
                     self.config.stripe.as_ref().ok_or_else(|| Self::unconfigured(provider, "STRIPE_API_KEY_ARN"))?;
-                let key = key.read(&self.secrets).await.map_err(unconfigured)?;
+                let key = key.read(self.secrets.as_ref()).await.map_err(unconfigured)?;
                 Arc::new(StripeRegistrar::new(url, Secret::new(String::from_utf8_lossy(key.expose()).trim())))
             }
             other => return Err(RegistrationError::Unsupported(other)),
@@ -97,7 +99,7 @@ impl Registrars for LambdaRegistrars {
         let (_, _, token) =
             self.config.killbill.as_ref().ok_or_else(|| Self::unconfigured(provider, super::KILLBILL_API_URL))?;
         let tokens = token
-            .read_set(&self.secrets, &secret_variable(provider))
+            .read_set(self.secrets.as_ref(), &secret_variable(provider))
             .await
             .map_err(|source| RegistrationError::Unconfigured { provider, source })?;
         // The first token listed is the one new registrations use; the others
@@ -123,7 +125,9 @@ mod tests {
         ]))
         .expect("config");
         assert!(both.killbill.is_some());
-        assert!(matches!(both.stripe, Some((ref url, _)) if url == registration::stripe::DEFAULT_API_URL));
+        assert!(
+            matches!(both.stripe, Some((ref url, _)) if url == crate::providers::stripe::registrar::DEFAULT_API_URL)
+        );
         let tokenless = RegisterConfig::read(&Env::from_pairs([
             (EVENTS_TABLE, "events"),
             (super::super::KILLBILL_API_URL, "https://killbill.example"),

@@ -23,8 +23,8 @@ use aws_lambda_events::event::cloudformation::{
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::adapters::provider_api::http_client;
 use crate::event::Provider;
+use crate::providers::api::http_client;
 use crate::registration::{Callback, Registered, Registrars, RegistrationError};
 
 /// Kept back from the invocation's time for sending the answer.

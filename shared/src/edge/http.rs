@@ -99,7 +99,7 @@ pub async fn lambda(
 /// The admin function's edge: any `/admin/...` route behind API Gateway's
 /// IAM authorization.
 pub async fn lambda_admin(
-    admin: &crate::admin::Admin,
+    admin: &crate::edge::admin::Admin,
     request: lambda_http::Request,
 ) -> Result<lambda_http::Response<lambda_http::Body>, std::convert::Infallible> {
     let response = admin.handle(request.method(), request.uri().path(), request.body().as_ref()).await;

@@ -10,6 +10,7 @@ pub mod lock;
 pub mod metrics;
 pub mod provisioner;
 pub mod queue;
+pub mod secrets;
 
 pub use confirmation::{Confirmation, Confirmer};
 pub use effects::{Applied, EffectError, Effects};
@@ -22,3 +23,4 @@ pub use lock::Lock;
 pub use metrics::Metrics;
 pub use provisioner::{Action, ProvisionError, ProvisionRequest, Provisioner};
 pub use queue::{Delivery, Queue, QueueDepth, QueueError};
+pub use secrets::{SecretStore, SecretsError};

@@ -2,6 +2,7 @@
 //! types map onto the domain's events. Adding a provider adds a module here,
 //! a variant to [`Provider`], a function crate and a route; nothing else.
 
+pub mod api;
 pub mod flutterwave;
 mod json;
 pub mod killbill;

@@ -4,27 +4,25 @@
 //! and can remove what it registered. [`Locked`] serializes registrars
 //! across concurrent deploys with a [`crate::ports::Lock`].
 //!
-//! - [`killbill`]: Kill Bill's `PUSH_NOTIFICATION_CB`, one value per tenant.
-//! - [`stripe`]: Stripe webhook endpoints, one per URL.
-//! - [`locked`]: the lock around any registrar.
+//! The registrars live with their providers (Kill Bill's
+//! `PUSH_NOTIFICATION_CB`, one value per tenant, in
+//! [`crate::providers::killbill`]; Stripe's webhook endpoints, one per URL,
+//! in [`crate::providers::stripe`]); [`locked`] is the lock around any
+//! registrar.
 
-pub mod killbill;
 pub mod locked;
-pub mod stripe;
 
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::ConfigError;
 use crate::event::Provider;
 use crate::ports::StoreError;
 use crate::secret::Secret;
+use crate::settings::ConfigError;
 
-pub use killbill::KillbillRegistrar;
 pub use locked::{LockSettings, Locked};
-pub use stripe::StripeRegistrar;
 
 /// The callback a provider should call: a URL and, where the provider lets
 /// a callback choose, the event types it wants.
@@ -154,7 +152,7 @@ pub trait Registrars: Send + Sync + fmt::Debug {
 /// errors that name the API and the action, and never the URL (Kill Bill's
 /// carries the token). `detail` reads a provider's error body when it is
 /// safe to quote.
-async fn send(
+pub(crate) async fn send(
     api: &'static str,
     action: impl Into<String>,
     request: reqwest::RequestBuilder,
@@ -188,7 +186,7 @@ async fn send(
 }
 
 /// Reads a JSON answer as `T`.
-async fn read<T: serde::de::DeserializeOwned>(
+pub(crate) async fn read<T: serde::de::DeserializeOwned>(
     api: &'static str,
     action: &str,
     response: reqwest::Response,

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use base64::Engine;
-use payhooks::adapters::KillbillCredentials;
+use payhooks::providers::killbill::KillbillCredentials;
 use payhooks::secret::Secret;
 use serde_json::{Value, json};
 

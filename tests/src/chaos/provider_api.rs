@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use payhooks::adapters::killbill_api::{judge, what_to_read};
 use payhooks::event::EventRecord;
 use payhooks::ports::{Confirmation, Confirmer, EffectError};
+use payhooks::providers::killbill::api::{judge, what_to_read};
 use serde_json::Value;
 
 #[derive(Debug, Default)]

@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 use time::{Date, OffsetDateTime, Time};
 
-use super::provider_api::{ApiError, get_json, http_client};
 use crate::event::{DomainEvent, EventKind, EventRecord, Period};
 use crate::ports::{Confirmation, Confirmer, EffectError};
+use crate::providers::api::{ApiError, get_json, http_client};
 use crate::providers::money::minor_units;
 use crate::secret::Secret;
 

@@ -187,12 +187,12 @@ fn normalize(event_type: String, d: &Value, received_at: OffsetDateTime) -> Doma
 }
 
 pub const SAMPLES: Samples = Samples(&[
-    ("charge.success", include_str!("../../samples/paystack/charge.success.json")),
-    ("subscription.create", include_str!("../../samples/paystack/subscription.create.json")),
-    ("invoice.update", include_str!("../../samples/paystack/invoice.update.json")),
-    ("invoice.payment_failed", include_str!("../../samples/paystack/invoice.payment_failed.json")),
-    ("refund.processed", include_str!("../../samples/paystack/refund.processed.json")),
-    ("subscription.not_renew", include_str!("../../samples/paystack/subscription.not_renew.json")),
+    ("charge.success", include_str!("samples/charge.success.json")),
+    ("subscription.create", include_str!("samples/subscription.create.json")),
+    ("invoice.update", include_str!("samples/invoice.update.json")),
+    ("invoice.payment_failed", include_str!("samples/invoice.payment_failed.json")),
+    ("refund.processed", include_str!("samples/refund.processed.json")),
+    ("subscription.not_renew", include_str!("samples/subscription.not_renew.json")),
 ]);
 
 /// Ids in Paystack's shapes; the event id stands in for the reference or

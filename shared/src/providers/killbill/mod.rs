@@ -10,6 +10,12 @@
 //! tells apart two payments on one invoice. Kill Bill retries a failed
 //! delivery with the same body, so the same key.
 
+pub mod api;
+pub mod registrar;
+
+pub use api::{KillbillApi, KillbillCredentials};
+pub use registrar::KillbillRegistrar;
+
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Value;
@@ -146,12 +152,12 @@ fn normalize(
 }
 
 pub const SAMPLES: Samples = Samples(&[
-    ("SUBSCRIPTION_CREATION", include_str!("../../samples/killbill/SUBSCRIPTION_CREATION.json")),
-    ("INVOICE_PAYMENT_SUCCESS", include_str!("../../samples/killbill/INVOICE_PAYMENT_SUCCESS.json")),
-    ("INVOICE_PAYMENT_FAILED", include_str!("../../samples/killbill/INVOICE_PAYMENT_FAILED.json")),
-    ("PAYMENT_SUCCESS.refund", include_str!("../../samples/killbill/PAYMENT_SUCCESS.refund.json")),
-    ("SUBSCRIPTION_CANCEL", include_str!("../../samples/killbill/SUBSCRIPTION_CANCEL.json")),
-    ("TENANT_CONFIG_CHANGE", include_str!("../../samples/killbill/TENANT_CONFIG_CHANGE.json")),
+    ("SUBSCRIPTION_CREATION", include_str!("samples/SUBSCRIPTION_CREATION.json")),
+    ("INVOICE_PAYMENT_SUCCESS", include_str!("samples/INVOICE_PAYMENT_SUCCESS.json")),
+    ("INVOICE_PAYMENT_FAILED", include_str!("samples/INVOICE_PAYMENT_FAILED.json")),
+    ("PAYMENT_SUCCESS.refund", include_str!("samples/PAYMENT_SUCCESS.refund.json")),
+    ("SUBSCRIPTION_CANCEL", include_str!("samples/SUBSCRIPTION_CANCEL.json")),
+    ("TENANT_CONFIG_CHANGE", include_str!("samples/TENANT_CONFIG_CHANGE.json")),
 ]);
 
 /// UUIDs, as Kill Bill's ids are.

@@ -1,5 +1,6 @@
-//! What the confirmation adapters share: one HTTP client and one error for
-//! a provider API that could not be asked.
+//! What the providers' API clients share (confirmers, registrars, Lago's
+//! key, the provisioner): one HTTP client with short timeouts, and one
+//! error for a provider API that could not be asked.
 
 use std::time::Duration;
 

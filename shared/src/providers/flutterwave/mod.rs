@@ -12,6 +12,10 @@
 //! a retry maps to the same key and a new state to a new one. v4 events have
 //! their own `id` (`wbk_…`).
 
+pub mod transactions;
+
+pub use transactions::FlutterwaveTransactions;
+
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -205,12 +209,12 @@ fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDat
 }
 
 pub const SAMPLES: Samples = Samples(&[
-    ("charge.completed", include_str!("../../samples/flutterwave/charge.completed.json")),
-    ("charge.completed.renewal", include_str!("../../samples/flutterwave/charge.completed.renewal.json")),
-    ("charge.completed.failed", include_str!("../../samples/flutterwave/charge.completed.failed.json")),
-    ("subscription.cancelled", include_str!("../../samples/flutterwave/subscription.cancelled.json")),
-    ("refund.completed", include_str!("../../samples/flutterwave/refund.completed.json")),
-    ("v4.charge.completed", include_str!("../../samples/flutterwave/v4.charge.completed.json")),
+    ("charge.completed", include_str!("samples/charge.completed.json")),
+    ("charge.completed.renewal", include_str!("samples/charge.completed.renewal.json")),
+    ("charge.completed.failed", include_str!("samples/charge.completed.failed.json")),
+    ("subscription.cancelled", include_str!("samples/subscription.cancelled.json")),
+    ("refund.completed", include_str!("samples/refund.completed.json")),
+    ("v4.charge.completed", include_str!("samples/v4.charge.completed.json")),
 ]);
 
 /// Numeric ids, as Flutterwave's v3 transactions, customers and plans have.

@@ -13,10 +13,10 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{Callback, Registered, Registrar, RegistrationError, read, send};
-use crate::adapters::KillbillCredentials;
-use crate::adapters::provider_api::http_client;
+use super::api::KillbillCredentials;
 use crate::event::Provider;
+use crate::providers::api::http_client;
+use crate::registration::{Callback, Registered, Registrar, RegistrationError, read, send};
 
 const API: &str = "Kill Bill's API";
 const PATH: &str = "1.0/kb/tenants/registerNotificationCallback";

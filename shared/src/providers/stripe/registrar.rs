@@ -11,9 +11,9 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::{Callback, Registered, Registrar, RegistrationError, read, send};
-use crate::adapters::provider_api::http_client;
 use crate::event::Provider;
+use crate::providers::api::http_client;
+use crate::registration::{Callback, Registered, Registrar, RegistrationError, read, send};
 use crate::secret::Secret;
 
 pub const DEFAULT_API_URL: &str = "https://api.stripe.com";

@@ -1,13 +1,15 @@
-//! Where settings come from: a lookup from a name to its value. In Lambda
-//! that is the process environment; in tests a map, so every setting is
-//! read without touching the process environment, and the template
-//! contract test can record which names each function asks for.
+//! Reading settings: a lookup from a name to its value. In Lambda that is
+//! the process environment; in tests a map, so every setting is read
+//! without touching the process environment, and the template contract
+//! test can record which names each function asks for. Secrets are named
+//! here ([`SecretSource`]) and read through the [`SecretStore`] port when a
+//! function is built.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::adapters::secrets_manager::{SecretsError, SecretsManagerSource};
+use crate::ports::{SecretStore, SecretsError};
 use crate::secret::{Secret, SecretSet};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +20,7 @@ pub enum ConfigError {
     Invalid { name: String, expected: &'static str },
     #[error("neither {0}_ARN nor {0} is set")]
     NoSecret(String),
-    #[error("{0} is set but holds no secret")]
+    #[error("{0} holds no secret")]
     EmptySecret(String),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
@@ -115,20 +117,27 @@ impl fmt::Debug for SecretSource {
 
 impl SecretSource {
     /// The secret's string as stored (a key, a token list, a JSON document).
-    pub async fn read(&self, secrets: &SecretsManagerSource) -> Result<Secret, ConfigError> {
+    pub async fn read(&self, secrets: &dyn SecretStore) -> Result<Secret, ConfigError> {
         match self {
             SecretSource::Arn(arn) => Ok(Secret::new(secrets.secret_string(arn).await?)),
             SecretSource::Value(value) => Ok(value.clone()),
         }
     }
 
+    /// The secret as text, trimmed (a key pasted with a newline).
+    pub async fn read_trimmed(&self, secrets: &dyn SecretStore) -> Result<Secret, ConfigError> {
+        let value = self.read(secrets).await?;
+        Ok(Secret::new(String::from_utf8_lossy(value.expose()).trim()))
+    }
+
     /// One secret, or several separated by commas while it is rotated.
-    pub async fn read_set(&self, secrets: &SecretsManagerSource, name: &str) -> Result<SecretSet, ConfigError> {
-        match self {
-            SecretSource::Arn(arn) => Ok(secrets.signing_secrets(arn).await?),
-            SecretSource::Value(value) => SecretSet::from_comma_separated(&String::from_utf8_lossy(value.expose()))
-                .map_err(|_| ConfigError::EmptySecret(name.to_owned())),
-        }
+    pub async fn read_set(&self, secrets: &dyn SecretStore, name: &str) -> Result<SecretSet, ConfigError> {
+        let value = self.read(secrets).await?;
+        let empty = || match self {
+            SecretSource::Arn(arn) => ConfigError::EmptySecret(format!("{name} (secret {arn})")),
+            SecretSource::Value(_) => ConfigError::EmptySecret(name.to_owned()),
+        };
+        SecretSet::from_comma_separated(&String::from_utf8_lossy(value.expose())).map_err(|_| empty())
     }
 }
 

@@ -16,8 +16,8 @@ use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::http::JsonResponse;
 use crate::clock::Clock;
-use crate::edge::http::JsonResponse;
 use crate::event::{EventId, EventKey, Provider};
 use crate::ports::{AccountRef, EventStore, Ledger, Metrics, Queue};
 use crate::reconcile::Reconciler;
