@@ -1,6 +1,5 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -8,8 +7,7 @@ use payhooks::config;
 use payhooks::event::Provider;
 use payhooks::local::LocalApp;
 use payhooks::process::ProcessorSettings;
-use payhooks::providers::paypal::LocalPaypal;
-use payhooks::providers::{self, Verifier};
+use payhooks::providers;
 use payhooks::secret::SecretSet;
 
 #[derive(Debug, Args)]
@@ -25,20 +23,13 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
     let mut verifiers = Vec::new();
     let mut banner = Vec::new();
     for &provider in Provider::ALL {
-        if provider == Provider::Paypal {
-            // No shared secret to print: a key and certificate made now, the
-            // certificate served from memory, the key in a file for trigger.
-            let webhook_id = std::env::var("PAYPAL_WEBHOOK_ID")
-                .unwrap_or_else(|_| format!("WH-LOCAL-{}", uuid::Uuid::new_v4().simple()));
-            let tolerance = config::verifier_settings(provider, &env)?.tolerance;
-            let local = LocalPaypal::start(&webhook_id, tolerance, &std::env::temp_dir())
-                .map_err(|e| format!("PayPal local signer: {e}"))?;
-            let file = local.signing_file.display();
+        let integration = providers::integration(provider);
+        if let Some(local) = integration.local_signing(&env, &std::env::temp_dir())? {
             banner.push(format!(
-                "  POST http://{}/webhooks/paypal   webhook id {webhook_id}, signing file (0600): {file}\n    (send with: cargo run --bin payhooks -- trigger paypal <event-type> --secret {file})",
-                args.addr
+                "  POST http://{}/webhooks/{provider}   {}\n    (send with: cargo run --bin payhooks -- trigger {provider} <event-type> --secret {})",
+                args.addr, local.description, local.secret
             ));
-            verifiers.push(Arc::new(local.verifier) as Arc<dyn Verifier>);
+            verifiers.push(local.verifier);
             continue;
         }
         let variable = config::secret_variable(provider);
@@ -99,8 +90,5 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
 
 /// Providers whose secret is a token at the end of the callback URL.
 fn token_hint(provider: Provider) -> &'static str {
-    match provider {
-        Provider::Killbill => "/<token>",
-        _ => "",
-    }
+    if providers::integration(provider).token_in_path() { "/<token>" } else { "" }
 }

@@ -45,10 +45,7 @@ pub async fn run(args: TriggerArgs) -> Result<ExitCode, Box<dyn std::error::Erro
     if let Some(subscription) = args.subscription {
         ids.subscription_id = subscription;
     }
-    let variable = match provider {
-        Provider::Paypal => "PAYHOOKS_PAYPAL_SIGNING_FILE".to_owned(),
-        _ => format!("{}_WEBHOOK_SECRET", provider.env_prefix()),
-    };
+    let variable = providers::integration(provider).trigger_secret_variable();
     let secret = args.secret.or_else(|| std::env::var(&variable).ok()).ok_or_else(|| {
         format!("no signing secret: pass --secret or set {variable} (the local server prints its secret at start)")
     })?;

@@ -28,6 +28,12 @@ pub enum ConfigError {
         "Lago needs LAGO_WEBHOOK_SECRET[_ARN] (hmac) or LAGO_PUBLIC_KEY / LAGO_API_URL with LAGO_API_KEY[_ARN] (jwt)"
     )]
     NoLagoVerification,
+    /// A feature is asked of a function whose settings do not turn it on.
+    #[error("{0} is not configured")]
+    NotConfigured(String),
+    /// The local server could not set a provider up.
+    #[error("{0}")]
+    Local(String),
 }
 
 type Lookup<'a> = dyn Fn(&str) -> Option<String> + Send + Sync + 'a;

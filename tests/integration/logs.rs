@@ -45,7 +45,11 @@ pub(crate) fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
             move || captured.clone()
         })
         .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
+    let guard = tracing::subscriber::set_default(subscriber);
+    // A callsite first reached by another test, before this subscriber
+    // existed, may have cached that nobody listens: ask again.
+    tracing::callsite::rebuild_interest_cache();
+    (captured, guard)
 }
 
 #[tokio::test]

@@ -4,9 +4,10 @@
 //! (the SDK configuration and where metric lines go).
 //!
 //! Layout: [`crate::settings`] (the lookup, typed reads, secret
-//! references), `ingest`,
-//! `processor`, `operations` (sweeper, reconciler, admin) and `register`,
-//! each a settings struct with `read` and `build`. [`read`] reads any
+//! references), `ingest`, `processor`, `operations` (sweeper, reconciler,
+//! admin) and `register`, each a settings struct with `read` and `build`.
+//! What each provider reads (its secrets, its API, its registration) its
+//! [`crate::providers::Integration`] reads. [`read`] reads any
 //! function's settings by its binary: what the template contract test
 //! holds each function's environment in `template.yaml` to.
 
@@ -18,8 +19,9 @@ mod register;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+pub use crate::providers::TOLERANCE_SECS;
 pub use crate::settings::{ConfigError, Env, SecretSource};
-pub use ingest::{IngestConfig, PaypalApiConfig, Verification, ingest_settings, secret_variable, verifier_settings};
+pub use ingest::{IngestConfig, ingest_settings, secret_variable, verifier_settings};
 pub use operations::{AdminConfig, ReconcilerConfig, SweeperConfig, sweep_settings};
 pub use processor::{ProcessorConfig, parse_plans, processor_settings};
 pub use register::{LambdaRegistrars, RegisterConfig};
@@ -31,7 +33,6 @@ use crate::ports::SecretStore;
 pub const EVENTS_TABLE: &str = "PAYHOOKS_EVENTS_TABLE";
 pub const QUEUE_URL: &str = "PAYHOOKS_QUEUE_URL";
 pub const DLQ_URL: &str = "PAYHOOKS_DLQ_URL";
-pub const TOLERANCE_SECS: &str = "PAYHOOKS_TOLERANCE_SECS";
 /// Days a final record is kept (its TTL from when it finishes).
 pub const EVENT_TTL_DAYS: &str = "PAYHOOKS_EVENT_TTL_DAYS";
 pub const MAX_BODY_BYTES: &str = "PAYHOOKS_MAX_BODY_BYTES";
@@ -46,7 +47,6 @@ pub const SWEEP_AFTER_SECS: &str = "PAYHOOKS_SWEEP_AFTER_SECS";
 /// The CloudWatch namespace of the metrics (the template: `payhooks/<stack>`,
 /// so one stack's alarms never count another's events).
 pub const METRICS_NAMESPACE: &str = "PAYHOOKS_METRICS_NAMESPACE";
-pub const PAYSTACK_SOURCE_IPS: &str = "PAYSTACK_SOURCE_IPS";
 /// Credits per period by plan id, as a JSON object (`PAYHOOKS_PLANS_ARN`
 /// names it in Secrets Manager).
 pub const PLANS: &str = "PAYHOOKS_PLANS";
@@ -57,34 +57,6 @@ pub const NEGATIVE_BALANCES: &str = "PAYHOOKS_NEGATIVE_BALANCES";
 /// them (`PAYHOOKS_PROVISIONER_SECRET_ARN` in Secrets Manager).
 pub const PROVISIONER_URL: &str = "PAYHOOKS_PROVISIONER_URL";
 pub const PROVISIONER_SECRET: &str = "PAYHOOKS_PROVISIONER_SECRET";
-pub const FLUTTERWAVE_VERIFY_TRANSACTIONS: &str = "FLUTTERWAVE_VERIFY_TRANSACTIONS";
-pub const FLUTTERWAVE_API_URL: &str = "FLUTTERWAVE_API_URL";
-pub const FLUTTERWAVE_SECRET_KEY: &str = "FLUTTERWAVE_SECRET_KEY";
-pub const KILLBILL_API_URL: &str = "KILLBILL_API_URL";
-pub const KILLBILL_API_CREDENTIALS: &str = "KILLBILL_API_CREDENTIALS";
-/// Lago's RSA public key for `jwt` signatures: a PEM, or base64 of a PEM.
-pub const LAGO_PUBLIC_KEY: &str = "LAGO_PUBLIC_KEY";
-/// Lago's API URL: the expected `iss` of its JWTs, and where the public key
-/// is fetched from when `LAGO_PUBLIC_KEY` is not set.
-pub const LAGO_API_URL: &str = "LAGO_API_URL";
-/// The Lago API key (bearer) for fetching the public key; `LAGO_API_KEY_ARN`
-/// names it in Secrets Manager.
-pub const LAGO_API_KEY: &str = "LAGO_API_KEY";
-/// Stripe's secret API key (`STRIPE_API_KEY_ARN` names it in Secrets
-/// Manager), for registering the webhook endpoint at deploy time.
-pub const STRIPE_API_KEY: &str = "STRIPE_API_KEY";
-/// Stripe's API root (default `https://api.stripe.com`).
-pub const STRIPE_API_URL: &str = "STRIPE_API_URL";
-/// PayPal: `offline` (default; verify with PayPal's certificate) or `api`
-/// (ask PayPal's verify-webhook-signature API).
-pub const PAYPAL_VERIFICATION: &str = "PAYPAL_VERIFICATION";
-pub const PAYPAL_CLIENT_ID: &str = "PAYPAL_CLIENT_ID";
-/// The client secret, or `PAYPAL_CLIENT_SECRET_ARN` naming it in Secrets Manager.
-pub const PAYPAL_CLIENT_SECRET: &str = "PAYPAL_CLIENT_SECRET";
-/// PayPal's API root for `api` mode (default live; the sandbox is
-/// `https://api-m.sandbox.paypal.com`).
-pub const PAYPAL_API_BASE: &str = "PAYPAL_API_BASE";
-
 /// The functions `template.yaml` deploys, each one binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Function {

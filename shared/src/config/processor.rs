@@ -1,16 +1,13 @@
 //! The processor's settings: its table and queues, its retry budget, the
 //! plans, and the provider APIs and downstream it talks to.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::ingest::PaypalApiConfig;
 use super::{
-    BACKOFF_BASE_SECS, BACKOFF_MAX_SECS, Cloud, ConfigError, DLQ_URL, EVENT_TTL_DAYS, EVENTS_TABLE, Env,
-    FLUTTERWAVE_API_URL, FLUTTERWAVE_SECRET_KEY, FLUTTERWAVE_VERIFY_TRANSACTIONS, KILLBILL_API_CREDENTIALS,
-    KILLBILL_API_URL, LEASE_SECS, MAX_RECEIVE_COUNT, NEGATIVE_BALANCES, PLANS, PROVISIONER_SECRET, PROVISIONER_URL,
-    QUEUE_URL, SecretSource, metrics_namespace,
+    BACKOFF_BASE_SECS, BACKOFF_MAX_SECS, Cloud, ConfigError, DLQ_URL, EVENT_TTL_DAYS, EVENTS_TABLE, Env, LEASE_SECS,
+    MAX_RECEIVE_COUNT, NEGATIVE_BALANCES, PLANS, PROVISIONER_SECRET, PROVISIONER_URL, QUEUE_URL, SecretSource,
+    metrics_namespace,
 };
 use crate::adapters::HttpProvisioner;
 use crate::clock::SystemClock;
@@ -19,9 +16,7 @@ use crate::event::Provider;
 use crate::ports::Effects;
 use crate::ports::SecretStore;
 use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
-use crate::providers::flutterwave::{FlutterwaveTransactions, transactions as flutterwave_transactions};
-use crate::providers::killbill::{KillbillApi, KillbillCredentials};
-use crate::providers::paypal::PaypalSubscriptions;
+use crate::providers::{ConfirmerSetup, integration};
 use crate::secret::Secret;
 
 #[derive(Debug)]
@@ -37,9 +32,8 @@ pub struct ProcessorConfig {
     pub plans: Option<SecretSource>,
     pub negative_balances: NegativeBalances,
     pub provisioner: Option<(String, SecretSource)>,
-    pub flutterwave: Option<(String, SecretSource)>,
-    pub killbill: Option<(String, SecretSource)>,
-    pub paypal: Option<PaypalApiConfig>,
+    /// Each provider's API read-back, where configured.
+    pub confirmers: Vec<(Provider, Box<dyn ConfirmerSetup>)>,
 }
 
 /// The processor's retry and lease settings.
@@ -52,56 +46,6 @@ pub fn processor_settings(env: &Env) -> Result<ProcessorSettings, ConfigError> {
         backoff_max: seconds(BACKOFF_MAX_SECS, defaults.backoff_max)?,
         max_receive_count: env.number(MAX_RECEIVE_COUNT, defaults.max_receive_count)?,
         ..defaults
-    })
-}
-
-/// Flutterwave's verify-transaction check: on whenever a secret key is
-/// configured, unless `FLUTTERWAVE_VERIFY_TRANSACTIONS=false`; asked for
-/// without a key, it is a configuration error rather than a silent skip.
-fn flutterwave(env: &Env) -> Result<Option<(String, SecretSource)>, ConfigError> {
-    let wanted = env.var(FLUTTERWAVE_VERIFY_TRANSACTIONS).map(|v| v.trim().to_ascii_lowercase());
-    if wanted.as_deref() == Some("false") {
-        return Ok(None);
-    }
-    match env.secret(FLUTTERWAVE_SECRET_KEY) {
-        Some(key) => Ok(Some((
-            env.var(FLUTTERWAVE_API_URL).unwrap_or_else(|| flutterwave_transactions::DEFAULT_API_URL.to_owned()),
-            key,
-        ))),
-        None if wanted.as_deref() == Some("true") => Err(ConfigError::Missing(format!(
-            "{FLUTTERWAVE_SECRET_KEY}_ARN or {FLUTTERWAVE_SECRET_KEY} (required by {FLUTTERWAVE_VERIFY_TRANSACTIONS}=true)"
-        ))),
-        None => Ok(None),
-    }
-}
-
-/// Kill Bill's read-back: on when `KILLBILL_API_URL` is set, with the
-/// credentials in `KILLBILL_API_CREDENTIALS[_ARN]`.
-pub(super) fn killbill(env: &Env) -> Result<Option<(String, SecretSource)>, ConfigError> {
-    let Some(url) = env.var(KILLBILL_API_URL) else {
-        return Ok(None);
-    };
-    Ok(Some((url.trim().to_owned(), env.required_secret(KILLBILL_API_CREDENTIALS)?)))
-}
-
-/// Kill Bill's API credentials: a JSON object with `api_key`, `api_secret`,
-/// `username` and `password`.
-pub(super) async fn killbill_credentials(
-    source: &SecretSource,
-    secrets: &dyn SecretStore,
-) -> Result<KillbillCredentials, ConfigError> {
-    let json = source.read(secrets).await?;
-    let invalid = || ConfigError::Invalid {
-        name: KILLBILL_API_CREDENTIALS.to_owned(),
-        expected: "a JSON object with api_key, api_secret, username and password",
-    };
-    let fields: HashMap<String, String> = serde_json::from_slice(json.expose()).map_err(|_| invalid())?;
-    let field = |name: &str| fields.get(name).cloned().ok_or_else(invalid);
-    Ok(KillbillCredentials {
-        api_key: field("api_key")?,
-        api_secret: Secret::new(field("api_secret")?),
-        username: field("username")?,
-        password: Secret::new(field("password")?),
     })
 }
 
@@ -131,6 +75,12 @@ impl ProcessorConfig {
                 })?,
             )),
         };
+        let mut confirmers = Vec::new();
+        for &provider in Provider::ALL {
+            if let Some(setup) = integration(provider).confirmation(env)? {
+                confirmers.push((provider, setup));
+            }
+        }
         Ok(Self {
             table: env.required(EVENTS_TABLE)?,
             queue_url: env.required(QUEUE_URL)?,
@@ -141,9 +91,7 @@ impl ProcessorConfig {
             plans: env.secret(PLANS),
             negative_balances: env.parsed(NEGATIVE_BALANCES, NegativeBalances::default(), "allow or forbid")?,
             provisioner,
-            flutterwave: flutterwave(env)?,
-            killbill: killbill(env)?,
-            paypal: PaypalApiConfig::read(env)?,
+            confirmers,
         })
     }
 
@@ -177,17 +125,8 @@ impl ProcessorConfig {
             Arc::new(SystemClock),
             self.settings,
         );
-        if let Some((url, key)) = &self.flutterwave {
-            let confirmer = FlutterwaveTransactions::new(url.clone(), trimmed(key, secrets.as_ref()).await?);
-            processor = processor.with_confirmer(Provider::Flutterwave, Arc::new(confirmer));
-        }
-        if let Some((url, credentials)) = &self.killbill {
-            let confirmer = KillbillApi::new(url.clone(), killbill_credentials(credentials, secrets.as_ref()).await?);
-            processor = processor.with_confirmer(Provider::Killbill, Arc::new(confirmer));
-        }
-        if let Some(api) = &self.paypal {
-            let confirmer = PaypalSubscriptions::new(api.build(cloud).await?);
-            processor = processor.with_confirmer(Provider::Paypal, Arc::new(confirmer));
+        for (provider, setup) in &self.confirmers {
+            processor = processor.with_confirmer(*provider, setup.build(secrets.as_ref()).await?);
         }
         Ok(processor)
     }
@@ -208,7 +147,7 @@ mod tests {
         let missing = ProcessorConfig::read(&Env::from_pairs([(EVENTS_TABLE, "t"), (QUEUE_URL, "q")]));
         assert!(matches!(missing, Err(ConfigError::Missing(name)) if name == DLQ_URL));
         let config = ProcessorConfig::read(&env(&[])).expect("config");
-        assert!(config.plans.is_none() && config.provisioner.is_none() && config.killbill.is_none());
+        assert!(config.plans.is_none() && config.provisioner.is_none() && config.confirmers.is_empty());
         assert_eq!(config.retention, Duration::from_secs(30 * 24 * 3600));
         assert_eq!(config.settings.max_receive_count, crate::sweep::DEFAULT_MAX_RECEIVE_COUNT);
     }
@@ -251,26 +190,19 @@ mod tests {
     }
 
     #[test]
-    fn provider_apis_are_on_when_configured_and_a_requested_check_needs_its_key() {
+    fn every_provider_api_configured_confirms_its_events() {
         let config = ProcessorConfig::read(&env(&[
             ("FLUTTERWAVE_SECRET_KEY_ARN", "arn:f"),
-            (KILLBILL_API_URL, "https://killbill.example"),
+            ("KILLBILL_API_URL", "https://killbill.example"),
             ("KILLBILL_API_CREDENTIALS_ARN", "arn:k"),
             ("PAYPAL_CLIENT_ID", "client"),
             ("PAYPAL_CLIENT_SECRET_ARN", "arn:p"),
         ]))
-        .expect("config");
-        assert!(config.flutterwave.is_some() && config.killbill.is_some() && config.paypal.is_some());
-        let off = ProcessorConfig::read(&env(&[
-            ("FLUTTERWAVE_SECRET_KEY_ARN", "arn:f"),
-            (FLUTTERWAVE_VERIFY_TRANSACTIONS, "false"),
-        ]))
-        .expect("config");
-        assert!(off.flutterwave.is_none());
-        let keyless = ProcessorConfig::read(&env(&[(FLUTTERWAVE_VERIFY_TRANSACTIONS, "true")]));
-        assert!(matches!(keyless, Err(ConfigError::Missing(_))));
-        let no_credentials = ProcessorConfig::read(&env(&[(KILLBILL_API_URL, "https://killbill.example")]));
-        assert!(matches!(no_credentials, Err(ConfigError::NoSecret(name)) if name == KILLBILL_API_CREDENTIALS));
+        .unwrap();
+        let providers: Vec<Provider> = config.confirmers.iter().map(|(p, _)| *p).collect();
+        assert_eq!(providers, [Provider::Flutterwave, Provider::Killbill, Provider::Paypal]);
+        let no_credentials = ProcessorConfig::read(&env(&[("KILLBILL_API_URL", "https://killbill.example")]));
+        assert!(matches!(no_credentials, Err(ConfigError::NoSecret(name)) if name == "KILLBILL_API_CREDENTIALS"));
     }
 
     #[test]

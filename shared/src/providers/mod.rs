@@ -1,9 +1,18 @@
-//! One module per provider: how its webhooks are verified and how its event
-//! types map onto the domain's events. Adding a provider adds a module here,
-//! a variant to [`Provider`], a function crate and a route; nothing else.
+//! One folder per provider, each exporting one value that implements
+//! [`Integration`]: how its webhooks are verified and how a deployment
+//! configures that, how its event types map onto the domain's events, its
+//! samples and signing, and its API read-back and callback registration
+//! where it has them. [`integration`] is the one place a provider is
+//! chosen. Adding a provider adds a folder here, its arm there, a variant
+//! to [`Provider`], a function crate and a template block; nothing else.
+//!
+//! Shared here: what a verifier sees ([`Inbound`]) and answers
+//! ([`VerifiedEvent`], [`Rejection`]), samples and their ids, the JSON and
+//! money helpers, and the HTTP client of the providers' APIs ([`api`]).
 
 pub mod api;
 pub mod flutterwave;
+mod integration;
 mod json;
 pub mod killbill;
 pub mod lago;
@@ -19,6 +28,29 @@ use http::HeaderMap;
 use time::OffsetDateTime;
 
 use crate::event::{DomainEvent, EventId, InvalidEventId, Provider};
+
+pub use integration::{ConfirmerSetup, Integration, LocalSigning, RegistrarSetup, SecretsVerification, VerifierSetup};
+
+/// The variable holding the largest accepted age of a signed timestamp, in
+/// seconds (Stripe's `t`, PayPal's transmission time).
+pub const TOLERANCE_SECS: &str = "PAYHOOKS_TOLERANCE_SECS";
+
+/// The one place a provider is chosen: its integration.
+pub fn integration(provider: Provider) -> &'static dyn Integration {
+    match provider {
+        Provider::Stripe => &stripe::Stripe,
+        Provider::Paystack => &paystack::Paystack,
+        Provider::Flutterwave => &flutterwave::Flutterwave,
+        Provider::Killbill => &killbill::Killbill,
+        Provider::Lago => &lago::Lago,
+        Provider::Paypal => &paypal::Paypal,
+    }
+}
+
+/// The signed timestamp window a provider reads from `env` (default 300 s).
+pub fn tolerance(env: &crate::settings::Env) -> Result<std::time::Duration, crate::settings::ConfigError> {
+    Ok(std::time::Duration::from_secs(env.number(TOLERANCE_SECS, stripe::DEFAULT_TOLERANCE.as_secs())?))
+}
 
 /// A webhook request as a verifier sees it.
 #[derive(Clone, Copy)]
@@ -264,73 +296,24 @@ pub enum SignError {
 
 /// The event types `provider` has samples of.
 pub fn sample_event_types(provider: Provider) -> Vec<&'static str> {
-    match provider {
-        Provider::Stripe => stripe::SAMPLES.types().collect(),
-        Provider::Paystack => paystack::SAMPLES.types().collect(),
-        Provider::Flutterwave => flutterwave::SAMPLES.types().collect(),
-        Provider::Killbill => killbill::SAMPLES.types().collect(),
-        Provider::Lago => lago::SAMPLES.types().collect(),
-        Provider::Paypal => paypal::SAMPLES.types().collect(),
-    }
+    integration(provider).samples().types().collect()
 }
 
 /// One customer's story in `provider`'s samples, in order: a purchase, a
 /// renewal (Stripe: by invoice and by period roll, one fact), a refund and a
 /// cancellation. For the `trigger … scenario` command.
 pub fn scenario(provider: Provider) -> &'static [&'static str] {
-    match provider {
-        Provider::Stripe => &[
-            "checkout.session.completed",
-            "invoice.payment_succeeded",
-            "invoice_payment.paid",
-            "customer.subscription.updated",
-            "refund.created",
-            "customer.subscription.deleted",
-        ],
-        Provider::Paypal => &[
-            "BILLING.SUBSCRIPTION.ACTIVATED",
-            "PAYMENT.SALE.COMPLETED",
-            "PAYMENT.SALE.REFUNDED",
-            "BILLING.SUBSCRIPTION.CANCELLED",
-        ],
-        Provider::Paystack => &["subscription.create", "invoice.update", "refund.processed", "subscription.not_renew"],
-        Provider::Flutterwave => {
-            &["charge.completed", "charge.completed.renewal", "refund.completed", "subscription.cancelled"]
-        }
-        Provider::Killbill => {
-            &["SUBSCRIPTION_CREATION", "INVOICE_PAYMENT_SUCCESS", "PAYMENT_SUCCESS.refund", "SUBSCRIPTION_CANCEL"]
-        }
-        Provider::Lago => &[
-            "subscription.started",
-            "invoice.payment_status_updated",
-            "credit_note.created",
-            "subscription.terminated",
-        ],
-    }
+    integration(provider).scenario()
 }
 
 /// Fresh sample ids in `provider`'s shapes.
 pub fn sample_ids(provider: Provider) -> SampleIds {
-    match provider {
-        Provider::Stripe => SampleIds::random("evt"),
-        Provider::Paystack => paystack::sample_ids(),
-        Provider::Flutterwave => flutterwave::sample_ids(),
-        Provider::Killbill => killbill::sample_ids(),
-        Provider::Lago => lago::sample_ids(),
-        Provider::Paypal => paypal::sample_ids(),
-    }
+    integration(provider).sample_ids()
 }
 
 /// A sample event of `provider` and `event_type` with `ids` filled in.
 pub fn sample_event(provider: Provider, event_type: &str, ids: &SampleIds) -> Option<String> {
-    match provider {
-        Provider::Stripe => stripe::SAMPLES.event(event_type, ids),
-        Provider::Paystack => paystack::SAMPLES.event(event_type, ids),
-        Provider::Flutterwave => flutterwave::SAMPLES.event(event_type, ids),
-        Provider::Killbill => killbill::SAMPLES.event(event_type, ids),
-        Provider::Lago => lago::SAMPLES.event(event_type, ids),
-        Provider::Paypal => paypal::SAMPLES.event(event_type, ids),
-    }
+    integration(provider).samples().event(event_type, ids)
 }
 
 /// Signs `body` as `provider` would with `secret` (comma-separated for
@@ -345,44 +328,24 @@ pub fn sign_sample(
     secret: &str,
     now: OffsetDateTime,
 ) -> Result<SignedRequest, SignError> {
-    let secrets = crate::secret::SecretSet::from_comma_separated(secret).map_err(|_| SignError::NoSecret)?;
-    let header = |name: &'static str, value: String| -> Result<SignedRequest, SignError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(name, value.parse().map_err(|_| SignError::Unusable("not printable ASCII".into()))?);
-        Ok(SignedRequest { headers, path_token: None })
-    };
-    match provider {
-        Provider::Paypal => paypal::sign_sample(body, secret, now),
-        Provider::Stripe => {
-            let signers: Vec<_> = secrets.iter().collect();
-            header(stripe::SIGNATURE_HEADER, stripe::signature_header(body, &signers, now.unix_timestamp()))
-        }
-        Provider::Paystack => header(paystack::SIGNATURE_HEADER, paystack::signature(body, secrets.primary())),
-        Provider::Flutterwave => {
-            let (name, value) = flutterwave::sample_header(body, secrets.primary());
-            header(name, value)
-        }
-        Provider::Killbill => Ok(SignedRequest {
-            headers: HeaderMap::new(),
-            path_token: Some(String::from_utf8_lossy(secrets.primary().expose()).into_owned()),
-        }),
-        // Lago sends one signature, made with the organization's current
-        // key: sign with the first.
-        Provider::Lago => Ok(SignedRequest {
-            headers: lago::hmac_headers(body, secrets.primary(), &ids.event_id)
-                .map_err(|_| SignError::Unusable("not printable ASCII".into()))?,
-            path_token: None,
-        }),
-    }
+    integration(provider).sign_sample(body, ids, secret, now)
 }
 
-/// Whether `provider`'s scheme covers the body. Flutterwave's `verif-hash`
-/// is the shared secret itself, sent with every request, and Kill Bill signs
-/// nothing (a token in the URL stands in): anyone who sees one request can
-/// send any body, which is why both providers' events must be confirmed with
-/// their APIs before value is given.
+/// A request carrying one header, for a provider that signs with one.
+pub(crate) fn signed_with(name: &'static str, value: String) -> Result<SignedRequest, SignError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(name, value.parse().map_err(|_| SignError::Unusable("not printable ASCII".into()))?);
+    Ok(SignedRequest { headers, path_token: None })
+}
+
+/// The active secrets `secret` lists (comma-separated).
+pub(crate) fn signing_secrets(secret: &str) -> Result<crate::secret::SecretSet, SignError> {
+    crate::secret::SecretSet::from_comma_separated(secret).map_err(|_| SignError::NoSecret)
+}
+
+/// Whether `provider`'s scheme covers the body (see [`Integration::signs_body`]).
 pub fn signs_body(provider: Provider) -> bool {
-    !matches!(provider, Provider::Flutterwave | Provider::Killbill)
+    integration(provider).signs_body()
 }
 
 /// What verifiers need besides their secrets.
@@ -390,35 +353,24 @@ pub fn signs_body(provider: Provider) -> bool {
 pub struct VerifierSettings {
     /// Largest distance of a signed timestamp from now, either way.
     pub tolerance: std::time::Duration,
-    /// Paystack: accept only these source addresses; `None` accepts any.
-    pub paystack_sources: Option<Vec<IpAddr>>,
+    /// Accept only these source addresses (Paystack publishes its own);
+    /// `None` accepts any.
+    pub allowed_sources: Option<Vec<IpAddr>>,
 }
 
 impl Default for VerifierSettings {
     fn default() -> Self {
-        Self { tolerance: stripe::DEFAULT_TOLERANCE, paystack_sources: None }
+        Self { tolerance: stripe::DEFAULT_TOLERANCE, allowed_sources: None }
     }
 }
 
-/// The verifier of `provider`, over its active secrets (PayPal: its webhook
-/// ids, verified offline with certificates fetched from PayPal over HTTPS).
-/// Lago's is in `hmac` mode with `secrets` as its keys; the Lambda wiring
-/// builds its `jwt` mode from configuration (`config::lago_verifier`).
+/// The verifier of `provider` over its active secrets (PayPal: its webhook
+/// ids, verified offline with certificates fetched from PayPal over HTTPS;
+/// Lago: `hmac` mode; a deployment builds theirs from configuration).
 pub fn verifier(
     provider: Provider,
     secrets: crate::secret::SecretSet,
     settings: &VerifierSettings,
 ) -> std::sync::Arc<dyn Verifier> {
-    match provider {
-        Provider::Stripe => std::sync::Arc::new(stripe::StripeVerifier::new(secrets, settings.tolerance)),
-        Provider::Paystack => {
-            std::sync::Arc::new(paystack::PaystackVerifier::new(secrets, settings.paystack_sources.clone()))
-        }
-        Provider::Flutterwave => std::sync::Arc::new(flutterwave::FlutterwaveVerifier::new(secrets)),
-        Provider::Killbill => std::sync::Arc::new(killbill::KillbillVerifier::new(secrets)),
-        Provider::Lago => std::sync::Arc::new(lago::LagoVerifier::hmac(secrets)),
-        Provider::Paypal => {
-            std::sync::Arc::new(paypal::PaypalVerifier::offline_over_https(secrets, settings.tolerance))
-        }
-    }
+    integration(provider).verifier(secrets, settings)
 }

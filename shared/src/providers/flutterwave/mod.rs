@@ -12,8 +12,10 @@
 //! a retry maps to the same key and a new state to a new one. v4 events have
 //! their own `id` (`wbk_…`).
 
+mod integration;
 pub mod transactions;
 
+pub use integration::{API_URL, Flutterwave, SECRET_KEY, VERIFY_TRANSACTIONS};
 pub use transactions::FlutterwaveTransactions;
 
 use async_trait::async_trait;

@@ -11,9 +11,11 @@
 //! delivery with the same body, so the same key.
 
 pub mod api;
+mod integration;
 pub mod registrar;
 
 pub use api::{KillbillApi, KillbillCredentials};
+pub use integration::{API_CREDENTIALS, API_URL, Killbill};
 pub use registrar::KillbillRegistrar;
 
 use async_trait::async_trait;

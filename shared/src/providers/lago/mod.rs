@@ -82,12 +82,14 @@
 //! [`events`] (samples and the mapping).
 
 mod events;
+mod integration;
 mod keys;
 #[cfg(test)]
 mod tests;
 mod verify;
 
 pub use events::*;
+pub use integration::{API_KEY, API_URL, Lago, PUBLIC_KEY};
 pub use keys::*;
 pub use verify::*;
 

@@ -36,6 +36,7 @@ use std::time::Duration;
 mod api;
 mod certificates;
 mod events;
+mod integration;
 mod local_signer;
 mod subscriptions;
 #[cfg(test)]
@@ -45,6 +46,7 @@ mod verify;
 pub use api::*;
 pub use certificates::*;
 pub use events::*;
+pub use integration::{API_BASE, ApiAccess, CLIENT_ID, CLIENT_SECRET, Paypal, VERIFICATION};
 pub use local_signer::*;
 pub use subscriptions::PaypalSubscriptions;
 pub use verify::*;

@@ -7,6 +7,10 @@
 //! that re-serialization is exactly what breaks on key order, spacing or
 //! unicode escapes, so the raw bytes are used here.
 
+mod integration;
+
+pub use integration::{Paystack, SOURCE_IPS};
+
 use std::net::IpAddr;
 
 use async_trait::async_trait;

@@ -7,9 +7,11 @@
 //! stripe-dotnet does), every `v1` is compared against every active secret in
 //! constant time, `v0` and unknown schemes are ignored.
 
+mod integration;
 pub mod registrar;
 
-pub use registrar::StripeRegistrar;
+pub use integration::{API_KEY, API_URL, Stripe};
+pub use registrar::{DEFAULT_API_URL, StripeRegistrar};
 
 use std::time::Duration;
 
