@@ -1,5 +1,6 @@
-//! Every provider has everything a provider needs: a function crate, a route
-//! in `template.yaml`, and a route on the local server; every function crate
+//! Every provider has everything a provider needs: its folder, a function
+//! crate, a route in `template.yaml`, a docs page, and a route on the local
+//! server; every function crate
 //! is a thin binary that the workspace builds and the template deploys. And
 //! the local server's event route answers as documented.
 
@@ -38,13 +39,38 @@ async fn call(app: &LocalApp, request: Request<Body>) -> (StatusCode, serde_json
 fn every_provider_has_a_function_crate_and_a_template_route() {
     let template = repo_file("template.yaml");
     let workspace = repo_file("Cargo.toml");
+    let readme = repo_file("README.md");
     for provider in Provider::ALL {
         let manifest = repo_file(&format!("functions/{provider}/Cargo.toml"));
         assert!(manifest.contains(&format!("name = \"ingest-{provider}\"")), "{provider}: binary ingest-{provider}");
         assert!(workspace.contains(&format!("\"functions/{provider}\"")), "{provider}: a workspace member");
         assert!(template.contains(&format!("Binary: ingest-{provider}\n")), "{provider}: a function in template.yaml");
         assert!(template.contains(&format!("Path: /webhooks/{provider}")), "{provider}: a route in template.yaml");
+        let folder = format!("{}/../shared/src/providers/{provider}", env!("CARGO_MANIFEST_DIR"));
+        assert!(std::path::Path::new(&format!("{folder}/mod.rs")).is_file(), "{provider}: its folder, {folder}");
+        let page = repo_file(&format!("docs/providers/{provider}.md"));
+        assert!(page.contains("## Mapping"), "{provider}: its docs page shows its mapping");
+        assert!(readme.contains(&format!("(docs/providers/{provider}.md)")), "{provider}: listed in the README");
     }
+}
+
+/// The README leads a newcomer to a running server and the tests in two
+/// commands and stays short; the rest is in docs/.
+#[test]
+fn the_readme_is_short_and_starts_with_the_two_commands() {
+    let readme = repo_file("README.md");
+    assert!(readme.len() < 15 * 1024, "README.md is {} bytes", readme.len());
+    let run = readme.find("cargo run --bin payhooks -- dev").expect("the command that runs it");
+    let test = readme.find("scripts/test.sh").expect("the command that tests it");
+    assert!(run < test, "run first, then test");
+    for link in readme.match_indices("](docs/").map(|(at, _)| &readme[at + 2..]) {
+        let path = &link[..link.find(')').expect("a closed link")];
+        let path = path.split('#').next().unwrap_or(path);
+        assert!(std::path::Path::new(&format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))).exists(), "{path}");
+    }
+    let cargo = repo_file("Cargo.toml");
+    assert!(cargo.contains("license = \"Apache-2.0\""));
+    assert!(repo_file("LICENSE").contains("Apache License"), "a LICENSE matching Cargo.toml");
 }
 
 /// The `[[bin]]` name of a function crate's manifest.

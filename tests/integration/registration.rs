@@ -2,7 +2,7 @@
 //! Stripe's APIs that record every call: concurrent deploys register once,
 //! duplicates are removed, a correct registration costs one read, a failing
 //! API fails the deploy with its reason, and a delete removes only its own.
-//! The call counts asserted here are the ones the README reports.
+//! The call counts asserted here are the ones docs/architecture.md reports.
 
 pub(crate) mod fakes;
 
