@@ -1,12 +1,14 @@
 use std::process::ExitCode;
 
 use clap::Args;
+use clap::builder::TypedValueParser;
 use payhooks::event::Provider;
 use payhooks::providers;
 
 #[derive(Debug, Args)]
 pub struct TriggerArgs {
-    /// The provider whose event to send (stripe, paystack, flutterwave, killbill, lago, paypal).
+    /// The provider whose event to send.
+    #[arg(value_parser = providers_parser())]
     provider: Provider,
     /// The event type, e.g. invoice.payment_succeeded; `list` shows them all;
     /// `scenario` sends a purchase, renewal, refund and cancellation for one
@@ -26,6 +28,12 @@ pub struct TriggerArgs {
     /// Subscription id to put in the event (default: a fresh one).
     #[arg(long)]
     subscription: Option<String>,
+}
+
+/// Every provider, named in `--help` and its errors.
+fn providers_parser() -> impl clap::builder::TypedValueParser<Value = Provider> {
+    clap::builder::PossibleValuesParser::new(Provider::ALL.iter().map(|p| p.as_str()))
+        .map(|name| name.parse::<Provider>().expect("one of Provider::ALL"))
 }
 
 pub async fn run(args: TriggerArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {

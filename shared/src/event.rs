@@ -17,6 +17,8 @@ pub enum Provider {
     Killbill,
     Lago,
     Paypal,
+    Paddle,
+    Razorpay,
 }
 
 impl Provider {
@@ -27,6 +29,8 @@ impl Provider {
         Provider::Killbill,
         Provider::Lago,
         Provider::Paypal,
+        Provider::Paddle,
+        Provider::Razorpay,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +41,8 @@ impl Provider {
             Provider::Killbill => "killbill",
             Provider::Lago => "lago",
             Provider::Paypal => "paypal",
+            Provider::Paddle => "paddle",
+            Provider::Razorpay => "razorpay",
         }
     }
 
@@ -49,6 +55,8 @@ impl Provider {
             Provider::Killbill => "KILLBILL",
             Provider::Lago => "LAGO",
             Provider::Paypal => "PAYPAL",
+            Provider::Paddle => "PADDLE",
+            Provider::Razorpay => "RAZORPAY",
         }
     }
 }

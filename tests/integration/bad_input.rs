@@ -631,6 +631,163 @@ fn paypal_cases(local: &Local) -> Vec<Case> {
     ]
 }
 
+/// `body` signed as Paddle signs it at `at`, with the local secret.
+fn paddle_at(local: &Local, body: &[u8], at: OffsetDateTime) -> SignedRequest {
+    let ids = providers::sample_ids(Provider::Paddle);
+    providers::sign_sample(Provider::Paddle, body, &ids, local.secret(Provider::Paddle), at).expect("signed")
+}
+
+fn paddle_cases(local: &Local) -> Vec<Case> {
+    let (body, good) = signed(local, Provider::Paddle, "transaction.completed");
+    let signature = header(&good, "paddle-signature");
+    let (ts, h1) = signature.split_once(';').expect("ts;h1");
+    let ts: i64 = ts.trim_start_matches("ts=").parse().expect("a number");
+    let now = OffsetDateTime::now_utc();
+    let hour = time::Duration::hours(1);
+    let spoil = |value: String| with_header(good.clone(), "paddle-signature", &value);
+    let mut repeated = good.clone();
+    repeated.headers.append("paddle-signature", HeaderValue::from_static("ts=1;h1=00"));
+    let without_id = String::from_utf8(body.clone()).expect("utf-8").replacen("\"event_id\"", "\"no_event_id\"", 1);
+    let to = |signed: &SignedRequest, body: &[u8]| request(Provider::Paddle, signed, body.to_vec());
+    vec![
+        case("paddle: no signature header", to(&SignedRequest::default(), &body), 400, "missing_signature"),
+        case(
+            "paddle: body changed",
+            to(&good, &{
+                let mut b = body.clone();
+                b[12] ^= 1;
+                b
+            }),
+            401,
+            "invalid_signature",
+        ),
+        // The timestamp is signed: moving it breaks the signature.
+        case(
+            "paddle: timestamp moved, h1 kept",
+            to(&spoil(format!("ts={};{h1}", ts + 1)), &body),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "paddle: signed an hour ago",
+            to(&paddle_at(local, &body, now - hour), &body),
+            401,
+            "timestamp_out_of_tolerance",
+        ),
+        case(
+            "paddle: signed an hour ahead",
+            to(&paddle_at(local, &body, now + hour), &body),
+            401,
+            "timestamp_out_of_tolerance",
+        ),
+        case("paddle: no h1", to(&spoil(format!("ts={ts}")), &body), 400, "malformed_signature"),
+        case("paddle: no ts", to(&spoil(h1.to_owned()), &body), 400, "malformed_signature"),
+        case("paddle: ts twice", to(&spoil(format!("ts={ts};ts={};{h1}", ts + 9)), &body), 400, "malformed_signature"),
+        case("paddle: ts not a number", to(&spoil(format!("ts=+{ts};{h1}")), &body), 400, "malformed_signature"),
+        case("paddle: h1 not hex", to(&spoil(format!("ts={ts};h1=zz")), &body), 401, "invalid_signature"),
+        case("paddle: header twice", to(&repeated, &body), 400, "malformed_signature"),
+        case(
+            "paddle: signed with another secret",
+            to(
+                &providers::sign_sample(
+                    Provider::Paddle,
+                    &body,
+                    &providers::sample_ids(Provider::Paddle),
+                    "other",
+                    now,
+                )
+                .expect("signed"),
+                &body,
+            ),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "paddle: signed, no event_id",
+            to(&paddle_at(local, without_id.as_bytes(), now), without_id.as_bytes()),
+            400,
+            "invalid_event_id",
+        ),
+        case("paddle: signed, not JSON", to(&paddle_at(local, b"not json", now), b"not json"), 400, "invalid_payload"),
+    ]
+}
+
+fn razorpay_cases(local: &Local) -> Vec<Case> {
+    let (body, good) = signed(local, Provider::Razorpay, "subscription.charged");
+    let signature = header(&good, "x-razorpay-signature");
+    let spoil = |name: &'static str, value: &str| with_header(good.clone(), name, value);
+    let mut without_id = good.clone();
+    without_id.headers.remove("x-razorpay-event-id");
+    let to = |signed: &SignedRequest, body: &[u8]| request(Provider::Razorpay, signed, body.to_vec());
+    let resigned = |body: &[u8]| {
+        let ids = providers::sample_ids(Provider::Razorpay);
+        providers::sign_sample(
+            Provider::Razorpay,
+            body,
+            &ids,
+            local.secret(Provider::Razorpay),
+            OffsetDateTime::now_utc(),
+        )
+        .expect("signed")
+    };
+    vec![
+        case("razorpay: no signature header", to(&SignedRequest::default(), &body), 400, "missing_signature"),
+        case("razorpay: no event id header", to(&without_id, &body), 400, "missing_signature"),
+        case(
+            "razorpay: event id with a space",
+            to(&spoil("x-razorpay-event-id", "a b"), &body),
+            400,
+            "invalid_event_id",
+        ),
+        case(
+            "razorpay: body changed",
+            to(&good, &{
+                let mut b = body.clone();
+                b[9] ^= 1;
+                b
+            }),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "razorpay: body with a trailing newline",
+            to(&good, &[body.as_slice(), b"\n"].concat()),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "razorpay: signature not hex",
+            to(&spoil("x-razorpay-signature", "not-hex"), &body),
+            400,
+            "malformed_signature",
+        ),
+        case(
+            "razorpay: signature truncated",
+            to(&spoil("x-razorpay-signature", &signature[..32]), &body),
+            401,
+            "invalid_signature",
+        ),
+        case(
+            "razorpay: signed with another secret",
+            to(
+                &providers::sign_sample(
+                    Provider::Razorpay,
+                    &body,
+                    &providers::sample_ids(Provider::Razorpay),
+                    "other",
+                    OffsetDateTime::now_utc(),
+                )
+                .expect("signed"),
+                &body,
+            ),
+            401,
+            "invalid_signature",
+        ),
+        case("razorpay: signed, not JSON", to(&resigned(b"not json"), b"not json"), 400, "invalid_payload"),
+        case("razorpay: signed, nesting bomb", to(&resigned(&nested(50_000)), &nested(50_000)), 400, "invalid_payload"),
+    ]
+}
+
 #[tokio::test]
 async fn every_bad_request_is_refused_with_its_reason_and_writes_nothing() {
     let local = Local::start();
@@ -638,7 +795,9 @@ async fn every_bad_request_is_refused_with_its_reason_and_writes_nothing() {
     cases.extend(hmac_cases(&local));
     cases.extend(killbill_cases(&local));
     cases.extend(paypal_cases(&local));
-    assert!(cases.len() >= 50, "{} cases", cases.len());
+    cases.extend(paddle_cases(&local));
+    cases.extend(razorpay_cases(&local));
+    assert!(cases.len() >= 70, "{} cases", cases.len());
     let mut wrong = Vec::new();
     for case in cases {
         let (status, answer) = send(&local.app, case.request).await;

@@ -41,7 +41,8 @@ async fn under_injected_faults_nothing_is_lost_or_doubled_on_the_memory_adapters
 
 #[tokio::test]
 async fn under_injected_faults_nothing_is_lost_or_doubled_on_the_emulators() {
-    let mut settings = ChaosSettings::new(21, 6);
+    // One account per provider.
+    let mut settings = ChaosSettings::new(21, Provider::ALL.len());
     settings.visibility = Duration::from_secs(2);
     settings.step = Duration::from_millis(200);
     settings.provider_step = Duration::from_secs(5);

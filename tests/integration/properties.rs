@@ -27,6 +27,9 @@ const HEADERS: &[&str] = &[
     "x-lago-signature",
     "x-lago-signature-algorithm",
     "x-lago-unique-key",
+    "paddle-signature",
+    "x-razorpay-signature",
+    "x-razorpay-event-id",
 ];
 
 fn verifiers() -> &'static Vec<Arc<dyn Verifier>> {
@@ -55,6 +58,7 @@ fn header_value() -> impl Strategy<Value = String> {
         "(hmac|jwt|HMAC|none)",
         "https://api(-m)?(\\.sandbox)?\\.paypal\\.com[ -~]{0,60}",
         "SHA256withRSA",
+        "ts=[0-9]{1,12};h1=[0-9a-f]{64}",
         "[A-Za-z0-9+/=]{0,400}",
         "[a-zA-Z0-9_-]{1,40}\\.[a-zA-Z0-9_-]{1,80}\\.[a-zA-Z0-9_-]{0,80}",
     ]

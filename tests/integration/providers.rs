@@ -209,14 +209,12 @@ fn every_providers_scenario_names_its_own_samples() {
 
 /// Credits per period for every plan the scenarios' samples name.
 fn sample_plans() -> payhooks::effects::Plans {
-    let plans = serde_json::json!({
-        "price_1TestPlanPro": 100,
-        "P-5ML4271244454362WXNWU5NQ": 100,
-        "PLN_testpro0001": 100,
-        "pro_monthly": 100,
-        "3807": 100,
-    });
-    payhooks::effects::Plans::from_json(&plans.to_string()).expect("plans")
+    let plans: serde_json::Map<String, serde_json::Value> = Provider::ALL
+        .iter()
+        .filter_map(|&p| providers::integration(p).sample_plan())
+        .map(|plan| (plan.to_owned(), serde_json::json!(100)))
+        .collect();
+    payhooks::effects::Plans::from_json(&serde_json::Value::Object(plans).to_string()).expect("plans")
 }
 
 #[tokio::test]

@@ -62,6 +62,8 @@ fn everything(
         ("LagoWebhookSecretArn", arn("lago-webhook")),
         ("LagoApiUrl", lago_api.to_owned()),
         ("LagoApiKeyArn", arn("lago-api")),
+        ("PaddleWebhookSecretArn", arn("paddle-webhook")),
+        ("RazorpayWebhookSecretArn", arn("razorpay-webhook")),
         ("PaypalWebhookId", "WH-CONTRACT-0001".to_owned()),
         ("PaypalVerification", "api".to_owned()),
         ("PaypalClientId", "contract-client".to_owned()),
@@ -193,6 +195,8 @@ async fn store_secrets(sdk: &aws_config::SdkConfig) -> BTreeMap<&'static str, (S
         ),
         ("lago-webhook", token()),
         ("lago-api", token()),
+        ("paddle-webhook", format!("pdl_ntfset_contract_{}", token())),
+        ("razorpay-webhook", token()),
         ("paypal-client", token()),
         ("plans", json!({"price_1TestPlanPro": 100}).to_string()),
         ("provisioner", token()),
@@ -655,7 +659,7 @@ async fn every_role_allows_what_its_code_calls_and_nothing_more_and_every_alarm_
         ["EventsQueue", "DeadLetterQueue"].iter().map(|q| stack.attribute(q, "QueueName")).collect();
     let api = stack.reference("HttpApi").as_str().unwrap_or_default().to_owned();
     let alarms = stack.resources_of("AWS::CloudWatch::Alarm");
-    assert!(alarms.len() >= 15, "{} alarms", alarms.len());
+    assert!(alarms.len() >= 17, "{} alarms", alarms.len());
     for alarm in &alarms {
         let watched: Vec<Value> = match alarm.properties.get("Metrics") {
             Some(metrics) => metrics

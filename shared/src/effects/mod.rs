@@ -153,6 +153,12 @@ impl BillingEffects {
     /// applied already nor older than the account's state, so a duplicate or
     /// a late event never reaches downstream. Two workers racing past this
     /// check send the same idempotency key.
+    ///
+    /// One late event still goes: a purchase overtaken by a newer status of
+    /// its subscription that is not a cancellation (Paddle's period roll or
+    /// `past_due`, Razorpay's `pending`). Status updates are never sent
+    /// downstream, so without it a subscriber whose purchase came in last
+    /// would never be provisioned; the account keeps the newer status.
     async fn provision(
         &self,
         record: &EventRecord,
@@ -172,8 +178,13 @@ impl BillingEffects {
             return Ok(None);
         };
         let current = self.ledger.account(account).await.map_err(transient)?;
-        if current.and_then(|a| a.entitlement).is_some_and(|e| !entitlement.supersedes(&e)) {
-            return Ok(Some(Applied::Stale));
+        if let Some(newer) = current.and_then(|a| a.entitlement).filter(|e| !entitlement.supersedes(e)) {
+            let overtaken_by_an_update = action == Action::Provision
+                && newer.status != crate::ports::ledger::CANCELLED
+                && newer.subscription == entitlement.subscription;
+            if !overtaken_by_an_update {
+                return Ok(Some(Applied::Stale));
+            }
         }
         let request = ProvisionRequest {
             idempotency_key: effect.business_key.clone(),
@@ -626,9 +637,18 @@ mod tests {
 
     /// Claims, leases and applies a Flutterwave sample.
     async fn apply(store: &Arc<MemoryEventStore>, effects: &BillingEffects, body: String) -> Applied {
+        let verified = flutterwave::parse_event(body.as_bytes(), OffsetDateTime::now_utc()).unwrap();
+        apply_verified(store, effects, Provider::Flutterwave, verified).await
+    }
+
+    async fn apply_verified(
+        store: &Arc<MemoryEventStore>,
+        effects: &BillingEffects,
+        provider: Provider,
+        verified: crate::providers::VerifiedEvent,
+    ) -> Applied {
         let now = OffsetDateTime::now_utc();
-        let verified = flutterwave::parse_event(body.as_bytes(), now).unwrap();
-        let key = EventKey::new(Provider::Flutterwave, verified.event_id);
+        let key = EventKey::new(provider, verified.event_id);
         let new =
             NewEvent { key: key.clone(), fingerprint: verified.fingerprint, event: verified.event, received_at: now };
         store.claim(&new).await.unwrap();
@@ -662,5 +682,43 @@ mod tests {
         };
         assert_eq!(balance("acct-demo-001").await, 60, "both refunds claw back from the account granted");
         assert_eq!(balance(&ids.customer_id).await, 0, "the customer id is not an account of its own");
+    }
+
+    /// Paddle documents no order: a subscription's `past_due` may come in
+    /// before the `subscription.created` that preceded it.
+    #[tokio::test]
+    async fn a_purchase_overtaken_by_a_status_update_is_still_provisioned_but_not_after_a_cancellation() {
+        use crate::adapters::MemoryProvisioner;
+        use crate::providers::paddle;
+
+        let store = Arc::new(MemoryEventStore::new());
+        let provisioner = Arc::new(MemoryProvisioner::new());
+        let effects = BillingEffects::new(store.clone(), Plans::default(), Arc::new(SystemClock))
+            .with_provisioner(provisioner.clone());
+        let ids = paddle::sample_ids();
+        let event = |name: &str| {
+            let ids = crate::providers::SampleIds { event_id: paddle::sample_ids().event_id, ..ids.clone() };
+            paddle::parse_event(paddle::SAMPLES.event(name, &ids).unwrap().as_bytes()).unwrap()
+        };
+        let account = AccountRef::new(Provider::Paddle, "acct-demo-001");
+        let status = || {
+            let store = store.clone();
+            let account = account.clone();
+            async move { store.account(&account).await.unwrap().and_then(|a| a.entitlement).map(|e| e.status) }
+        };
+        let actions = || provisioner.received().into_iter().map(|r| r.action).collect::<Vec<_>>();
+
+        apply_verified(&store, &effects, Provider::Paddle, event("subscription.past_due")).await;
+        assert_eq!(actions(), []);
+        apply_verified(&store, &effects, Provider::Paddle, event("subscription.created")).await;
+        assert_eq!(actions(), [Action::Provision], "the purchase reaches downstream");
+        assert_eq!(status().await.as_deref(), Some("past_due"), "the account keeps the newer status");
+
+        let mut cancelled = event("subscription.canceled");
+        cancelled.event.occurred_at = OffsetDateTime::now_utc();
+        apply_verified(&store, &effects, Provider::Paddle, cancelled).await;
+        apply_verified(&store, &effects, Provider::Paddle, event("subscription.created")).await;
+        assert_eq!(actions(), [Action::Provision, Action::Deprovision], "nothing provisions after a cancellation");
+        assert_eq!(status().await.as_deref(), Some(crate::ports::ledger::CANCELLED));
     }
 }

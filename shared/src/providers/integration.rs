@@ -80,6 +80,11 @@ pub trait Integration: Send + Sync + fmt::Debug {
         SampleIds::random("evt")
     }
 
+    /// The plan (price) id its samples are billed on, for `PAYHOOKS_PLANS`
+    /// in the local server and the tests; `None` where the plan comes from
+    /// its API (Kill Bill).
+    fn sample_plan(&self) -> Option<&'static str>;
+
     /// One customer's story in its samples, in order: a purchase, a renewal,
     /// a refund and a cancellation (`trigger … scenario`).
     fn scenario(&self) -> &'static [&'static str];

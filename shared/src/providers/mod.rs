@@ -17,8 +17,10 @@ mod json;
 pub mod killbill;
 pub mod lago;
 pub mod money;
+pub mod paddle;
 pub mod paypal;
 pub mod paystack;
+pub mod razorpay;
 pub mod stripe;
 
 use std::net::IpAddr;
@@ -44,6 +46,8 @@ pub fn integration(provider: Provider) -> &'static dyn Integration {
         Provider::Killbill => &killbill::Killbill,
         Provider::Lago => &lago::Lago,
         Provider::Paypal => &paypal::Paypal,
+        Provider::Paddle => &paddle::Paddle,
+        Provider::Razorpay => &razorpay::Razorpay,
     }
 }
 

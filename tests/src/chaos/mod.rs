@@ -424,7 +424,7 @@ impl Checks<'_> {
             report.doubled.push(ledger);
         }
         let status = state.entitlement.as_ref().map(|e| e.status.as_str());
-        let want_status = if want.cancelled { "cancelled" } else { "active" };
+        let want_status = if want.cancelled { "cancelled" } else { want.open_status };
         if status != Some(want_status)
             || state.trial_started_at.is_some() != want.trial
             || state.failed_payments != want.failed_payments

@@ -65,6 +65,10 @@ impl Integration for Flutterwave {
         &SAMPLES
     }
 
+    fn sample_plan(&self) -> Option<&'static str> {
+        Some("3807")
+    }
+
     fn sample_ids(&self) -> SampleIds {
         sample_ids()
     }

@@ -72,6 +72,11 @@ impl Integration for Killbill {
         &SAMPLES
     }
 
+    /// Its plans live in its catalog, read back through its API.
+    fn sample_plan(&self) -> Option<&'static str> {
+        None
+    }
+
     fn sample_ids(&self) -> SampleIds {
         sample_ids()
     }

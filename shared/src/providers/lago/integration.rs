@@ -63,6 +63,10 @@ impl Integration for Lago {
         &SAMPLES
     }
 
+    fn sample_plan(&self) -> Option<&'static str> {
+        Some("pro_monthly")
+    }
+
     fn sample_ids(&self) -> SampleIds {
         sample_ids()
     }

@@ -81,6 +81,10 @@ impl Integration for Paypal {
         &SAMPLES
     }
 
+    fn sample_plan(&self) -> Option<&'static str> {
+        Some("P-5ML4271244454362WXNWU5NQ")
+    }
+
     fn sample_ids(&self) -> SampleIds {
         sample_ids()
     }

@@ -56,6 +56,10 @@ impl Integration for Paystack {
         &SAMPLES
     }
 
+    fn sample_plan(&self) -> Option<&'static str> {
+        Some("PLN_testpro0001")
+    }
+
     fn sample_ids(&self) -> SampleIds {
         sample_ids()
     }

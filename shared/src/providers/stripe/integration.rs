@@ -51,6 +51,10 @@ impl Integration for Stripe {
         &SAMPLES
     }
 
+    fn sample_plan(&self) -> Option<&'static str> {
+        Some("price_1TestPlanPro")
+    }
+
     fn scenario(&self) -> &'static [&'static str] {
         &[
             "checkout.session.completed",

@@ -12,8 +12,10 @@
 mod flutterwave;
 mod killbill;
 mod lago;
+mod paddle;
 mod paypal;
 mod paystack;
+mod razorpay;
 mod stripe;
 
 use payhooks::event::Provider;
@@ -26,7 +28,16 @@ use serde_json::Value;
 pub const CREDITS: i64 = 100;
 
 /// The plans the stories' samples name, each worth `CREDITS`.
-pub const PLANS: &[&str] = &[stripe::PLAN, paystack::PLAN, flutterwave::PLAN, paypal::PLAN, killbill::PLAN, lago::PLAN];
+pub const PLANS: &[&str] = &[
+    stripe::PLAN,
+    paystack::PLAN,
+    flutterwave::PLAN,
+    paypal::PLAN,
+    killbill::PLAN,
+    lago::PLAN,
+    paddle::PLAN,
+    razorpay::PLAN,
+];
 
 #[derive(Debug, Clone)]
 pub struct SimEvent {
@@ -46,6 +57,8 @@ pub struct Expected {
     pub grants: usize,
     pub trial: bool,
     pub cancelled: bool,
+    /// The entitlement's status when not cancelled.
+    pub open_status: &'static str,
     pub failed_payments: u32,
 }
 
@@ -87,7 +100,7 @@ impl Outline {
     /// What the account must end with: each renewal grants the plan's
     /// credits once; its refunds claw back `floor(credits × refunded ÷
     /// paid)`, never more than was granted.
-    fn expected(&self, provider: Provider, name: String, paid: i64) -> Expected {
+    fn expected(&self, provider: Provider, name: String, paid: i64, open_status: &'static str) -> Expected {
         let balance =
             self.renewals.iter().map(|refunds| CREDITS - CREDITS * refunds.iter().sum::<i64>().min(paid) / paid).sum();
         Expected {
@@ -97,6 +110,7 @@ impl Outline {
             grants: self.renewals.len(),
             trial: self.trial,
             cancelled: self.cancelled,
+            open_status,
             failed_payments: u32::from(self.failed_payment),
         }
     }
@@ -110,6 +124,9 @@ pub struct Teller {
     pub index: usize,
     /// The account the provider's events resolve to.
     pub name: String,
+    /// The entitlement's status at the end of the story unless cancelled:
+    /// active, unless the provider tells a failed payment with a status.
+    pub open_status: &'static str,
     /// Points a sample at this account.
     rewrite: fn(String, &str) -> String,
     events: Vec<SimEvent>,
@@ -145,7 +162,8 @@ pub fn account(provider: Provider, index: usize, run: &str, rng: &mut StdRng) ->
         Provider::Stripe => (stripe::customer(run, index), stripe::without_explicit_account),
         _ => (format!("acct-chaos-{run}-{index}"), with_account),
     };
-    let mut teller = Teller { provider, run: run.to_owned(), index, name, rewrite, events: Vec::new() };
+    let mut teller =
+        Teller { provider, run: run.to_owned(), index, name, rewrite, open_status: "active", events: Vec::new() };
     let (paid, with_trial) = match provider {
         Provider::Stripe => (stripe::PAID, true),
         Provider::Paystack => (paystack::PAID, false),
@@ -153,6 +171,8 @@ pub fn account(provider: Provider, index: usize, run: &str, rng: &mut StdRng) ->
         Provider::Paypal => (paypal::PAID, false),
         Provider::Killbill => (killbill::PAID, false),
         Provider::Lago => (lago::PAID, false),
+        Provider::Paddle => (paddle::PAID, false),
+        Provider::Razorpay => (razorpay::PAID, false),
     };
     let outline = Outline::draw(rng, paid, with_trial);
     let mut api = Vec::new();
@@ -163,8 +183,11 @@ pub fn account(provider: Provider, index: usize, run: &str, rng: &mut StdRng) ->
         Provider::Paypal => paypal::tell(&outline, &mut teller),
         Provider::Killbill => killbill::tell(&outline, &mut teller, &mut api),
         Provider::Lago => lago::tell(&outline, &mut teller),
+        Provider::Paddle => paddle::tell(&outline, &mut teller),
+        Provider::Razorpay => razorpay::tell(&outline, &mut teller),
     }
-    Account { expected: outline.expected(provider, teller.name.clone(), paid), events: teller.events, api }
+    let expected = outline.expected(provider, teller.name.clone(), paid, teller.open_status);
+    Account { expected, events: teller.events, api }
 }
 
 /// Ids with only the event's set; each provider fills what its samples use.

@@ -1,0 +1,70 @@
+//! Razorpay tells a purchase with `subscription.activated`, each renewal
+//! with `subscription.charged` (the subscription's current period, the
+//! payment), refunds with `refund.processed` naming the payment, a failed
+//! charge with `payment.failed` and `subscription.pending` (Razorpay's
+//! retries: the subscription waits, nothing is granted), a cancellation with
+//! `subscription.cancelled`. The event id travels in `x-razorpay-event-id`;
+//! the account is the notes' `account_id`.
+
+use payhooks::providers::SampleIds;
+use serde_json::{Value, json};
+
+use super::{Outline, Teller};
+
+pub const PLAN: &str = "plan_test_pro_monthly";
+/// The payment's amount, in paise.
+pub const PAID: i64 = 200_000;
+const FIRST_PERIOD: i64 = 1_793_523_600;
+
+fn edited(body: String, edit: impl FnOnce(&mut Value)) -> String {
+    let mut value: Value = serde_json::from_str(&body).expect("a sample is JSON");
+    edit(&mut value);
+    value.to_string()
+}
+
+pub fn tell(outline: &Outline, teller: &mut Teller) {
+    let (run, index) = (teller.run.clone(), teller.index);
+    let mut serial = 0;
+    let mut ids = |payment: usize, refund: usize| {
+        serial += 1;
+        SampleIds {
+            customer_id: format!("cust_chaos{run}x{index}"),
+            subscription_id: format!("sub_chaos{run}x{index}"),
+            payment_id: format!("pay_chaos{run}x{index}x{payment}"),
+            payment_alias_id: format!("inv_chaos{run}x{index}x{payment}"),
+            refund_id: format!("rfnd_chaos{run}x{index}x{payment}x{refund}"),
+            ..super::ids(format!("rzpchaos{run}x{index}x{serial}"))
+        }
+    };
+    // Subscription events are dated as the story runs (the newest status
+    // wins), whatever order they arrive in.
+    let at = |k: usize, offset: i64| {
+        let created = json!(super::period(FIRST_PERIOD, k).0 + offset);
+        move |b: String| edited(b, |v| v["created_at"] = created)
+    };
+    let after = outline.renewals.len() + 1;
+    teller.send("subscription.activated", ids(0, 0), at(1, 0));
+    for (i, refunds) in outline.renewals.iter().enumerate() {
+        let k = i + 1;
+        let (start, end) = super::period(FIRST_PERIOD, k);
+        teller.send("subscription.charged", ids(k, 0), |b| {
+            edited(b, |v| {
+                v["payload"]["subscription"]["entity"]["current_start"] = json!(start);
+                v["payload"]["subscription"]["entity"]["current_end"] = json!(end);
+            })
+        });
+        for (r, amount) in refunds.iter().enumerate() {
+            teller.send("refund.processed", ids(k, r + 1), |b| {
+                edited(b, |v| v["payload"]["refund"]["entity"]["amount"] = json!(amount))
+            });
+        }
+    }
+    if outline.failed_payment {
+        teller.send("payment.failed", ids(after, 0), |b| b);
+        teller.send("subscription.pending", ids(0, 0), at(after, 300));
+        teller.open_status = "pending";
+    }
+    if outline.cancelled {
+        teller.send("subscription.cancelled", ids(0, 0), at(after + 1, 0));
+    }
+}
