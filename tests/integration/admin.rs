@@ -117,13 +117,13 @@ async fn the_calls_each_repair_operation_makes() {
     use payhooks::reconcile::Reconciler;
     use payhooks::replay::{ReplayFilter, Replayer};
     use payhooks::sweep::{SweepSettings, Sweeper};
-    use payhooks_tests::faults::{InstrumentedLedger, InstrumentedQueue, InstrumentedStore};
+    use payhooks_tests::faults::{FaultyLedger, FaultyQueue, FaultyStore};
 
     let memory = Arc::new(MemoryEventStore::new());
-    let store = Arc::new(InstrumentedStore::new(memory.clone()));
-    let ledger = Arc::new(InstrumentedLedger::new(memory.clone()));
-    let queue = Arc::new(InstrumentedQueue::new(Arc::new(MemoryQueue::new(Duration::from_secs(30)))));
-    let dead_letters = Arc::new(InstrumentedQueue::new(Arc::new(MemoryQueue::new(Duration::from_secs(30)))));
+    let store = Arc::new(FaultyStore::new(memory.clone()));
+    let ledger = Arc::new(FaultyLedger::new(memory.clone()));
+    let queue = Arc::new(FaultyQueue::new(Arc::new(MemoryQueue::new(Duration::from_secs(30)))));
+    let dead_letters = Arc::new(FaultyQueue::new(Arc::new(MemoryQueue::new(Duration::from_secs(30)))));
     let start = time::OffsetDateTime::now_utc();
     let clock = Arc::new(ManualClock::at(start));
     let metrics = Arc::new(MemoryMetrics::new());
@@ -144,12 +144,12 @@ async fn the_calls_each_repair_operation_makes() {
     clock.advance(time::Duration::hours(1));
     let sweeper = Sweeper::new(store.clone(), queue.clone(), metrics.clone(), clock.clone(), SweepSettings::default());
     assert_eq!(sweeper.sweep().await.expect("sweep").requeued_unsent, 1);
-    let counted = |calls: &payhooks_tests::faults::Calls, names: &[&str]| {
+    let counted = |calls: &payhooks_tests::faults::Faults, names: &[&str]| {
         names.iter().map(|n| calls.count(n)).collect::<Vec<_>>()
     };
     let providers = u32::try_from(Provider::ALL.len()).expect("a few");
-    assert_eq!(counted(&store.calls, &["stuck", "requeue", "mark_enqueued"]), vec![providers, 1, 1]);
-    assert_eq!(queue.calls.count("send"), 1);
+    assert_eq!(counted(&store.faults, &["stuck", "requeue", "mark_enqueued"]), vec![providers, 1, 1]);
+    assert_eq!(queue.faults.count("send"), 1);
 
     // Replay: one failed event in the DLQ.
     let (failed, new) = event("evt_calls_failed");
@@ -161,15 +161,15 @@ async fn the_calls_each_repair_operation_makes() {
     ));
     memory.finish(&failed, "w", &Finish::Failed { reason: "unknown plan".into() }, now).await.expect("finish");
     dead_letters.send(&failed.message_body()).await.expect("send");
-    for calls in [&store.calls, &queue.calls, &dead_letters.calls] {
+    for calls in [&store.faults, &queue.faults, &dead_letters.faults] {
         calls.reset();
     }
     let replayer = Replayer::new(store.clone(), queue.clone(), dead_letters.clone(), metrics.clone(), clock.clone());
     let report = replayer.replay(&ReplayFilter::All, false, None, &|_| {}).await.expect("replay");
     assert_eq!((report.moved, report.reopened), (1, 1));
-    assert_eq!(counted(&store.calls, &["get", "reopen"]), vec![1, 1]);
-    assert_eq!(queue.calls.count("send"), 1);
-    assert_eq!(counted(&dead_letters.calls, &["receive", "delete", "change_visibility"]), vec![2, 1, 0]);
+    assert_eq!(counted(&store.faults, &["get", "reopen"]), vec![1, 1]);
+    assert_eq!(queue.faults.count("send"), 1);
+    assert_eq!(counted(&dead_letters.faults, &["receive", "delete", "change_visibility"]), vec![2, 1, 0]);
 
     // Reconcile: one account.
     let (granted, new) = event("evt_calls_grant");
@@ -186,5 +186,5 @@ async fn the_calls_each_repair_operation_makes() {
     let reconciler = Reconciler::new(ledger.clone(), metrics.clone(), clock.clone());
     assert_eq!(reconciler.reconcile(None).await.expect("reconcile").accounts, 1);
     // The account read and its entries; the checkpoint read, and cleared at the end.
-    assert_eq!(counted(&ledger.calls, &["Scan", "GetItem", "Query", "PutItem", "DeleteItem"]), vec![1, 2, 1, 0, 1]);
+    assert_eq!(counted(&ledger.faults, &["Scan", "GetItem", "Query", "PutItem", "DeleteItem"]), vec![1, 2, 1, 0, 1]);
 }

@@ -27,12 +27,8 @@ async fn under_injected_faults_nothing_is_lost_or_doubled_on_the_memory_adapters
         let report = run(Backend::memory(settings.visibility), &settings).await;
         assert!(report.deliveries >= 1000, "{}", report.table());
         assert!(report.duplicates * 100 >= report.deliveries * 30, "at least 30% duplicates:\n{}", report.table());
-        let failures: u64 = report
-            .faults
-            .iter()
-            .filter(|(f, _)| **f != payhooks_tests::chaos::faults::Fault::Delay)
-            .map(|(_, n)| n)
-            .sum();
+        let failures: u64 =
+            report.faults.iter().filter(|(f, _)| **f != payhooks_tests::faults::Fault::Delay).map(|(_, n)| n).sum();
         assert!(failures * 100 >= report.port_calls * 19, "about 20% of calls fail:\n{}", report.table());
         every_provider_took_part(&report);
         assert!(report.clean(), "{}\n{:#?}", report.table(), (&report.lost, &report.doubled, &report.inconsistent));

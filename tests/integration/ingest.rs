@@ -12,7 +12,7 @@ use payhooks::ingest::IngestSettings;
 use payhooks::process::RecordOnlyEffects;
 use payhooks::providers::Inbound;
 use payhooks_tests::Backend;
-use payhooks_tests::faults::{InstrumentedQueue, InstrumentedStore};
+use payhooks_tests::faults::{FaultyQueue, FaultyStore};
 use payhooks_tests::requests::{SECRET, stripe_event, stripe_headers};
 use serde_json::json;
 
@@ -93,8 +93,8 @@ fn quick_settings() -> IngestSettings {
 async fn a_failed_send_answers_5xx_and_the_retry_enqueues_the_event_once() {
     for backend in Backend::all(VISIBILITY).await {
         let store = backend.store.clone();
-        let queue = Arc::new(InstrumentedQueue::new(backend.queue.clone()));
-        queue.calls.fail("send", 1);
+        let queue = Arc::new(FaultyQueue::new(backend.queue.clone()));
+        queue.faults.fail("send", 1);
         let rig = Rig::with(backend, store, queue, Arc::new(RecordOnlyEffects), quick_settings());
         let (ids, body) = stripe_event("invoice.paid");
 
@@ -125,8 +125,8 @@ async fn a_crash_between_put_and_send_is_healed_by_the_next_delivery() {
     for backend in Backend::all(VISIBILITY).await {
         let store = backend.store.clone();
         // The put lands, then the function dies: no answer, no send, no mark.
-        let dead_queue = Arc::new(InstrumentedQueue::new(backend.queue.clone()));
-        dead_queue.calls.fail("send", u32::MAX);
+        let dead_queue = Arc::new(FaultyQueue::new(backend.queue.clone()));
+        dead_queue.faults.fail("send", u32::MAX);
         let crashed =
             Rig::with(backend.clone(), store.clone(), dead_queue, Arc::new(RecordOnlyEffects), quick_settings());
         let (ids, body) = stripe_event("checkout.session.completed");
@@ -146,8 +146,8 @@ async fn a_crash_between_put_and_send_is_healed_by_the_next_delivery() {
 #[tokio::test]
 async fn a_failed_put_answers_5xx_and_leaves_nothing_behind() {
     for backend in Backend::all(VISIBILITY).await {
-        let store = Arc::new(InstrumentedStore::new(backend.store.clone()));
-        store.calls.fail("claim", 1);
+        let store = Arc::new(FaultyStore::new(backend.store.clone()));
+        store.faults.fail("claim", 1);
         let queue = backend.queue.clone();
         let rig = Rig::with(backend, store, queue, Arc::new(RecordOnlyEffects), IngestSettings::default());
         let (_, body) = stripe_event("invoice.paid");
@@ -345,20 +345,20 @@ async fn any_of_several_active_secrets_verifies_during_a_rotation() {
 #[tokio::test]
 async fn aws_calls_per_webhook_stay_at_their_floor() {
     for backend in Backend::all(VISIBILITY).await {
-        let store = Arc::new(InstrumentedStore::new(backend.store.clone()));
-        let queue = Arc::new(InstrumentedQueue::new(backend.queue.clone()));
+        let store = Arc::new(FaultyStore::new(backend.store.clone()));
+        let queue = Arc::new(FaultyQueue::new(backend.queue.clone()));
         let rig =
             Rig::with(backend, store.clone(), queue.clone(), Arc::new(RecordOnlyEffects), IngestSettings::default());
         let (_, body) = stripe_event("invoice.paid");
 
         assert_eq!(post(&rig, &signed(&rig, &body), &body).await.body["status"], "accepted");
-        let accepted = (store.calls.count("claim"), queue.calls.count("send"), store.calls.count("mark_enqueued"));
+        let accepted = (store.faults.count("claim"), queue.faults.count("send"), store.faults.count("mark_enqueued"));
         assert_eq!(accepted, (1, 1, 1), "{}: put, send, mark", rig.backend.name);
-        assert_eq!(store.calls.total() + queue.calls.total(), 3);
+        assert_eq!(store.faults.total() + queue.faults.total(), 3);
 
-        store.calls.reset();
-        queue.calls.reset();
+        store.faults.reset();
+        queue.faults.reset();
         assert_eq!(post(&rig, &signed(&rig, &body), &body).await.body["status"], "duplicate");
-        assert_eq!(store.calls.total() + queue.calls.total(), 1, "a duplicate costs one conditional put");
+        assert_eq!(store.faults.total() + queue.faults.total(), 1, "a duplicate costs one conditional put");
     }
 }

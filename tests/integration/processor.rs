@@ -241,26 +241,26 @@ async fn an_expired_lease_is_taken_over_and_the_event_completes_once() {
 #[tokio::test]
 async fn processing_an_event_costs_one_lease_and_one_finish() {
     use payhooks::process::RecordOnlyEffects;
-    use payhooks_tests::faults::InstrumentedStore;
+    use payhooks_tests::faults::FaultyStore;
     for backend in Backend::all(VISIBILITY).await {
-        let store = Arc::new(InstrumentedStore::new(backend.store.clone()));
+        let store = Arc::new(FaultyStore::new(backend.store.clone()));
         let queue = backend.queue.clone();
         let rig = Rig::with(backend, store.clone(), queue, Arc::new(RecordOnlyEffects), IngestSettings::default());
         deliver_sample(&rig, "invoice.paid").await;
-        store.calls.reset();
+        store.faults.reset();
         let deliveries = rig.backend.queue.receive(10, Duration::from_secs(1)).await.expect("receive");
         let report = rig.processor.process_batch(&deliveries).await;
         assert_eq!(report.processed, 1, "{}", rig.backend.name);
-        assert_eq!((store.calls.count("lease"), store.calls.count("finish")), (1, 1));
+        assert_eq!((store.faults.count("lease"), store.faults.count("finish")), (1, 1));
         // The worker's first success of the minute is noted for health.
-        assert_eq!(store.calls.count("note_success"), 1);
-        assert_eq!(store.calls.total(), 3);
+        assert_eq!(store.faults.count("note_success"), 1);
+        assert_eq!(store.faults.total(), 3);
 
         // Within the minute, a second event costs only its lease and finish.
         deliver_sample(&rig, "invoice.paid").await;
-        store.calls.reset();
+        store.faults.reset();
         let deliveries = rig.backend.queue.receive(10, Duration::from_secs(1)).await.expect("receive");
         rig.processor.process_batch(&deliveries).await;
-        assert_eq!((store.calls.count("lease"), store.calls.count("finish"), store.calls.total()), (1, 1, 2));
+        assert_eq!((store.faults.count("lease"), store.faults.count("finish"), store.faults.total()), (1, 1, 2));
     }
 }

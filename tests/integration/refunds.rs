@@ -230,11 +230,11 @@ async fn dynamodb_requests_per_effect() {
     use payhooks::clock::SystemClock;
     use payhooks::effects::{BillingEffects, Plans};
     use payhooks::ingest::IngestSettings;
-    use payhooks_tests::faults::InstrumentedLedger;
+    use payhooks_tests::faults::FaultyLedger;
 
     for backend in Backend::all(VISIBILITY).await {
-        let ledger = Arc::new(InstrumentedLedger::new(backend.ledger.clone()));
-        let calls = ledger.calls.clone();
+        let ledger = Arc::new(FaultyLedger::new(backend.ledger.clone()));
+        let calls = ledger.faults.clone();
         let plans = Plans::from_json(&format!(r#"{{"{}": {CREDITS}}}"#, crate::effects::PLAN)).expect("plans");
         let effects = Arc::new(BillingEffects::new(ledger, plans, Arc::new(SystemClock)));
         let (store, queue) = (backend.store.clone(), backend.queue.clone());

@@ -2,7 +2,7 @@
 //! realistic mix of events for many accounts, signed as that provider signs,
 //! in random order, with duplicates, retrying each until it gets a 2xx;
 //! every port (event store, ledger, queue, DLQ, provisioner, Kill Bill's
-//! API) fails, throttles or delays at random (`faults`), the queue
+//! API) fails, throttles or delays at random (`crate::faults`), the queue
 //! duplicates some messages and redelivers on its visibility timeout, and
 //! moves to the DLQ after `maxReceiveCount`. Driven until quiet, the DLQ
 //! replayed, driven until quiet again; then checked against what the
@@ -10,7 +10,6 @@
 //! every balance the sum of its ledger, every account's final entitlement
 //! sent downstream, no message left.
 
-pub mod faults;
 pub mod provider_api;
 pub mod scenario;
 pub mod signing;
@@ -35,7 +34,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use crate::Backend;
-use faults::{ChaosConfirmer, ChaosLedger, ChaosProvisioner, ChaosQueue, ChaosStore, Fault, Injector};
+use crate::faults::{Fault, Faults, FaultyConfirmer, FaultyLedger, FaultyProvisioner, FaultyQueue, FaultyStore};
 use provider_api::SimulatedKillbill;
 use scenario::{Expected, SimEvent};
 use signing::Signing;
@@ -207,21 +206,18 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
         by_provider.entry(provider).or_default().0 += 1;
     }
 
-    let injector = Arc::new(Injector::new(settings.seed ^ 0x5eed, settings.failure_rate, 0.1));
+    let faults = Arc::new(Faults::seeded(settings.seed ^ 0x5eed, settings.failure_rate, 0.1));
     let clock = Arc::new(ManualClock::at(payhooks::clock::whole_millis(time::OffsetDateTime::now_utc())));
-    let store = Arc::new(ChaosStore { inner: backend.store.clone(), faults: injector.clone() });
-    let ledger = Arc::new(ChaosLedger { inner: backend.ledger.clone(), faults: injector.clone() });
-    let queue = Arc::new(ChaosQueue::new(
-        backend.queue.clone(),
-        injector.clone(),
-        settings.seed ^ 0x0dd,
-        settings.queue_duplicate_rate,
-    ));
-    let dead_letters =
-        Arc::new(ChaosQueue::new(backend.dead_letters.clone(), injector.clone(), settings.seed ^ 0xd1e, 0.0));
+    let store = Arc::new(FaultyStore::with(backend.store.clone(), faults.clone()));
+    let ledger = Arc::new(FaultyLedger::with(backend.ledger.clone(), faults.clone()));
+    let queue = Arc::new(
+        FaultyQueue::with(backend.queue.clone(), faults.clone())
+            .duplicating(settings.seed ^ 0x0dd, settings.queue_duplicate_rate),
+    );
+    let dead_letters = Arc::new(FaultyQueue::with(backend.dead_letters.clone(), faults.clone()));
     let downstream = Arc::new(MemoryProvisioner::new());
-    let provisioner = Arc::new(ChaosProvisioner { inner: downstream.clone(), faults: injector.clone() });
-    let confirmer = Arc::new(ChaosConfirmer { inner: Arc::new(killbill), faults: injector.clone() });
+    let provisioner = Arc::new(FaultyProvisioner { inner: downstream.clone(), faults: faults.clone() });
+    let confirmer = Arc::new(FaultyConfirmer { inner: Arc::new(killbill), faults: faults.clone() });
     let metrics = Arc::new(payhooks::adapters::MemoryMetrics::new());
     let signing = Signing::default();
     let ingest_settings = IngestSettings {
@@ -338,10 +334,10 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
         drive(&mut provider, &mut report, &mut elapsed_ms).await;
     }
 
-    injector.set_enabled(false);
+    faults.set_enabled(false);
     report.simulated = (clock.now() - started).try_into().unwrap_or_default();
-    report.port_calls = injector.calls();
-    report.faults = injector.counts();
+    report.port_calls = u64::from(faults.total());
+    report.faults = faults.injected();
     report.queue_duplicates = queue.duplicated();
     let checks =
         Checks { backend: &backend, provider: &provider, signing: &signing, now: clock.now(), downstream: &downstream };
