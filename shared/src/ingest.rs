@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
-use crate::ports::{Claim, EventStore, Metrics, Queue, QueueError, StoreError};
+use crate::ports::{Claim, Intake, Metrics, Queue, QueueError, StoreError};
 use crate::providers::{Inbound, Rejection, Verifier};
 
 #[derive(Debug, Clone)]
@@ -87,7 +87,7 @@ impl IngestError {
 #[derive(Debug)]
 pub struct Ingest {
     verifiers: BTreeMap<Provider, Arc<dyn Verifier>>,
-    store: Arc<dyn EventStore>,
+    store: Arc<dyn Intake>,
     queue: Arc<dyn Queue>,
     metrics: Arc<dyn Metrics>,
     clock: Arc<dyn Clock>,
@@ -97,7 +97,7 @@ pub struct Ingest {
 impl Ingest {
     pub fn new(
         verifiers: Vec<Arc<dyn Verifier>>,
-        store: Arc<dyn EventStore>,
+        store: Arc<dyn Intake>,
         queue: Arc<dyn Queue>,
         metrics: Arc<dyn Metrics>,
         clock: Arc<dyn Clock>,

@@ -18,8 +18,8 @@ use crate::edge::http::{JsonResponse, webhook};
 use crate::effects::{BillingEffects, Plans};
 use crate::event::{EventId, EventKey, Provider};
 use crate::ingest::{Ingest, IngestSettings};
-use crate::ports::{AccountRef, Effects, EventStore, Ledger};
-use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
+use crate::ports::{AccountRef, Balances, Effects, EventRecords};
+use crate::process::{Processor, ProcessorPorts, ProcessorSettings, RecordOnlyEffects};
 use crate::providers::{self, Inbound, Verifier, VerifierSettings};
 use crate::secret::SecretSet;
 use crate::sweep::{SweepSettings, Sweeper};
@@ -83,12 +83,14 @@ impl LocalApp {
             None => Arc::new(RecordOnlyEffects),
         };
         let processor = Processor::new(
-            store.clone(),
-            queue.clone(),
-            dead_letters.clone(),
+            ProcessorPorts {
+                store: store.clone(),
+                queue: queue.clone(),
+                dead_letters: dead_letters.clone(),
+                metrics: metrics.clone(),
+                clock,
+            },
             effects,
-            metrics.clone(),
-            clock,
             processor_settings,
         );
         Self {

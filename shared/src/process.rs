@@ -15,7 +15,7 @@ use crate::event::{EventKey, EventKind, EventRecord, EventStatus};
 use crate::ingest::source_chain;
 use crate::ports::event_store::StoreError;
 use crate::ports::{
-    Applied, Confirmation, Confirmer, Delivery, EffectError, Effects, EventStore, Finish, FinishOutcome, LeaseOutcome,
+    Applied, Confirmation, Confirmer, Delivery, EffectError, Effects, Finish, FinishOutcome, LeaseOutcome, Leases,
     Metrics, Queue, QueueError,
 };
 
@@ -98,7 +98,7 @@ impl Effects for RecordOnlyEffects {
 
 #[derive(Debug)]
 pub struct Processor {
-    store: Arc<dyn EventStore>,
+    store: Arc<dyn Leases>,
     queue: Arc<dyn Queue>,
     dead_letters: Arc<dyn Queue>,
     effects: Arc<dyn Effects>,
@@ -112,17 +112,21 @@ pub struct Processor {
     noted: std::sync::Mutex<std::collections::HashMap<Provider, std::time::Instant>>,
 }
 
+/// What the processor works with besides its effects: the records it
+/// leases, the queue it reads (and retries through), the dead-letter queue,
+/// metrics and time.
+#[derive(Debug)]
+pub struct ProcessorPorts {
+    pub store: Arc<dyn Leases>,
+    pub queue: Arc<dyn Queue>,
+    pub dead_letters: Arc<dyn Queue>,
+    pub metrics: Arc<dyn Metrics>,
+    pub clock: Arc<dyn Clock>,
+}
+
 impl Processor {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        store: Arc<dyn EventStore>,
-        queue: Arc<dyn Queue>,
-        dead_letters: Arc<dyn Queue>,
-        effects: Arc<dyn Effects>,
-        metrics: Arc<dyn Metrics>,
-        clock: Arc<dyn Clock>,
-        settings: ProcessorSettings,
-    ) -> Self {
+    pub fn new(ports: ProcessorPorts, effects: Arc<dyn Effects>, settings: ProcessorSettings) -> Self {
+        let ProcessorPorts { store, queue, dead_letters, metrics, clock } = ports;
         Self {
             store,
             queue,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::{error, info, warn};
 
 use crate::clock::Clock;
-use crate::ports::{AccountRef, Audit, Ledger, Metrics, StoreError};
+use crate::ports::{AccountRef, Audit, Audits, Metrics, StoreError};
 
 /// Accounts read per page: how often a run saves where it is and looks at
 /// its budget.
@@ -53,7 +53,7 @@ pub struct ReconcileReport {
 
 #[derive(Debug)]
 pub struct Reconciler {
-    ledger: Arc<dyn Ledger>,
+    ledger: Arc<dyn Audits>,
     metrics: Arc<dyn Metrics>,
     clock: Arc<dyn Clock>,
     settle: Duration,
@@ -61,7 +61,7 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    pub fn new(ledger: Arc<dyn Ledger>, metrics: Arc<dyn Metrics>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(ledger: Arc<dyn Audits>, metrics: Arc<dyn Metrics>, clock: Arc<dyn Clock>) -> Self {
         Self { ledger, metrics, clock, settle: Duration::from_millis(200), page: PAGE }
     }
 

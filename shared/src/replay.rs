@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::event::{EventKey, EventStatus, Provider};
-use crate::ports::{EventStore, Metrics, Queue, QueueError, StoreError};
+use crate::ports::{Metrics, Queue, QueueError, Repairs, StoreError};
 
 /// Which dead letters to move.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +85,7 @@ struct Run {
 
 #[derive(Debug)]
 pub struct Replayer {
-    store: Arc<dyn EventStore>,
+    store: Arc<dyn Repairs>,
     queue: Arc<dyn Queue>,
     dead_letters: Arc<dyn Queue>,
     metrics: Arc<dyn Metrics>,
@@ -94,7 +94,7 @@ pub struct Replayer {
 
 impl Replayer {
     pub fn new(
-        store: Arc<dyn EventStore>,
+        store: Arc<dyn Repairs>,
         queue: Arc<dyn Queue>,
         dead_letters: Arc<dyn Queue>,
         metrics: Arc<dyn Metrics>,

@@ -22,7 +22,7 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::event::{EventRecord, EventStatus, Provider};
-use crate::ports::{EventStore, Metrics, Queue, QueueError, StoreError};
+use crate::ports::{Metrics, Queue, QueueError, Repairs, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct SweepSettings {
@@ -77,7 +77,7 @@ pub enum SweepError {
 
 #[derive(Debug)]
 pub struct Sweeper {
-    store: Arc<dyn EventStore>,
+    store: Arc<dyn Repairs>,
     queue: Arc<dyn Queue>,
     metrics: Arc<dyn Metrics>,
     clock: Arc<dyn Clock>,
@@ -86,7 +86,7 @@ pub struct Sweeper {
 
 impl Sweeper {
     pub fn new(
-        store: Arc<dyn EventStore>,
+        store: Arc<dyn Repairs>,
         queue: Arc<dyn Queue>,
         metrics: Arc<dyn Metrics>,
         clock: Arc<dyn Clock>,

@@ -12,7 +12,7 @@ use payhooks::clock::SystemClock;
 use payhooks::effects::{BillingEffects, Plans};
 use payhooks::event::{EventId, EventKey, NewEvent, Provider};
 use payhooks::ports::Delivery;
-use payhooks::process::{Processor, ProcessorSettings};
+use payhooks::process::{Processor, ProcessorPorts, ProcessorSettings};
 use payhooks::providers::{SampleIds, stripe};
 use payhooks_tests::Backend;
 
@@ -45,12 +45,14 @@ async fn batch(backend: &Backend) -> Vec<Delivery> {
 fn processor(backend: &Backend) -> Processor {
     let plans = Plans::from_json(r#"{"price_1TestPlanPro": 100}"#).expect("plans");
     Processor::new(
-        backend.store.clone(),
-        backend.queue.clone(),
-        backend.dead_letters.clone(),
+        ProcessorPorts {
+            store: backend.store.clone(),
+            queue: backend.queue.clone(),
+            dead_letters: backend.dead_letters.clone(),
+            metrics: Arc::new(MemoryMetrics::new()),
+            clock: Arc::new(SystemClock),
+        },
         Arc::new(BillingEffects::new(backend.ledger.clone(), plans, Arc::new(SystemClock))),
-        Arc::new(MemoryMetrics::new()),
-        Arc::new(SystemClock),
         ProcessorSettings::default(),
     )
 }

@@ -113,7 +113,7 @@ async fn the_calls_each_repair_operation_makes() {
     use payhooks::adapters::{MemoryEventStore, MemoryMetrics, MemoryQueue};
     use payhooks::clock::{Clock, ManualClock};
     use payhooks::event::{DomainEvent, EventId, EventKey, NewEvent};
-    use payhooks::ports::{AccountRef, Change, Effect, EventStore, Finish, LeaseOutcome, Ledger};
+    use payhooks::ports::{AccountRef, Change, Effect, Finish, Intake, LeaseOutcome, Leases, Postings};
     use payhooks::reconcile::Reconciler;
     use payhooks::replay::{ReplayFilter, Replayer};
     use payhooks::sweep::{SweepSettings, Sweeper};

@@ -89,7 +89,7 @@ async fn a_request_produces_emf_lines_cloudwatch_can_extract() {
     use payhooks::adapters::EmfMetrics;
     use payhooks::clock::SystemClock;
     use payhooks::ingest::{Ingest, IngestSettings};
-    use payhooks::process::{Processor, ProcessorSettings, RecordOnlyEffects};
+    use payhooks::process::{Processor, ProcessorPorts, ProcessorSettings, RecordOnlyEffects};
     use payhooks::providers::{self, VerifierSettings};
     use payhooks::secret::SecretSet;
     use serde_json::Value;
@@ -111,12 +111,14 @@ async fn a_request_produces_emf_lines_cloudwatch_can_extract() {
         IngestSettings::default(),
     );
     let processor = Processor::new(
-        backend.store.clone(),
-        backend.queue.clone(),
-        backend.dead_letters.clone(),
+        ProcessorPorts {
+            store: backend.store.clone(),
+            queue: backend.queue.clone(),
+            dead_letters: backend.dead_letters.clone(),
+            metrics,
+            clock: Arc::new(SystemClock),
+        },
         Arc::new(RecordOnlyEffects),
-        metrics,
-        Arc::new(SystemClock),
         ProcessorSettings::default(),
     );
     let (_, body) = stripe_event("invoice.paid");

@@ -248,7 +248,7 @@ async fn every_providers_scenario_grants_claws_back_and_cancels_one_account() {
             .into_iter()
             .find(|r| r.event.kind == payhooks::event::EventKind::Renewal)
             .expect("a renewal");
-        use payhooks::ports::Ledger;
+        use payhooks::ports::Balances;
         let account = payhooks::ports::AccountRef::new(provider, renewal.event.account.clone().expect("account"));
         let state = app.store.account(&account).await.expect("account").expect("an account");
         let entries = app.store.entries(&account).await.expect("entries");

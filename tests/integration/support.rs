@@ -8,7 +8,7 @@ use payhooks::clock::{Clock, ManualClock};
 use payhooks::event::Provider;
 use payhooks::ingest::{Ingest, IngestSettings};
 use payhooks::ports::{Effects, EventStore, Queue};
-use payhooks::process::{Processor, ProcessorSettings, RecordOnlyEffects};
+use payhooks::process::{Processor, ProcessorPorts, ProcessorSettings, RecordOnlyEffects};
 use payhooks::providers::{self, VerifierSettings};
 use payhooks::secret::SecretSet;
 use payhooks_tests::Backend;
@@ -55,12 +55,14 @@ impl Rig {
         let ingest =
             Ingest::new(vec![verifier], store.clone(), queue.clone(), metrics.clone(), clock.clone(), settings);
         let processor = Processor::new(
-            store,
-            backend.queue.clone(),
-            backend.dead_letters.clone(),
+            ProcessorPorts {
+                store,
+                queue: backend.queue.clone(),
+                dead_letters: backend.dead_letters.clone(),
+                metrics: metrics.clone(),
+                clock: clock.clone(),
+            },
             effects,
-            metrics.clone(),
-            clock.clone(),
             ProcessorSettings {
                 lease: VISIBILITY,
                 backoff_base: Duration::from_secs(2),

@@ -19,9 +19,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use payhooks::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use payhooks::ports::{
-    AccountPage, AccountRef, AccountState, Applied, Audit, Claim, CommitOutcome, Confirmation, Confirmer, Delivery,
-    Effect, EffectError, Effects, EventStore, Finish, FinishOutcome, LeaseOutcome, Ledger, LedgerEntry, Payment,
-    PaymentRef, ProvisionError, ProvisionRequest, Provisioner, Queue, QueueDepth, QueueError, StoreError,
+    AccountPage, AccountRef, AccountState, Applied, Audit, Audits, Balances, Claim, CommitOutcome, Confirmation,
+    Confirmer, Delivery, Effect, EffectError, Effects, Enqueueing, EventRecords, EventStore, Finish, FinishOutcome,
+    Intake, LeaseOutcome, Leases, Ledger, LedgerEntry, Payment, PaymentRef, Postings, ProvisionError, ProvisionRequest,
+    Provisioner, Queue, QueueDepth, QueueError, Repairs, StoreError,
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -214,27 +215,16 @@ impl FaultyStore {
 }
 
 #[async_trait]
-impl EventStore for FaultyStore {
-    async fn claim(&self, event: &NewEvent) -> Result<Claim, StoreError> {
-        self.faults.around("claim", self.inner.claim(event), store_error).await
+impl EventRecords for FaultyStore {
+    async fn get(&self, key: &EventKey) -> Result<Option<EventRecord>, StoreError> {
+        self.faults.around("get", self.inner.get(key), store_error).await
     }
+}
 
+#[async_trait]
+impl Enqueueing for FaultyStore {
     async fn mark_enqueued(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
         self.faults.around("mark_enqueued", self.inner.mark_enqueued(key, at), store_error).await
-    }
-
-    async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.faults.around("record_conflict", self.inner.record_conflict(key, at), store_error).await
-    }
-
-    async fn stuck(
-        &self,
-        provider: Provider,
-        since: Option<OffsetDateTime>,
-        older_than: OffsetDateTime,
-        limit: usize,
-    ) -> Result<Vec<EventRecord>, StoreError> {
-        self.faults.around("stuck", self.inner.stuck(provider, since, older_than, limit), store_error).await
     }
 
     async fn requeue(
@@ -246,38 +236,21 @@ impl EventStore for FaultyStore {
     ) -> Result<bool, StoreError> {
         self.faults.around("requeue", self.inner.requeue(key, seen, seen_at, now), store_error).await
     }
+}
 
-    async fn failed(&self, provider: Provider, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
-        self.faults.around("failed", self.inner.failed(provider, limit), store_error).await
+#[async_trait]
+impl Intake for FaultyStore {
+    async fn claim(&self, event: &NewEvent) -> Result<Claim, StoreError> {
+        self.faults.around("claim", self.inner.claim(event), store_error).await
     }
 
-    async fn give_up(
-        &self,
-        key: &EventKey,
-        seen: EventStatus,
-        seen_at: OffsetDateTime,
-        now: OffsetDateTime,
-        reason: &str,
-    ) -> Result<bool, StoreError> {
-        self.faults.around("give_up", self.inner.give_up(key, seen, seen_at, now, reason), store_error).await
+    async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.faults.around("record_conflict", self.inner.record_conflict(key, at), store_error).await
     }
+}
 
-    async fn note_success(&self, provider: Provider, at: OffsetDateTime) -> Result<(), StoreError> {
-        self.faults.around("note_success", self.inner.note_success(provider, at), store_error).await
-    }
-
-    async fn last_successes(&self) -> Result<BTreeMap<Provider, OffsetDateTime>, StoreError> {
-        self.faults.around("last_successes", self.inner.last_successes(), store_error).await
-    }
-
-    async fn reopen(&self, key: &EventKey, now: OffsetDateTime) -> Result<bool, StoreError> {
-        self.faults.around("reopen", self.inner.reopen(key, now), store_error).await
-    }
-
-    async fn get(&self, key: &EventKey) -> Result<Option<EventRecord>, StoreError> {
-        self.faults.around("get", self.inner.get(key), store_error).await
-    }
-
+#[async_trait]
+impl Leases for FaultyStore {
     async fn lease(
         &self,
         key: &EventKey,
@@ -301,6 +274,46 @@ impl EventStore for FaultyStore {
     ) -> Result<FinishOutcome, StoreError> {
         self.faults.around("finish", self.inner.finish(key, owner, finish, now), store_error).await
     }
+
+    async fn note_success(&self, provider: Provider, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.faults.around("note_success", self.inner.note_success(provider, at), store_error).await
+    }
+}
+
+#[async_trait]
+impl Repairs for FaultyStore {
+    async fn stuck(
+        &self,
+        provider: Provider,
+        since: Option<OffsetDateTime>,
+        older_than: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        self.faults.around("stuck", self.inner.stuck(provider, since, older_than, limit), store_error).await
+    }
+
+    async fn failed(&self, provider: Provider, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+        self.faults.around("failed", self.inner.failed(provider, limit), store_error).await
+    }
+
+    async fn give_up(
+        &self,
+        key: &EventKey,
+        seen: EventStatus,
+        seen_at: OffsetDateTime,
+        now: OffsetDateTime,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        self.faults.around("give_up", self.inner.give_up(key, seen, seen_at, now, reason), store_error).await
+    }
+
+    async fn reopen(&self, key: &EventKey, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.faults.around("reopen", self.inner.reopen(key, now), store_error).await
+    }
+
+    async fn last_successes(&self) -> Result<BTreeMap<Provider, OffsetDateTime>, StoreError> {
+        self.faults.around("last_successes", self.inner.last_successes(), store_error).await
+    }
 }
 
 /// The ledger, each call counted as the DynamoDB request it is: `GetItem`
@@ -322,13 +335,20 @@ impl FaultyLedger {
 }
 
 #[async_trait]
-impl Ledger for FaultyLedger {
-    async fn commit(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> Result<CommitOutcome, StoreError> {
-        self.faults.around("TransactWriteItems", self.inner.commit(effect, owner, now), store_error).await
-    }
-
+impl Balances for FaultyLedger {
     async fn account(&self, account: &AccountRef) -> Result<Option<AccountState>, StoreError> {
         self.faults.around("GetItem", self.inner.account(account), store_error).await
+    }
+
+    async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.faults.around("Query", self.inner.entries(account), store_error).await
+    }
+}
+
+#[async_trait]
+impl Postings for FaultyLedger {
+    async fn commit(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> Result<CommitOutcome, StoreError> {
+        self.faults.around("TransactWriteItems", self.inner.commit(effect, owner, now), store_error).await
     }
 
     async fn has_effect(&self, business_key: &str) -> Result<bool, StoreError> {
@@ -338,11 +358,10 @@ impl Ledger for FaultyLedger {
     async fn payment(&self, reference: &PaymentRef) -> Result<Option<Payment>, StoreError> {
         self.faults.around("GetItem", self.inner.payment(reference), store_error).await
     }
+}
 
-    async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {
-        self.faults.around("Query", self.inner.entries(account), store_error).await
-    }
-
+#[async_trait]
+impl Audits for FaultyLedger {
     async fn accounts(&self, cursor: Option<String>, limit: usize) -> Result<AccountPage, StoreError> {
         self.faults.around("Scan", self.inner.accounts(cursor, limit), store_error).await
     }

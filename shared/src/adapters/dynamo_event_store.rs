@@ -19,7 +19,8 @@ use time::OffsetDateTime;
 
 use crate::event::{EventId, EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use crate::ports::event_store::{
-    Claim, DEFAULT_RETENTION, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError,
+    Claim, DEFAULT_RETENTION, Enqueueing, EventRecords, Finish, FinishOutcome, Intake, LeaseOutcome, Leases, Repairs,
+    StoreError,
 };
 
 pub const PARTITION_KEY: &str = "pk";
@@ -297,32 +298,23 @@ fn from_item(item: &Item) -> Result<EventRecord, StoreError> {
 }
 
 #[async_trait]
-impl EventStore for DynamoEventStore {
-    async fn claim(&self, event: &NewEvent) -> Result<Claim, StoreError> {
-        let result = self
+impl EventRecords for DynamoEventStore {
+    async fn get(&self, key: &EventKey) -> Result<Option<EventRecord>, StoreError> {
+        let output = self
             .client
-            .put_item()
+            .get_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(event)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .key(PARTITION_KEY, AttributeValue::S(key.storage_key()))
+            .consistent_read(true)
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Claim::Created),
-            Err(SdkError::ServiceError(service)) => match service.into_err() {
-                PutItemError::ConditionalCheckFailedException(failed) => {
-                    let item = failed
-                        .item
-                        .ok_or_else(|| StoreError::Corrupt("condition failed without the existing item".into()))?;
-                    Ok(Claim::Existing(Box::new(from_item(&item)?)))
-                }
-                other => Err(StoreError::unavailable(other)),
-            },
-            Err(other) => Err(StoreError::unavailable(other)),
-        }
+            .await
+            .map_err(StoreError::unavailable)?;
+        output.item.as_ref().map(from_item).transpose()
     }
+}
 
+#[async_trait]
+impl Enqueueing for DynamoEventStore {
     async fn mark_enqueued(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
         // A worker may already have leased the event (the message can be
         // received before this call lands); its lease records `enqueued_at`.
@@ -334,56 +326,6 @@ impl EventStore for DynamoEventStore {
             .expression_attribute_values(":received", status(EventStatus::Received))
             .expression_attribute_values(":at", millis(at));
         conditional(request).await.map(|_| ())
-    }
-
-    async fn stuck(
-        &self,
-        provider: Provider,
-        since: Option<OffsetDateTime>,
-        older_than: OffsetDateTime,
-        limit: usize,
-    ) -> Result<Vec<EventRecord>, StoreError> {
-        let window = Window { since: since.unwrap_or(OffsetDateTime::UNIX_EPOCH), before: older_than };
-        let mut stuck = self.pending_index(pending_key(provider), Some(window), limit).await?;
-        // The index is eventually consistent: drop what has since finished.
-        stuck.retain(|r| !r.status.is_final());
-        Ok(stuck)
-    }
-
-    async fn failed(&self, provider: Provider, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
-        let mut failed = self.pending_index(failed_key(provider), None, limit).await?;
-        failed.retain(|r| r.status == EventStatus::Failed);
-        Ok(failed)
-    }
-
-    async fn give_up(
-        &self,
-        key: &EventKey,
-        seen_status: EventStatus,
-        seen_updated_at: OffsetDateTime,
-        now: OffsetDateTime,
-        reason: &str,
-    ) -> Result<bool, StoreError> {
-        if seen_status.is_final() {
-            return Ok(false);
-        }
-        let request = self
-            .update(key)
-            .update_expression(
-                "SET #status = :failed, last_error = :reason, finished_at = :now, updated_at = :now, \
-                 pending_key = :failed_key REMOVE lease_owner, lease_until, expires_at",
-            )
-            .condition_expression(
-                "#status = :seen_status AND updated_at = :seen \
-                 AND (attribute_not_exists(lease_until) OR lease_until < :now)",
-            )
-            .expression_attribute_values(":failed", status(EventStatus::Failed))
-            .expression_attribute_values(":failed_key", s(failed_key(key.provider)))
-            .expression_attribute_values(":reason", s(reason))
-            .expression_attribute_values(":seen_status", status(seen_status))
-            .expression_attribute_values(":seen", millis(seen_updated_at))
-            .expression_attribute_values(":now", millis(now));
-        Ok(conditional(request).await?.is_ok())
     }
 
     async fn requeue(
@@ -409,53 +351,33 @@ impl EventStore for DynamoEventStore {
             .expression_attribute_values(":now", millis(now));
         Ok(conditional(request).await?.is_ok())
     }
+}
 
-    async fn note_success(&self, provider: Provider, at: OffsetDateTime) -> Result<(), StoreError> {
-        let request = self
+#[async_trait]
+impl Intake for DynamoEventStore {
+    async fn claim(&self, event: &NewEvent) -> Result<Claim, StoreError> {
+        let result = self
             .client
-            .update_item()
+            .put_item()
             .table_name(&self.table)
-            .key(PARTITION_KEY, s(last_success_key(provider)))
-            .update_expression("SET last_success = :at")
-            .condition_expression("attribute_not_exists(last_success) OR last_success < :at")
-            .expression_attribute_values(":at", millis(at));
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(service)) if service.err().is_conditional_check_failed_exception() => Ok(()),
+            .set_item(Some(to_item(event)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Created),
+            Err(SdkError::ServiceError(service)) => match service.into_err() {
+                PutItemError::ConditionalCheckFailedException(failed) => {
+                    let item = failed
+                        .item
+                        .ok_or_else(|| StoreError::Corrupt("condition failed without the existing item".into()))?;
+                    Ok(Claim::Existing(Box::new(from_item(&item)?)))
+                }
+                other => Err(StoreError::unavailable(other)),
+            },
             Err(other) => Err(StoreError::unavailable(other)),
         }
-    }
-
-    async fn last_successes(&self) -> Result<std::collections::BTreeMap<Provider, OffsetDateTime>, StoreError> {
-        let mut last = std::collections::BTreeMap::new();
-        for &provider in Provider::ALL {
-            let output = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key(PARTITION_KEY, s(last_success_key(provider)))
-                .send()
-                .await
-                .map_err(StoreError::unavailable)?;
-            if let Some(at) = output.item.as_ref().map(|item| get_time(item, "last_success")).transpose()?.flatten() {
-                last.insert(provider, at);
-            }
-        }
-        Ok(last)
-    }
-
-    async fn reopen(&self, key: &EventKey, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let request = self
-            .update(key)
-            .update_expression(
-                "SET #status = :enqueued, updated_at = :now, pending_key = :pending REMOVE finished_at, expires_at",
-            )
-            .condition_expression("#status = :failed")
-            .expression_attribute_values(":enqueued", status(EventStatus::Enqueued))
-            .expression_attribute_values(":failed", status(EventStatus::Failed))
-            .expression_attribute_values(":pending", s(pending_key(key.provider)))
-            .expression_attribute_values(":now", millis(now));
-        Ok(conditional(request).await?.is_ok())
     }
 
     async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
@@ -470,20 +392,10 @@ impl EventStore for DynamoEventStore {
             .expression_attribute_values(":at", millis(at));
         conditional(request).await.map(|_| ())
     }
+}
 
-    async fn get(&self, key: &EventKey) -> Result<Option<EventRecord>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PARTITION_KEY, AttributeValue::S(key.storage_key()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::unavailable)?;
-        output.item.as_ref().map(from_item).transpose()
-    }
-
+#[async_trait]
+impl Leases for DynamoEventStore {
     async fn lease(
         &self,
         key: &EventKey,
@@ -577,5 +489,106 @@ impl EventStore for DynamoEventStore {
             Ok(_) => FinishOutcome::Finished,
             Err(_) => FinishOutcome::LeaseLost,
         })
+    }
+
+    async fn note_success(&self, provider: Provider, at: OffsetDateTime) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(last_success_key(provider)))
+            .update_expression("SET last_success = :at")
+            .condition_expression("attribute_not_exists(last_success) OR last_success < :at")
+            .expression_attribute_values(":at", millis(at));
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(service)) if service.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(other) => Err(StoreError::unavailable(other)),
+        }
+    }
+}
+
+#[async_trait]
+impl Repairs for DynamoEventStore {
+    async fn stuck(
+        &self,
+        provider: Provider,
+        since: Option<OffsetDateTime>,
+        older_than: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let window = Window { since: since.unwrap_or(OffsetDateTime::UNIX_EPOCH), before: older_than };
+        let mut stuck = self.pending_index(pending_key(provider), Some(window), limit).await?;
+        // The index is eventually consistent: drop what has since finished.
+        stuck.retain(|r| !r.status.is_final());
+        Ok(stuck)
+    }
+
+    async fn failed(&self, provider: Provider, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+        let mut failed = self.pending_index(failed_key(provider), None, limit).await?;
+        failed.retain(|r| r.status == EventStatus::Failed);
+        Ok(failed)
+    }
+
+    async fn give_up(
+        &self,
+        key: &EventKey,
+        seen_status: EventStatus,
+        seen_updated_at: OffsetDateTime,
+        now: OffsetDateTime,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        if seen_status.is_final() {
+            return Ok(false);
+        }
+        let request = self
+            .update(key)
+            .update_expression(
+                "SET #status = :failed, last_error = :reason, finished_at = :now, updated_at = :now, \
+                 pending_key = :failed_key REMOVE lease_owner, lease_until, expires_at",
+            )
+            .condition_expression(
+                "#status = :seen_status AND updated_at = :seen \
+                 AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            )
+            .expression_attribute_values(":failed", status(EventStatus::Failed))
+            .expression_attribute_values(":failed_key", s(failed_key(key.provider)))
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":seen_status", status(seen_status))
+            .expression_attribute_values(":seen", millis(seen_updated_at))
+            .expression_attribute_values(":now", millis(now));
+        Ok(conditional(request).await?.is_ok())
+    }
+
+    async fn reopen(&self, key: &EventKey, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let request = self
+            .update(key)
+            .update_expression(
+                "SET #status = :enqueued, updated_at = :now, pending_key = :pending REMOVE finished_at, expires_at",
+            )
+            .condition_expression("#status = :failed")
+            .expression_attribute_values(":enqueued", status(EventStatus::Enqueued))
+            .expression_attribute_values(":failed", status(EventStatus::Failed))
+            .expression_attribute_values(":pending", s(pending_key(key.provider)))
+            .expression_attribute_values(":now", millis(now));
+        Ok(conditional(request).await?.is_ok())
+    }
+
+    async fn last_successes(&self) -> Result<std::collections::BTreeMap<Provider, OffsetDateTime>, StoreError> {
+        let mut last = std::collections::BTreeMap::new();
+        for &provider in Provider::ALL {
+            let output = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key(PARTITION_KEY, s(last_success_key(provider)))
+                .send()
+                .await
+                .map_err(StoreError::unavailable)?;
+            if let Some(at) = output.item.as_ref().map(|item| get_time(item, "last_success")).transpose()?.flatten() {
+                last.insert(provider, at);
+            }
+        }
+        Ok(last)
     }
 }

@@ -18,8 +18,8 @@ use super::dynamo_event_store::{
 use crate::event::{EventId, EventKey, EventStatus, Provider};
 use crate::ports::StoreError;
 use crate::ports::ledger::{
-    AccountPage, AccountRef, AccountState, Audit, CANCELLED, Change, CommitOutcome, Effect, Entitlement, Ledger,
-    LedgerEntry, Payment, PaymentRef, PaymentWrite,
+    AccountPage, AccountRef, AccountState, Audit, Audits, Balances, CANCELLED, Change, CommitOutcome, Effect,
+    Entitlement, LedgerEntry, Payment, PaymentRef, PaymentWrite, Postings,
 };
 
 fn effect_key(business_key: &str) -> String {
@@ -223,7 +223,58 @@ impl DynamoEventStore {
 }
 
 #[async_trait]
-impl Ledger for DynamoEventStore {
+impl Balances for DynamoEventStore {
+    async fn account(&self, account: &AccountRef) -> Result<Option<AccountState>, StoreError> {
+        let Some(item) = self.read_item(&account.storage_key()).await? else {
+            return Ok(None);
+        };
+        let entitlement = match (get_s(&item, "entitlement_status"), get_time(&item, "entitlement_as_of")?) {
+            (Some(status), Some(as_of)) => Some(Entitlement {
+                status: status.to_owned(),
+                plan: get_s(&item, "entitlement_plan").map(str::to_owned),
+                subscription: get_s(&item, "entitlement_subscription").map(str::to_owned),
+                customer: get_s(&item, "entitlement_customer").map(str::to_owned),
+                as_of,
+            }),
+            _ => None,
+        };
+        let flags = item
+            .get("flags")
+            .and_then(|v| v.as_ss().ok())
+            .map(|flags| flags.iter().cloned().collect())
+            .unwrap_or_default();
+        Ok(Some(AccountState {
+            balance: get_n(&item, "balance").unwrap_or(0),
+            trial_started_at: get_time(&item, "trial_started_at")?,
+            failed_payments: get_n(&item, "failed_payments").unwrap_or(0),
+            entries: get_n(&item, "entries").unwrap_or(0),
+            entitlement,
+            flags,
+        }))
+    }
+
+    async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {
+        let items = self.account_items(account, "entry_sort < :audits").await?;
+        items
+            .iter()
+            .map(|item| {
+                let provider: Provider =
+                    required(get_s(item, "provider"), "provider")?.parse().map_err(|_| corrupt("provider"))?;
+                let event_id =
+                    EventId::parse(required(get_s(item, "event_id"), "event_id")?).map_err(|_| corrupt("event_id"))?;
+                Ok(LedgerEntry {
+                    business_key: required(get_s(item, "business_key"), "business_key")?.to_owned(),
+                    delta: required(get_n(item, "delta"), "delta")?,
+                    event: EventKey::new(provider, event_id),
+                    at: required(get_time(item, "at")?, "at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Postings for DynamoEventStore {
     async fn commit(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> Result<CommitOutcome, StoreError> {
         let at = millis(now);
         let mut items = Vec::new();
@@ -282,35 +333,6 @@ impl Ledger for DynamoEventStore {
         })
     }
 
-    async fn account(&self, account: &AccountRef) -> Result<Option<AccountState>, StoreError> {
-        let Some(item) = self.read_item(&account.storage_key()).await? else {
-            return Ok(None);
-        };
-        let entitlement = match (get_s(&item, "entitlement_status"), get_time(&item, "entitlement_as_of")?) {
-            (Some(status), Some(as_of)) => Some(Entitlement {
-                status: status.to_owned(),
-                plan: get_s(&item, "entitlement_plan").map(str::to_owned),
-                subscription: get_s(&item, "entitlement_subscription").map(str::to_owned),
-                customer: get_s(&item, "entitlement_customer").map(str::to_owned),
-                as_of,
-            }),
-            _ => None,
-        };
-        let flags = item
-            .get("flags")
-            .and_then(|v| v.as_ss().ok())
-            .map(|flags| flags.iter().cloned().collect())
-            .unwrap_or_default();
-        Ok(Some(AccountState {
-            balance: get_n(&item, "balance").unwrap_or(0),
-            trial_started_at: get_time(&item, "trial_started_at")?,
-            failed_payments: get_n(&item, "failed_payments").unwrap_or(0),
-            entries: get_n(&item, "entries").unwrap_or(0),
-            entitlement,
-            flags,
-        }))
-    }
-
     async fn has_effect(&self, business_key: &str) -> Result<bool, StoreError> {
         Ok(self.read_item(&effect_key(business_key)).await?.is_some())
     }
@@ -330,7 +352,10 @@ impl Ledger for DynamoEventStore {
             version: required(get_n(&item, "version"), "version")?,
         }))
     }
+}
 
+#[async_trait]
+impl Audits for DynamoEventStore {
     async fn accounts(&self, cursor: Option<String>, limit: usize) -> Result<AccountPage, StoreError> {
         // A scheduled scan: accounts have no index of their own, and the
         // reconciliation that reads them all runs rarely. Each request reads
@@ -434,25 +459,6 @@ impl Ledger for DynamoEventStore {
                     account: account.clone(),
                     detail: serde_json::from_str(required(get_s(item, "detail"), "detail")?)
                         .map_err(|_| corrupt("detail"))?,
-                    at: required(get_time(item, "at")?, "at")?,
-                })
-            })
-            .collect()
-    }
-
-    async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {
-        let items = self.account_items(account, "entry_sort < :audits").await?;
-        items
-            .iter()
-            .map(|item| {
-                let provider: Provider =
-                    required(get_s(item, "provider"), "provider")?.parse().map_err(|_| corrupt("provider"))?;
-                let event_id =
-                    EventId::parse(required(get_s(item, "event_id"), "event_id")?).map_err(|_| corrupt("event_id"))?;
-                Ok(LedgerEntry {
-                    business_key: required(get_s(item, "business_key"), "business_key")?.to_owned(),
-                    delta: required(get_n(item, "delta"), "delta")?,
-                    event: EventKey::new(provider, event_id),
                     at: required(get_time(item, "at")?, "at")?,
                 })
             })

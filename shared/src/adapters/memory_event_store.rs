@@ -9,11 +9,12 @@ use time::OffsetDateTime;
 
 use crate::event::{EventKey, EventRecord, EventStatus, NewEvent, Provider};
 use crate::ports::event_store::{
-    Claim, DEFAULT_RETENTION, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError,
+    Claim, DEFAULT_RETENTION, Enqueueing, EventRecords, Finish, FinishOutcome, Intake, LeaseOutcome, Leases, Repairs,
+    StoreError,
 };
 use crate::ports::ledger::{
-    AccountPage, AccountRef, AccountState, Audit, Change, CommitOutcome, Effect, Ledger, LedgerEntry, Payment,
-    PaymentRef,
+    AccountPage, AccountRef, AccountState, Audit, Audits, Balances, Change, CommitOutcome, Effect, LedgerEntry,
+    Payment, PaymentRef, Postings,
 };
 use crate::ports::lock::Lock;
 
@@ -84,17 +85,14 @@ impl MemoryEventStore {
 }
 
 #[async_trait]
-impl EventStore for MemoryEventStore {
-    async fn claim(&self, event: &NewEvent) -> Result<Claim, StoreError> {
-        let mut state = self.state();
-        let records = &mut state.records;
-        if let Some(existing) = records.get(&event.key) {
-            return Ok(Claim::Existing(Box::new(existing.clone())));
-        }
-        records.insert(event.key.clone(), EventRecord::from_new(event));
-        Ok(Claim::Created)
+impl EventRecords for MemoryEventStore {
+    async fn get(&self, key: &EventKey) -> Result<Option<EventRecord>, StoreError> {
+        Ok(self.state().records.get(key).cloned())
     }
+}
 
+#[async_trait]
+impl Enqueueing for MemoryEventStore {
     async fn mark_enqueued(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
         if let Some(record) = self.state().records.get_mut(key)
             && record.status == EventStatus::Received
@@ -106,6 +104,43 @@ impl EventStore for MemoryEventStore {
         Ok(())
     }
 
+    async fn requeue(
+        &self,
+        key: &EventKey,
+        seen_status: EventStatus,
+        seen_updated_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        let Some(record) = state.records.get_mut(key) else {
+            return Ok(false);
+        };
+        let lease_expired = record.lease_until.is_none_or(|until| until < now);
+        if record.status != seen_status
+            || record.status.is_final()
+            || record.updated_at != seen_updated_at
+            || (record.status == EventStatus::Processing && !lease_expired)
+        {
+            return Ok(false);
+        }
+        record.updated_at = now;
+        record.expires_at = None;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl Intake for MemoryEventStore {
+    async fn claim(&self, event: &NewEvent) -> Result<Claim, StoreError> {
+        let mut state = self.state();
+        let records = &mut state.records;
+        if let Some(existing) = records.get(&event.key) {
+            return Ok(Claim::Existing(Box::new(existing.clone())));
+        }
+        records.insert(event.key.clone(), EventRecord::from_new(event));
+        Ok(Claim::Created)
+    }
+
     async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError> {
         if let Some(record) = self.state().records.get_mut(key) {
             record.conflicts += 1;
@@ -113,11 +148,10 @@ impl EventStore for MemoryEventStore {
         }
         Ok(())
     }
+}
 
-    async fn get(&self, key: &EventKey) -> Result<Option<EventRecord>, StoreError> {
-        Ok(self.state().records.get(key).cloned())
-    }
-
+#[async_trait]
+impl Leases for MemoryEventStore {
     async fn lease(
         &self,
         key: &EventKey,
@@ -150,6 +184,58 @@ impl EventStore for MemoryEventStore {
         Ok(LeaseOutcome::Acquired(Box::new(record.clone())))
     }
 
+    async fn release(&self, key: &EventKey, owner: &str, now: OffsetDateTime, error: &str) -> Result<(), StoreError> {
+        if let Some(record) = self.state().records.get_mut(key)
+            && record.status == EventStatus::Processing
+            && record.lease_owner.as_deref() == Some(owner)
+        {
+            record.status = EventStatus::Enqueued;
+            record.lease_owner = None;
+            record.lease_until = None;
+            record.last_error = Some(error.to_owned());
+            record.updated_at = now;
+            record.expires_at = None;
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        key: &EventKey,
+        owner: &str,
+        finish: &Finish,
+        now: OffsetDateTime,
+    ) -> Result<FinishOutcome, StoreError> {
+        let mut state = self.state();
+        let records = &mut state.records;
+        let Some(record) = records.get_mut(key) else {
+            return Ok(FinishOutcome::LeaseLost);
+        };
+        if record.status != EventStatus::Processing || record.lease_owner.as_deref() != Some(owner) {
+            return Ok(FinishOutcome::LeaseLost);
+        }
+        record.status = finish.status();
+        record.lease_owner = None;
+        record.lease_until = None;
+        record.finished_at = Some(now);
+        record.updated_at = now;
+        record.expires_at = finish.status().may_expire().then(|| now + self.retention);
+        if let Finish::Failed { reason } = finish {
+            record.last_error = Some(reason.clone());
+        }
+        Ok(FinishOutcome::Finished)
+    }
+
+    async fn note_success(&self, provider: Provider, at: OffsetDateTime) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let last = state.last_successes.entry(provider).or_insert(at);
+        *last = (*last).max(at);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Repairs for MemoryEventStore {
     async fn stuck(
         &self,
         provider: Provider,
@@ -213,41 +299,6 @@ impl EventStore for MemoryEventStore {
         Ok(true)
     }
 
-    async fn requeue(
-        &self,
-        key: &EventKey,
-        seen_status: EventStatus,
-        seen_updated_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.state();
-        let Some(record) = state.records.get_mut(key) else {
-            return Ok(false);
-        };
-        let lease_expired = record.lease_until.is_none_or(|until| until < now);
-        if record.status != seen_status
-            || record.status.is_final()
-            || record.updated_at != seen_updated_at
-            || (record.status == EventStatus::Processing && !lease_expired)
-        {
-            return Ok(false);
-        }
-        record.updated_at = now;
-        record.expires_at = None;
-        Ok(true)
-    }
-
-    async fn note_success(&self, provider: Provider, at: OffsetDateTime) -> Result<(), StoreError> {
-        let mut state = self.state();
-        let last = state.last_successes.entry(provider).or_insert(at);
-        *last = (*last).max(at);
-        Ok(())
-    }
-
-    async fn last_successes(&self) -> Result<BTreeMap<Provider, OffsetDateTime>, StoreError> {
-        Ok(self.state().last_successes.clone())
-    }
-
     async fn reopen(&self, key: &EventKey, now: OffsetDateTime) -> Result<bool, StoreError> {
         let mut state = self.state();
         match state.records.get_mut(key) {
@@ -262,46 +313,8 @@ impl EventStore for MemoryEventStore {
         }
     }
 
-    async fn release(&self, key: &EventKey, owner: &str, now: OffsetDateTime, error: &str) -> Result<(), StoreError> {
-        if let Some(record) = self.state().records.get_mut(key)
-            && record.status == EventStatus::Processing
-            && record.lease_owner.as_deref() == Some(owner)
-        {
-            record.status = EventStatus::Enqueued;
-            record.lease_owner = None;
-            record.lease_until = None;
-            record.last_error = Some(error.to_owned());
-            record.updated_at = now;
-            record.expires_at = None;
-        }
-        Ok(())
-    }
-
-    async fn finish(
-        &self,
-        key: &EventKey,
-        owner: &str,
-        finish: &Finish,
-        now: OffsetDateTime,
-    ) -> Result<FinishOutcome, StoreError> {
-        let mut state = self.state();
-        let records = &mut state.records;
-        let Some(record) = records.get_mut(key) else {
-            return Ok(FinishOutcome::LeaseLost);
-        };
-        if record.status != EventStatus::Processing || record.lease_owner.as_deref() != Some(owner) {
-            return Ok(FinishOutcome::LeaseLost);
-        }
-        record.status = finish.status();
-        record.lease_owner = None;
-        record.lease_until = None;
-        record.finished_at = Some(now);
-        record.updated_at = now;
-        record.expires_at = finish.status().may_expire().then(|| now + self.retention);
-        if let Finish::Failed { reason } = finish {
-            record.last_error = Some(reason.clone());
-        }
-        Ok(FinishOutcome::Finished)
+    async fn last_successes(&self) -> Result<BTreeMap<Provider, OffsetDateTime>, StoreError> {
+        Ok(self.state().last_successes.clone())
     }
 }
 
@@ -344,7 +357,21 @@ fn complete(record: &mut EventRecord, now: OffsetDateTime, retention: std::time:
 }
 
 #[async_trait]
-impl Ledger for MemoryEventStore {
+impl Balances for MemoryEventStore {
+    async fn account(&self, account: &AccountRef) -> Result<Option<AccountState>, StoreError> {
+        Ok(self.state().accounts.get(account).cloned())
+    }
+
+    async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut entries: Vec<LedgerEntry> =
+            self.state().entries.iter().filter(|(a, _)| a == account).map(|(_, e)| e.clone()).collect();
+        entries.sort_by(|a, b| (b.at, &b.business_key).cmp(&(a.at, &a.business_key)));
+        Ok(entries)
+    }
+}
+
+#[async_trait]
+impl Postings for MemoryEventStore {
     async fn commit(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> Result<CommitOutcome, StoreError> {
         let retention = self.retention;
         let mut state = self.state();
@@ -401,6 +428,17 @@ impl Ledger for MemoryEventStore {
         Ok(CommitOutcome::Applied)
     }
 
+    async fn has_effect(&self, business_key: &str) -> Result<bool, StoreError> {
+        Ok(self.state().effects.contains(business_key))
+    }
+
+    async fn payment(&self, reference: &PaymentRef) -> Result<Option<Payment>, StoreError> {
+        Ok(self.state().payments.get(reference).cloned())
+    }
+}
+
+#[async_trait]
+impl Audits for MemoryEventStore {
     async fn accounts(&self, cursor: Option<String>, limit: usize) -> Result<AccountPage, StoreError> {
         // Paged by storage key, as DynamoDB's scan is by its own order.
         let mut keys: Vec<AccountRef> = self.state().accounts.keys().cloned().collect();
@@ -434,24 +472,5 @@ impl Ledger for MemoryEventStore {
         let mut audits: Vec<Audit> = self.state().audits.iter().filter(|a| &a.account == account).cloned().collect();
         audits.sort_by_key(|a| std::cmp::Reverse(a.at));
         Ok(audits)
-    }
-
-    async fn payment(&self, reference: &PaymentRef) -> Result<Option<Payment>, StoreError> {
-        Ok(self.state().payments.get(reference).cloned())
-    }
-
-    async fn account(&self, account: &AccountRef) -> Result<Option<AccountState>, StoreError> {
-        Ok(self.state().accounts.get(account).cloned())
-    }
-
-    async fn has_effect(&self, business_key: &str) -> Result<bool, StoreError> {
-        Ok(self.state().effects.contains(business_key))
-    }
-
-    async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError> {
-        let mut entries: Vec<LedgerEntry> =
-            self.state().entries.iter().filter(|(a, _)| a == account).map(|(_, e)| e.clone()).collect();
-        entries.sort_by(|a, b| (b.at, &b.business_key).cmp(&(a.at, &a.business_key)));
-        Ok(entries)
     }
 }

@@ -15,7 +15,7 @@ use crate::effects::{BillingEffects, NegativeBalances, Plans};
 use crate::event::Provider;
 use crate::ports::Effects;
 use crate::ports::SecretStore;
-use crate::process::{Processor, ProcessorSettings, RecordOnlyEffects};
+use crate::process::{Processor, ProcessorPorts, ProcessorSettings, RecordOnlyEffects};
 use crate::providers::{ConfirmerSetup, integration};
 use crate::secret::Secret;
 
@@ -117,12 +117,14 @@ impl ProcessorConfig {
             }
         };
         let mut processor = Processor::new(
-            store,
-            Arc::new(cloud.queue(&self.queue_url)),
-            Arc::new(cloud.queue(&self.dlq_url)),
+            ProcessorPorts {
+                store,
+                queue: Arc::new(cloud.queue(&self.queue_url)),
+                dead_letters: Arc::new(cloud.queue(&self.dlq_url)),
+                metrics: cloud.metrics(&self.namespace),
+                clock: Arc::new(SystemClock),
+            },
             effects,
-            cloud.metrics(&self.namespace),
-            Arc::new(SystemClock),
             self.settings,
         );
         for (provider, setup) in &self.confirmers {

@@ -19,7 +19,7 @@ use serde_json::json;
 use super::http::JsonResponse;
 use crate::clock::Clock;
 use crate::event::{EventId, EventKey, Provider};
-use crate::ports::{AccountRef, EventStore, Ledger, Metrics, Queue};
+use crate::ports::{AccountRef, Audits, Metrics, Queue, Repairs};
 use crate::reconcile::Reconciler;
 use crate::replay::{ReplayFilter, Replayer};
 use crate::sweep::{SweepSettings, Sweeper};
@@ -33,8 +33,8 @@ const STUCK_SAMPLE: usize = 100;
 
 #[derive(Debug, Clone)]
 pub struct Admin {
-    pub store: Arc<dyn EventStore>,
-    pub ledger: Arc<dyn Ledger>,
+    pub store: Arc<dyn Repairs>,
+    pub ledger: Arc<dyn Audits>,
     pub queue: Arc<dyn Queue>,
     pub dead_letters: Arc<dyn Queue>,
     pub metrics: Arc<dyn Metrics>,

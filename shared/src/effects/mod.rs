@@ -34,7 +34,7 @@ use crate::clock::Clock;
 use crate::event::{EventKind, EventRecord, Provider};
 use crate::ports::{
     AccountRef, Action, Applied, BalanceGuard, Change, CommitOutcome, Effect, EffectError, Effects, Entitlement,
-    Ledger, Payment, PaymentRef, PaymentWrite, ProvisionRequest, Provisioner, StoreError,
+    Payment, PaymentRef, PaymentWrite, Postings, ProvisionRequest, Provisioner, StoreError,
 };
 
 /// Whether a claw-back may take a balance below zero.
@@ -110,7 +110,7 @@ impl Plans {
 
 #[derive(Debug)]
 pub struct BillingEffects {
-    ledger: Arc<dyn Ledger>,
+    ledger: Arc<dyn Postings>,
     plans: Plans,
     clock: Arc<dyn Clock>,
     provisioner: Option<Arc<dyn Provisioner>>,
@@ -134,7 +134,7 @@ impl Read {
 }
 
 impl BillingEffects {
-    pub fn new(ledger: Arc<dyn Ledger>, plans: Plans, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(ledger: Arc<dyn Postings>, plans: Plans, clock: Arc<dyn Clock>) -> Self {
         Self { ledger, plans, clock, provisioner: None, negative_balances: NegativeBalances::default() }
     }
 
@@ -615,7 +615,7 @@ mod tests {
     use crate::adapters::MemoryEventStore;
     use crate::clock::SystemClock;
     use crate::event::{EventKey, NewEvent, Provider};
-    use crate::ports::{EventStore, LeaseOutcome};
+    use crate::ports::{Balances, Intake, LeaseOutcome, Leases};
     use crate::providers::flutterwave;
 
     #[tokio::test]

@@ -73,15 +73,85 @@ pub enum FinishOutcome {
     LeaseLost,
 }
 
-#[async_trait]
-pub trait EventStore: Send + Sync + std::fmt::Debug {
-    /// Writes the record only if the key is absent (a conditional put).
-    async fn claim(&self, event: &NewEvent) -> Result<Claim, StoreError>;
+/// Everything an event store does; each pipeline takes only its role.
+pub trait EventStore: Intake + Leases + Repairs {}
 
+impl<T: Intake + Leases + Repairs + ?Sized> EventStore for T {}
+
+/// Reading one event's record: every role does.
+#[async_trait]
+pub trait EventRecords: Send + Sync + std::fmt::Debug {
+    async fn get(&self, key: &EventKey) -> Result<Option<EventRecord>, StoreError>;
+}
+
+/// Noting that an event's message went out, and letting exactly one caller
+/// send again the message of an event left behind: ingest and the sweeper.
+#[async_trait]
+pub trait Enqueueing: EventRecords {
     /// Notes that the event's message was sent. Leaves a record alone that a
     /// worker already moved on (the queue can be faster than this call).
     async fn mark_enqueued(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError>;
 
+    /// Lets exactly one caller re-enqueue an event it found abandoned (a
+    /// later delivery of one recorded but never sent, or the sweeper): true
+    /// if the event is still in `seen_status` as of `seen_updated_at` (and,
+    /// if processing, its lease has expired); its `updated_at` becomes `now`.
+    async fn requeue(
+        &self,
+        key: &EventKey,
+        seen_status: EventStatus,
+        seen_updated_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+}
+
+/// What ingest writes: the record of each event as it arrives.
+#[async_trait]
+pub trait Intake: Enqueueing {
+    /// Writes the record only if the key is absent (a conditional put).
+    async fn claim(&self, event: &NewEvent) -> Result<Claim, StoreError>;
+
+    /// Counts a delivery that reused the key with different content (I10).
+    async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError>;
+}
+
+/// What the processor does: one worker at a time per event, until final.
+#[async_trait]
+pub trait Leases: EventRecords {
+    /// Takes the event for `owner` until `until`, if nobody holds an
+    /// unexpired lease and it is not final. Counts an attempt.
+    async fn lease(
+        &self,
+        key: &EventKey,
+        owner: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<LeaseOutcome, StoreError>;
+
+    /// Gives a lease back after a transient failure so the retry can take it
+    /// at once; a no-op if `owner` no longer holds it.
+    async fn release(&self, key: &EventKey, owner: &str, now: OffsetDateTime, error: &str) -> Result<(), StoreError>;
+
+    /// Moves a leased event to its final state, only while `owner` holds it.
+    /// A record that may expire ([`EventStatus::may_expire`]) gets its
+    /// expiry then, the store's retention from `now`; no other does.
+    async fn finish(
+        &self,
+        key: &EventKey,
+        owner: &str,
+        finish: &Finish,
+        now: OffsetDateTime,
+    ) -> Result<FinishOutcome, StoreError>;
+
+    /// Notes that an event of `provider` finished successfully at `at` (the
+    /// health check's "last success"); never moves it back in time. Not in
+    /// the correctness path: callers write it at most once a minute.
+    async fn note_success(&self, provider: Provider, at: OffsetDateTime) -> Result<(), StoreError>;
+}
+
+/// What the sweeper, a replay and the health check find and repair.
+#[async_trait]
+pub trait Repairs: Enqueueing {
     /// Events of `provider` still in a non-final state whose last change is
     /// older than `older_than` (and not older than `since`, when given: where
     /// the previous page ended), oldest first, at most `limit`: what the
@@ -113,58 +183,11 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
         reason: &str,
     ) -> Result<bool, StoreError>;
 
-    /// Lets exactly one caller re-enqueue an event it found abandoned (a
-    /// later delivery of one recorded but never sent, or the sweeper): true
-    /// if the event is still in `seen_status` as of `seen_updated_at` (and,
-    /// if processing, its lease has expired); its `updated_at` becomes `now`.
-    async fn requeue(
-        &self,
-        key: &EventKey,
-        seen_status: EventStatus,
-        seen_updated_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
-
     /// Opens a failed event to processing again (a replay from the DLQ,
     /// once its cause is fixed): true if it was failed; any other state is
     /// left alone, so a completed event can never be processed twice.
     async fn reopen(&self, key: &EventKey, now: OffsetDateTime) -> Result<bool, StoreError>;
 
-    /// Notes that an event of `provider` finished successfully at `at` (the
-    /// health check's "last success"); never moves it back in time. Not in
-    /// the correctness path: callers write it at most once a minute.
-    async fn note_success(&self, provider: Provider, at: OffsetDateTime) -> Result<(), StoreError>;
-
     /// The last success noted for each provider that has one.
     async fn last_successes(&self) -> Result<std::collections::BTreeMap<Provider, OffsetDateTime>, StoreError>;
-
-    /// Counts a delivery that reused the key with different content (I10).
-    async fn record_conflict(&self, key: &EventKey, at: OffsetDateTime) -> Result<(), StoreError>;
-
-    async fn get(&self, key: &EventKey) -> Result<Option<EventRecord>, StoreError>;
-
-    /// Takes the event for `owner` until `until`, if nobody holds an
-    /// unexpired lease and it is not final. Counts an attempt.
-    async fn lease(
-        &self,
-        key: &EventKey,
-        owner: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<LeaseOutcome, StoreError>;
-
-    /// Gives a lease back after a transient failure so the retry can take it
-    /// at once; a no-op if `owner` no longer holds it.
-    async fn release(&self, key: &EventKey, owner: &str, now: OffsetDateTime, error: &str) -> Result<(), StoreError>;
-
-    /// Moves a leased event to its final state, only while `owner` holds it.
-    /// A record that may expire ([`EventStatus::may_expire`]) gets its
-    /// expiry then, the store's retention from `now`; no other does.
-    async fn finish(
-        &self,
-        key: &EventKey,
-        owner: &str,
-        finish: &Finish,
-        now: OffsetDateTime,
-    ) -> Result<FinishOutcome, StoreError>;
 }

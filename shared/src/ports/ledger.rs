@@ -229,13 +229,27 @@ pub struct LedgerEntry {
     pub at: OffsetDateTime,
 }
 
+/// Everything a ledger does; the effects and reconciliation each take
+/// only their role.
+pub trait Ledger: Postings + Audits {}
+
+impl<T: Postings + Audits + ?Sized> Ledger for T {}
+
+/// Reading an account and its entries.
 #[async_trait]
-pub trait Ledger: Send + Sync + std::fmt::Debug {
+pub trait Balances: Send + Sync + std::fmt::Debug {
+    async fn account(&self, account: &AccountRef) -> Result<Option<AccountState>, StoreError>;
+
+    /// The account's entries, newest first.
+    async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError>;
+}
+
+/// What the effects write: each effect once, with what it depends on.
+#[async_trait]
+pub trait Postings: Balances {
     /// Commits `effect` and completes its event, atomically, while `owner`
     /// holds the event's lease.
     async fn commit(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> Result<CommitOutcome, StoreError>;
-
-    async fn account(&self, account: &AccountRef) -> Result<Option<AccountState>, StoreError>;
 
     /// Whether an effect's business key is already taken: to skip a
     /// downstream call whose effect is known to be in.
@@ -244,10 +258,11 @@ pub trait Ledger: Send + Sync + std::fmt::Debug {
     /// The payment recorded under `reference`, as stored (an alias is not
     /// followed).
     async fn payment(&self, reference: &PaymentRef) -> Result<Option<Payment>, StoreError>;
+}
 
-    /// The account's entries, newest first.
-    async fn entries(&self, account: &AccountRef) -> Result<Vec<LedgerEntry>, StoreError>;
-
+/// What reconciliation walks, remembers and reports.
+#[async_trait]
+pub trait Audits: Balances {
     /// A page of accounts, in no particular order, after `cursor` (from the
     /// previous page; `None` to start); the next cursor, `None` at the end.
     async fn accounts(&self, cursor: Option<String>, limit: usize) -> Result<AccountPage, StoreError>;

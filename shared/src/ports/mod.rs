@@ -14,10 +14,13 @@ pub mod secrets;
 
 pub use confirmation::{Confirmation, Confirmer};
 pub use effects::{Applied, EffectError, Effects};
-pub use event_store::{Claim, EventStore, Finish, FinishOutcome, LeaseOutcome, StoreError};
+pub use event_store::{
+    Claim, Enqueueing, EventRecords, EventStore, Finish, FinishOutcome, Intake, LeaseOutcome, Leases, Repairs,
+    StoreError,
+};
 pub use ledger::{
-    AccountPage, AccountRef, AccountState, Audit, BalanceGuard, Change, CommitOutcome, Effect, Entitlement, Ledger,
-    LedgerEntry, Payment, PaymentRef, PaymentWrite,
+    AccountPage, AccountRef, AccountState, Audit, Audits, BalanceGuard, Balances, Change, CommitOutcome, Effect,
+    Entitlement, Ledger, LedgerEntry, Payment, PaymentRef, PaymentWrite, Postings,
 };
 pub use lock::Lock;
 pub use metrics::Metrics;

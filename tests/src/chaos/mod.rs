@@ -27,7 +27,7 @@ use payhooks::effects::{BillingEffects, Plans};
 use payhooks::event::{EventStatus, Provider};
 use payhooks::ingest::{Ingest, IngestSettings};
 use payhooks::ports::{AccountRef, Action};
-use payhooks::process::{Processor, ProcessorSettings};
+use payhooks::process::{Processor, ProcessorPorts, ProcessorSettings};
 use payhooks::providers::Inbound;
 use payhooks::replay::{ReplayFilter, Replayer};
 use rand::rngs::StdRng;
@@ -231,12 +231,14 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
     let plans = Plans::from_json(&serde_json::to_string(&plans).expect("json")).expect("plans");
     let effects = Arc::new(BillingEffects::new(ledger, plans, clock.clone()).with_provisioner(provisioner));
     let processor = Processor::new(
-        store.clone(),
-        queue.clone(),
-        dead_letters.clone(),
+        ProcessorPorts {
+            store: store.clone(),
+            queue: queue.clone(),
+            dead_letters: dead_letters.clone(),
+            metrics,
+            clock: clock.clone(),
+        },
         effects,
-        metrics,
-        clock.clone(),
         ProcessorSettings {
             lease: settings.visibility,
             backoff_base: Duration::from_secs(1),
