@@ -227,7 +227,7 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
     };
     let ingest =
         Ingest::new(signing.verifiers(), store.clone(), queue.clone(), metrics.clone(), clock.clone(), ingest_settings);
-    let plans: BTreeMap<&str, i64> = scenario::PLANS.iter().map(|plan| (*plan, scenario::CREDITS)).collect();
+    let plans: BTreeMap<&str, i64> = scenario::plans().map(|plan| (plan, scenario::CREDITS)).collect();
     let plans = Plans::from_json(&serde_json::to_string(&plans).expect("json")).expect("plans");
     let effects = Arc::new(BillingEffects::new(ledger, plans, clock.clone()).with_provisioner(provisioner));
     let processor = Processor::new(

@@ -6,12 +6,16 @@
 
 use payhooks::providers::SampleIds;
 
-use super::{Outline, Teller};
+use super::{Outline, Simulated, Teller};
 
 /// The samples' payment plan id.
 pub const PLAN: &str = "3807";
 /// A renewal's 25,000 NGN, in kobo.
 pub const PAID: i64 = 2_500_000;
+
+/// How this provider tells a story.
+pub const SIMULATED: Simulated =
+    Simulated { plan: PLAN, paid: PAID, trial: false, name: super::account_name, rewrite: super::with_account, tell };
 
 /// A number unique to this run, account and `n`, in a `kind` of id.
 fn number(run: &str, index: usize, kind: u64, n: usize) -> String {

@@ -9,18 +9,22 @@
 use payhooks::providers::SampleIds;
 use serde_json::{Value, json};
 
-use super::{Outline, Teller};
+use super::{Outline, Simulated, Teller};
 
 pub const PLAN: &str = "pro-monthly";
 /// The notification's 19.99 EUR, in cents.
 pub const PAID: i64 = 1999;
+
+/// How this provider tells a story.
+pub const SIMULATED: Simulated =
+    Simulated { plan: PLAN, paid: PAID, trial: false, name: super::account_name, rewrite: super::with_account, tell };
 const FIRST_PERIOD: i64 = 1_766_592_000;
 
 fn date(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix).expect("a time").date().to_string()
 }
 
-pub fn tell(outline: &Outline, teller: &mut Teller, api: &mut Vec<(String, Value)>) {
+pub fn tell(outline: &Outline, teller: &mut Teller) {
     let (run, index, name) = (teller.run.clone(), teller.index, teller.name.clone());
     let subscription = format!("kb-sub-{run}-{index}");
     let mut serial = 0;
@@ -39,7 +43,7 @@ pub fn tell(outline: &Outline, teller: &mut Teller, api: &mut Vec<(String, Value
         state["state"] = json!("CANCELLED");
         state["cancelledDate"] = json!("2026-02-01");
     }
-    api.push((format!("subscriptions/{subscription}"), state));
+    teller.api.push((format!("subscriptions/{subscription}"), state));
     teller.send("SUBSCRIPTION_CREATION", ids(0), |b| b);
     let invoice = |balance: Value, k: usize| {
         let (start, end) = super::period(FIRST_PERIOD, k);
@@ -50,7 +54,7 @@ pub fn tell(outline: &Outline, teller: &mut Teller, api: &mut Vec<(String, Value
     for (i, refunds) in outline.renewals.iter().enumerate() {
         let k = i + 1;
         let renewal = ids(k);
-        api.push((format!("invoices/{}?withItems=true", renewal.event_id), invoice(json!(0), k)));
+        teller.api.push((format!("invoices/{}?withItems=true", renewal.event_id), invoice(json!(0), k)));
         let payment = renewal.payment_id.clone();
         teller.send("INVOICE_PAYMENT_SUCCESS", renewal, |b| b);
         let mut transactions =
@@ -62,11 +66,11 @@ pub fn tell(outline: &Outline, teller: &mut Teller, api: &mut Vec<(String, Value
                                      "status": "SUCCESS", "amount": super::decimal(*amount), "currency": "EUR"}));
             teller.send("PAYMENT_SUCCESS.refund", refund, |b| b);
         }
-        api.push((format!("payments/{payment}"), json!({"accountId": name, "transactions": transactions})));
+        teller.api.push((format!("payments/{payment}"), json!({"accountId": name, "transactions": transactions})));
     }
     if outline.failed_payment {
         let failed = ids(0);
-        api.push((
+        teller.api.push((
             format!("invoices/{}?withItems=true", failed.event_id),
             invoice(json!(19.99), outline.renewals.len() + 1),
         ));

@@ -27,17 +27,38 @@ use serde_json::Value;
 /// Credits per period of every story's plan.
 pub const CREDITS: i64 = 100;
 
+/// A provider's simulated provider: the plan its stories name, what each
+/// renewal pays (minor units), whether a story may start with a trial, the
+/// account its events resolve to, how a sample is pointed at that account,
+/// and how it tells a story.
+#[derive(Debug, Clone, Copy)]
+pub struct Simulated {
+    pub plan: &'static str,
+    pub paid: i64,
+    pub trial: bool,
+    name: fn(&str, usize) -> String,
+    rewrite: fn(String, &str) -> String,
+    tell: fn(&Outline, &mut Teller),
+}
+
+/// The one dispatch from a provider to its simulated provider.
+pub fn simulated(provider: Provider) -> &'static Simulated {
+    match provider {
+        Provider::Stripe => &stripe::SIMULATED,
+        Provider::Paystack => &paystack::SIMULATED,
+        Provider::Flutterwave => &flutterwave::SIMULATED,
+        Provider::Killbill => &killbill::SIMULATED,
+        Provider::Lago => &lago::SIMULATED,
+        Provider::Paypal => &paypal::SIMULATED,
+        Provider::Paddle => &paddle::SIMULATED,
+        Provider::Razorpay => &razorpay::SIMULATED,
+    }
+}
+
 /// The plans the stories' samples name, each worth `CREDITS`.
-pub const PLANS: &[&str] = &[
-    stripe::PLAN,
-    paystack::PLAN,
-    flutterwave::PLAN,
-    paypal::PLAN,
-    killbill::PLAN,
-    lago::PLAN,
-    paddle::PLAN,
-    razorpay::PLAN,
-];
+pub fn plans() -> impl Iterator<Item = &'static str> {
+    Provider::ALL.iter().map(|&provider| simulated(provider).plan)
+}
 
 #[derive(Debug, Clone)]
 pub struct SimEvent {
@@ -130,6 +151,8 @@ pub struct Teller {
     /// Points a sample at this account.
     rewrite: fn(String, &str) -> String,
     events: Vec<SimEvent>,
+    /// The objects the provider's API must answer with (path → JSON).
+    api: Vec<(String, Value)>,
 }
 
 impl Teller {
@@ -140,6 +163,11 @@ impl Teller {
         let body = edit((self.rewrite)(body, &self.name));
         self.events.push(SimEvent { provider: self.provider, account: self.index, ids, body: body.into_bytes() });
     }
+}
+
+/// The account of most stories: named by the run, not by the provider.
+fn account_name(run: &str, index: usize) -> String {
+    format!("acct-chaos-{run}-{index}")
 }
 
 /// The samples' explicit account id, replaced by the account's name.
@@ -158,36 +186,21 @@ pub struct Account {
 
 /// Account `index` of the run, told by `provider`.
 pub fn account(provider: Provider, index: usize, run: &str, rng: &mut StdRng) -> Account {
-    let (name, rewrite): (String, fn(String, &str) -> String) = match provider {
-        Provider::Stripe => (stripe::customer(run, index), stripe::without_explicit_account),
-        _ => (format!("acct-chaos-{run}-{index}"), with_account),
+    let simulated = simulated(provider);
+    let mut teller = Teller {
+        provider,
+        run: run.to_owned(),
+        index,
+        name: (simulated.name)(run, index),
+        rewrite: simulated.rewrite,
+        open_status: "active",
+        events: Vec::new(),
+        api: Vec::new(),
     };
-    let mut teller =
-        Teller { provider, run: run.to_owned(), index, name, rewrite, open_status: "active", events: Vec::new() };
-    let (paid, with_trial) = match provider {
-        Provider::Stripe => (stripe::PAID, true),
-        Provider::Paystack => (paystack::PAID, false),
-        Provider::Flutterwave => (flutterwave::PAID, false),
-        Provider::Paypal => (paypal::PAID, false),
-        Provider::Killbill => (killbill::PAID, false),
-        Provider::Lago => (lago::PAID, false),
-        Provider::Paddle => (paddle::PAID, false),
-        Provider::Razorpay => (razorpay::PAID, false),
-    };
-    let outline = Outline::draw(rng, paid, with_trial);
-    let mut api = Vec::new();
-    match provider {
-        Provider::Stripe => stripe::tell(&outline, &mut teller),
-        Provider::Paystack => paystack::tell(&outline, &mut teller),
-        Provider::Flutterwave => flutterwave::tell(&outline, &mut teller),
-        Provider::Paypal => paypal::tell(&outline, &mut teller),
-        Provider::Killbill => killbill::tell(&outline, &mut teller, &mut api),
-        Provider::Lago => lago::tell(&outline, &mut teller),
-        Provider::Paddle => paddle::tell(&outline, &mut teller),
-        Provider::Razorpay => razorpay::tell(&outline, &mut teller),
-    }
-    let expected = outline.expected(provider, teller.name.clone(), paid, teller.open_status);
-    Account { expected, events: teller.events, api }
+    let outline = Outline::draw(rng, simulated.paid, simulated.trial);
+    (simulated.tell)(&outline, &mut teller);
+    let expected = outline.expected(provider, teller.name.clone(), simulated.paid, teller.open_status);
+    Account { expected, events: teller.events, api: teller.api }
 }
 
 /// Ids with only the event's set; each provider fills what its samples use.

@@ -12,11 +12,15 @@
 use payhooks::providers::SampleIds;
 use serde_json::{Value, json};
 
-use super::{Outline, Teller};
+use super::{Outline, Simulated, Teller};
 
 pub const PLAN: &str = "pri_test_pro_monthly";
 /// The transaction's grand total, in cents.
 pub const PAID: i64 = 2000;
+
+/// How this provider tells a story.
+pub const SIMULATED: Simulated =
+    Simulated { plan: PLAN, paid: PAID, trial: false, name: super::account_name, rewrite: super::with_account, tell };
 const FIRST_PERIOD: i64 = 1_793_523_600;
 
 /// `body` with its JSON edited by `edit`.

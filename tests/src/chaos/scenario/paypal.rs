@@ -7,11 +7,15 @@
 
 use payhooks::providers::SampleIds;
 
-use super::{Outline, Teller};
+use super::{Outline, Simulated, Teller};
 
 pub const PLAN: &str = "P-5ML4271244454362WXNWU5NQ";
 /// A sale's 20.00 USD, in cents.
 pub const PAID: i64 = 2000;
+
+/// How this provider tells a story.
+pub const SIMULATED: Simulated =
+    Simulated { plan: PLAN, paid: PAID, trial: false, name: super::account_name, rewrite: super::with_account, tell };
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {
     let (run, index) = (teller.run.clone(), teller.index);

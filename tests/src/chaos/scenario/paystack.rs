@@ -6,11 +6,15 @@
 
 use payhooks::providers::SampleIds;
 
-use super::{Outline, Teller};
+use super::{Outline, Simulated, Teller};
 
 pub const PLAN: &str = "PLN_testpro0001";
 /// `invoice.update`'s amount, in kobo.
 pub const PAID: i64 = 500_000;
+
+/// How this provider tells a story.
+pub const SIMULATED: Simulated =
+    Simulated { plan: PLAN, paid: PAID, trial: false, name: super::account_name, rewrite: super::with_account, tell };
 const FIRST_PERIOD: i64 = 1_766_592_000;
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {

@@ -9,11 +9,15 @@
 use payhooks::providers::SampleIds;
 use serde_json::{Value, json};
 
-use super::{Outline, Teller};
+use super::{Outline, Simulated, Teller};
 
 pub const PLAN: &str = "plan_test_pro_monthly";
 /// The payment's amount, in paise.
 pub const PAID: i64 = 200_000;
+
+/// How this provider tells a story.
+pub const SIMULATED: Simulated =
+    Simulated { plan: PLAN, paid: PAID, trial: false, name: super::account_name, rewrite: super::with_account, tell };
 const FIRST_PERIOD: i64 = 1_793_523_600;
 
 fn edited(body: String, edit: impl FnOnce(&mut Value)) -> String {

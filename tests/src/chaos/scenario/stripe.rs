@@ -4,10 +4,14 @@
 
 use payhooks::providers::SampleIds;
 
-use super::{Outline, Teller};
+use super::{Outline, Simulated, Teller};
 
 pub const PLAN: &str = "price_1TestPlanPro";
 pub const PAID: i64 = 2000;
+
+/// How this provider tells a story.
+pub const SIMULATED: Simulated =
+    Simulated { plan: PLAN, paid: PAID, trial: true, name: customer, rewrite: without_explicit_account, tell };
 const FIRST_PERIOD: i64 = 1_766_592_000;
 
 pub fn customer(run: &str, index: usize) -> String {
