@@ -22,6 +22,7 @@ pub mod paypal;
 pub mod paystack;
 pub mod razorpay;
 pub mod stripe;
+mod timestamped_hmac;
 
 use std::net::IpAddr;
 

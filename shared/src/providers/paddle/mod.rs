@@ -39,23 +39,19 @@ pub use integration::Paddle;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use sha2::Sha256;
-use subtle::{Choice, ConstantTimeEq};
 use time::OffsetDateTime;
 
 use super::json::{at, str_at, time_at};
 use super::money::decimal_to_minor;
+use super::timestamped_hmac::TimestampedHmac;
 use super::{Inbound, Rejection, SampleIds, Samples, VerifiedEvent, Verifier};
 use crate::event::{DomainEvent, EventId, EventKind, Period, Provider};
 use crate::secret::{Secret, SecretSet};
 
 pub const SIGNATURE_HEADER: &str = "paddle-signature";
-
-type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Debug, Clone)]
 pub struct PaddleVerifier {
@@ -82,53 +78,16 @@ impl Verifier for PaddleVerifier {
     }
 }
 
-fn malformed(reason: &'static str) -> Rejection {
-    Rejection::MalformedSignature { header: SIGNATURE_HEADER, reason }
-}
-
-struct SignatureHeader<'a> {
-    /// The timestamp exactly as sent: it is part of the signed bytes.
-    timestamp_text: &'a str,
-    timestamp: i64,
-    h1: Vec<Vec<u8>>,
-}
-
-fn parse_header(header: &str) -> Result<SignatureHeader<'_>, Rejection> {
-    let mut timestamp_text = None;
-    let mut h1 = Vec::new();
-    let mut h1_seen = false;
-    for item in header.split(';') {
-        let (key, value) = item.trim().split_once('=').ok_or_else(|| malformed("an item has no '='"))?;
-        match key {
-            "ts" if timestamp_text.is_some() => return Err(malformed("the timestamp appears more than once")),
-            "ts" => timestamp_text = Some(value),
-            "h1" => {
-                h1_seen = true;
-                // An entry that is not hex cannot match: skipped.
-                if let Ok(bytes) = hex::decode(value) {
-                    h1.push(bytes);
-                }
-            }
-            _ => {}
-        }
-    }
-    let timestamp_text = timestamp_text.ok_or_else(|| malformed("no timestamp (ts=)"))?;
-    if !h1_seen {
-        return Err(malformed("no h1 signature"));
-    }
-    let timestamp =
-        if timestamp_text.bytes().all(|b| b.is_ascii_digit()) { timestamp_text.parse::<i64>().ok() } else { None }
-            .ok_or_else(|| malformed("the timestamp is not a number of seconds"))?;
-    Ok(SignatureHeader { timestamp_text, timestamp, h1 })
-}
-
-fn mac(secret: &Secret, timestamp: &str, body: &[u8]) -> HmacSha256 {
-    let mut mac = HmacSha256::new_from_slice(secret.expose()).expect("HMAC takes any key length");
-    mac.update(timestamp.as_bytes());
-    mac.update(b":");
-    mac.update(body);
-    mac
-}
+/// `ts=…;h1=…` over `"{ts}:{body}"`.
+const SCHEME: TimestampedHmac = TimestampedHmac {
+    header: SIGNATURE_HEADER,
+    separator: ';',
+    timestamp_key: "ts",
+    signature_key: "h1",
+    joiner: ":",
+    no_timestamp: "no timestamp (ts=)",
+    no_signature: "no h1 signature",
+};
 
 /// Checks a `Paddle-Signature` header against the raw body: the signature
 /// first, then the timestamp window in both directions.
@@ -139,34 +98,13 @@ pub fn verify_signature(
     now: OffsetDateTime,
     tolerance: Duration,
 ) -> Result<(), Rejection> {
-    let parsed = parse_header(header)?;
-    // Every candidate against every secret, without an early exit.
-    let mut matched = Choice::from(0);
-    for secret in secrets.iter() {
-        let expected = mac(secret, parsed.timestamp_text, body).finalize().into_bytes();
-        for candidate in &parsed.h1 {
-            matched |= expected.as_slice().ct_eq(candidate.as_slice());
-        }
-    }
-    if !bool::from(matched) {
-        return Err(Rejection::SignatureMismatch);
-    }
-    if now.unix_timestamp().abs_diff(parsed.timestamp) > tolerance.as_secs() {
-        return Err(Rejection::TimestampOutOfTolerance { tolerance_secs: tolerance.as_secs() });
-    }
-    Ok(())
+    SCHEME.verify(header, body, secrets, now, tolerance)
 }
 
 /// A `Paddle-Signature` value for `body` at `timestamp`, one `h1` per
 /// secret, as Paddle sends while a secret is rotated.
 pub fn signature_header(body: &[u8], secrets: &[&Secret], timestamp: i64) -> String {
-    let ts = timestamp.to_string();
-    let mut header = format!("ts={ts}");
-    for secret in secrets {
-        header.push_str(";h1=");
-        header.push_str(&hex::encode(mac(secret, &ts, body).finalize().into_bytes()));
-    }
-    header
+    SCHEME.sign(body, secrets, timestamp)
 }
 
 /// Events in the shapes of Paddle's (API version 1) notifications, with

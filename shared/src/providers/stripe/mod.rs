@@ -16,15 +16,13 @@ pub use registrar::{DEFAULT_API_URL, StripeRegistrar};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use sha2::Sha256;
-use subtle::{Choice, ConstantTimeEq};
 use time::OffsetDateTime;
 
 use super::json::{id_at, int_at, str_at};
+use super::timestamped_hmac::TimestampedHmac;
 use super::{Inbound, Rejection, Samples, VerifiedEvent, Verifier};
 use crate::event::{DomainEvent, EventId, EventKind, Period, Provider};
 use crate::secret::{Secret, SecretSet};
@@ -32,8 +30,6 @@ use crate::secret::{Secret, SecretSet};
 pub const SIGNATURE_HEADER: &str = "stripe-signature";
 /// Stripe's SDKs default to five minutes.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
-
-type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Debug, Clone)]
 pub struct StripeVerifier {
@@ -60,58 +56,17 @@ impl Verifier for StripeVerifier {
     }
 }
 
-fn malformed(reason: &'static str) -> Rejection {
-    Rejection::MalformedSignature { header: SIGNATURE_HEADER, reason }
-}
-
-struct SignatureHeader<'a> {
-    /// The timestamp exactly as sent: it is part of the signed bytes.
-    timestamp_text: &'a str,
-    timestamp: i64,
-    v1: Vec<Vec<u8>>,
-}
-
-fn parse_header(header: &str) -> Result<SignatureHeader<'_>, Rejection> {
-    let mut timestamp_text = None;
-    let mut v1 = Vec::new();
-    let mut v1_seen = false;
-    for item in header.split(',') {
-        let (key, value) = item.trim().split_once('=').ok_or_else(|| malformed("an item has no '='"))?;
-        match key {
-            "t" if timestamp_text.is_some() => {
-                return Err(malformed("the timestamp appears more than once"));
-            }
-            "t" => timestamp_text = Some(value),
-            "v1" => {
-                v1_seen = true;
-                // Like stripe-go: an entry that is not hex cannot match, skip it.
-                if let Ok(bytes) = hex::decode(value) {
-                    v1.push(bytes);
-                }
-            }
-            // v0 is a legacy test-mode scheme and other schemes are unknown:
-            // Stripe's SDKs ignore both.
-            _ => {}
-        }
-    }
-    let timestamp_text = timestamp_text.ok_or_else(|| malformed("no timestamp (t=)"))?;
-    if !v1_seen {
-        return Err(malformed("no v1 signature"));
-    }
-    let timestamp =
-        if timestamp_text.bytes().all(|b| b.is_ascii_digit()) { timestamp_text.parse::<i64>().ok() } else { None }
-            .ok_or_else(|| malformed("the timestamp is not a number of seconds"))?;
-    Ok(SignatureHeader { timestamp_text, timestamp, v1 })
-}
-
-fn mac(secret: &Secret, timestamp: &str, body: &[u8]) -> HmacSha256 {
-    // HMAC accepts keys of any length; this cannot fail.
-    let mut mac = HmacSha256::new_from_slice(secret.expose()).expect("HMAC takes any key length");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac
-}
+/// `t=…,v1=…` over `"{t}.{body}"`; `v0` (a legacy test-mode scheme) and
+/// unknown schemes are ignored, as Stripe's SDKs ignore them.
+const SCHEME: TimestampedHmac = TimestampedHmac {
+    header: SIGNATURE_HEADER,
+    separator: ',',
+    timestamp_key: "t",
+    signature_key: "v1",
+    joiner: ".",
+    no_timestamp: "no timestamp (t=)",
+    no_signature: "no v1 signature",
+};
 
 /// Checks a `Stripe-Signature` header against the raw body: the signature
 /// first (as Stripe's SDKs do), then the timestamp window in both directions.
@@ -122,37 +77,13 @@ pub fn verify_signature(
     now: OffsetDateTime,
     tolerance: Duration,
 ) -> Result<(), Rejection> {
-    let parsed = parse_header(header)?;
-    // Every candidate against every secret, without an early exit, so the
-    // time taken does not depend on which (if any) matched.
-    let mut matched = Choice::from(0);
-    for secret in secrets.iter() {
-        let expected = mac(secret, parsed.timestamp_text, body).finalize().into_bytes();
-        for candidate in &parsed.v1 {
-            matched |= expected.as_slice().ct_eq(candidate.as_slice());
-        }
-    }
-    if !bool::from(matched) {
-        return Err(Rejection::SignatureMismatch);
-    }
-    let age = now.unix_timestamp().abs_diff(parsed.timestamp);
-    if age > tolerance.as_secs() {
-        return Err(Rejection::TimestampOutOfTolerance { tolerance_secs: tolerance.as_secs() });
-    }
-    Ok(())
+    SCHEME.verify(header, body, secrets, now, tolerance)
 }
 
 /// A `Stripe-Signature` value for `body` at `timestamp`, one `v1` per secret,
 /// as Stripe sends while a secret is rolled.
 pub fn signature_header(body: &[u8], secrets: &[&Secret], timestamp: i64) -> String {
-    let t = timestamp.to_string();
-    let mut header = format!("t={t}");
-    for secret in secrets {
-        let signature = hex::encode(mac(secret, &t, body).finalize().into_bytes());
-        header.push_str(",v1=");
-        header.push_str(&signature);
-    }
-    header
+    SCHEME.sign(body, secrets, timestamp)
 }
 
 /// Realistic events (API version 2025-03-31.basil) for the `trigger`
@@ -409,7 +340,8 @@ mod tests {
             ("\u{1F600}".as_bytes(), "837da296d05c4fe31f61d5d7ead035099d9585a5bcde87de952012a78f0b0c43"),
         ];
         for (message, expected) in cases {
-            let mut mac = HmacSha256::new_from_slice(b"test_secret").unwrap();
+            use hmac::{KeyInit, Mac};
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"test_secret").unwrap();
             mac.update(message);
             assert_eq!(hex::encode(mac.finalize().into_bytes()), expected);
         }

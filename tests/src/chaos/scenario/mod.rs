@@ -175,6 +175,13 @@ fn with_account(body: String, name: &str) -> String {
     body.replace("acct-demo-001", name)
 }
 
+/// `body` with its JSON edited by `edit`.
+fn edited(body: String, edit: impl FnOnce(&mut Value)) -> String {
+    let mut value: Value = serde_json::from_str(&body).expect("a sample is JSON");
+    edit(&mut value);
+    value.to_string()
+}
+
 /// An account's events, the objects its provider's API must answer with
 /// (path → JSON, Kill Bill only), and what it must end with.
 #[derive(Debug)]

@@ -12,7 +12,7 @@
 use payhooks::providers::SampleIds;
 use serde_json::{Value, json};
 
-use super::{Outline, Simulated, Teller};
+use super::{Outline, Simulated, Teller, edited};
 
 pub const PLAN: &str = "pri_test_pro_monthly";
 /// The transaction's grand total, in cents.
@@ -22,13 +22,6 @@ pub const PAID: i64 = 2000;
 pub const SIMULATED: Simulated =
     Simulated { plan: PLAN, paid: PAID, trial: false, name: super::account_name, rewrite: super::with_account, tell };
 const FIRST_PERIOD: i64 = 1_793_523_600;
-
-/// `body` with its JSON edited by `edit`.
-fn edited(body: String, edit: impl FnOnce(&mut Value)) -> String {
-    let mut value: Value = serde_json::from_str(&body).expect("a sample is JSON");
-    edit(&mut value);
-    value.to_string()
-}
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {
     let (run, index) = (teller.run.clone(), teller.index);

@@ -7,9 +7,9 @@
 //! the account is the notes' `account_id`.
 
 use payhooks::providers::SampleIds;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{Outline, Simulated, Teller};
+use super::{Outline, Simulated, Teller, edited};
 
 pub const PLAN: &str = "plan_test_pro_monthly";
 /// The payment's amount, in paise.
@@ -19,12 +19,6 @@ pub const PAID: i64 = 200_000;
 pub const SIMULATED: Simulated =
     Simulated { plan: PLAN, paid: PAID, trial: false, name: super::account_name, rewrite: super::with_account, tell };
 const FIRST_PERIOD: i64 = 1_793_523_600;
-
-fn edited(body: String, edit: impl FnOnce(&mut Value)) -> String {
-    let mut value: Value = serde_json::from_str(&body).expect("a sample is JSON");
-    edit(&mut value);
-    value.to_string()
-}
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {
     let (run, index) = (teller.run.clone(), teller.index);
