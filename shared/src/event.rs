@@ -181,6 +181,10 @@ pub enum EventKind {
     Purchase,
     /// A paid billing period.
     Renewal,
+    /// A payment for no subscription period (a one-off invoice, a setup
+    /// fee, an invoice of prorations only): recorded, so its refunds find
+    /// it; it grants no credits.
+    Payment,
     /// The subscription changed (period roll, plan or status change).
     SubscriptionUpdated,
     /// A refund of (part of) a payment, named by `payment`.

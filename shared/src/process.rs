@@ -307,6 +307,14 @@ impl Processor {
                 self.note_success(key.provider).await;
                 return Ok(Disposition::Done);
             }
+            Ok(Applied::DuplicateCompleted) => {
+                self.metrics.count(provider, "effect_duplicate");
+                self.metrics.count(provider, "processed");
+                info!(provider, event_id = %key.event_id, event_type = %record.event_type, status = "completed",
+                    "effect already applied by another event of the same fact; this event's payment recorded; event finished");
+                self.note_success(key.provider).await;
+                return Ok(Disposition::Done);
+            }
             Ok(Applied::LeaseLost) => {
                 warn!(provider, event_id = %key.event_id, "lease expired and was taken over; the other worker finishes the event");
                 return Ok(Disposition::Done);

@@ -86,15 +86,19 @@ pub(crate) fn without_explicit_account(body: String) -> String {
 }
 
 #[tokio::test]
-async fn the_invoice_and_the_period_roll_of_one_renewal_grant_once_even_concurrently() {
+async fn the_two_invoice_events_of_one_renewal_grant_once_even_concurrently() {
     for backend in Backend::all(VISIBILITY).await {
         let rig = rig(backend);
         let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
         let ids = for_account(&name);
-        let invoice = recorded(&rig, "invoice.payment_succeeded", &ids, without_explicit_account).await;
-        let roll = recorded(&rig, "customer.subscription.updated", &ids, without_explicit_account).await;
+        // The samples are two invoices; these are one, told twice.
+        let paid = recorded(&rig, "invoice.payment_succeeded", &ids, |body| {
+            without_explicit_account(body).replace("\"invoice.payment_succeeded\"", "\"invoice.paid\"")
+        })
+        .await;
+        let succeeded = recorded(&rig, "invoice.payment_succeeded", &ids, without_explicit_account).await;
 
-        let report = rig.processor.process_batch(&[invoice, roll]).await;
+        let report = rig.processor.process_batch(&[paid, succeeded]).await;
         assert!(report.retry_message_ids.is_empty() || rig.backend.name == "emulators", "{report:?}");
         // A transaction conflict is retried; drive any retry to the end.
         for id in report.retry_message_ids {
@@ -106,6 +110,76 @@ async fn the_invoice_and_the_period_roll_of_one_renewal_grant_once_even_concurre
         assert_eq!((balance, entries.len()), (CREDITS, 1), "{}: one grant", rig.backend.name);
         assert_eq!(rig.metrics.get("stripe", "effect_applied"), 1);
         assert_eq!(rig.metrics.get("stripe", "effect_duplicate"), 1);
+        assert_eq!(rig.metrics.get("stripe", "processed"), 2, "both finished, neither taken over");
+    }
+}
+
+/// Stripe rolls the period about an hour before it charges (PROVIDERS.md
+/// §11): the roll is a status, and only the paid invoice grants.
+#[tokio::test]
+async fn the_period_roll_grants_nothing_and_a_renewal_whose_charge_fails_keeps_nothing() {
+    for backend in Backend::all(VISIBILITY).await {
+        let rig = rig(backend);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        let roll = recorded(&rig, "customer.subscription.updated", &ids, without_explicit_account).await;
+        assert_eq!(rig.processor.process(&roll).await, Disposition::Done);
+        assert_eq!(account(&rig, &name).await.0, 0, "{}: the roll grants nothing", rig.backend.name);
+        assert_eq!(entitlement(&rig, &name).await.status, "active");
+
+        let failed = recorded(&rig, "invoice.payment_failed", &ids, without_explicit_account).await;
+        assert_eq!(rig.processor.process(&failed).await, Disposition::Done);
+        assert_eq!(account(&rig, &name).await.0, 0, "a failed charge grants nothing");
+
+        // Stripe's retry of the charge succeeds: now the period is paid.
+        let paid = recorded(&rig, "invoice.paid", &ids, without_explicit_account).await;
+        assert_eq!(rig.processor.process(&paid).await, Disposition::Done);
+        assert_eq!(account(&rig, &name).await.0, CREDITS, "{}", rig.backend.name);
+    }
+}
+
+/// A trial's first invoice is paid with `amount_paid: 0`; a one-off
+/// invoice pays for no period. Neither grants credits, neither fails.
+#[tokio::test]
+async fn a_zero_invoice_and_a_one_off_invoice_grant_nothing_and_never_fail() {
+    for backend in Backend::all(VISIBILITY).await {
+        let rig = rig(backend);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        let trial = recorded(&rig, "invoice.paid", &ids, |body| {
+            without_explicit_account(body).replace("\"amount_paid\": 2000", "\"amount_paid\": 0")
+        })
+        .await;
+        assert_eq!(rig.processor.process(&trial).await, Disposition::Done);
+        let one_off = recorded(&rig, "invoice.paid", &SampleIds { customer_id: name.clone(), ..SampleIds::random("evt") }, |body| {
+            let mut invoice: serde_json::Value = serde_json::from_str(&without_explicit_account(body)).expect("json");
+            invoice["data"]["object"]["parent"] = serde_json::Value::Null;
+            invoice["data"]["object"]["lines"]["data"][0]["parent"] =
+                serde_json::json!({"type": "invoice_item_details", "invoice_item_details": {"invoice_item": "ii_1"}});
+            invoice.to_string()
+        })
+        .await;
+        assert_eq!(rig.processor.process(&one_off).await, Disposition::Done);
+        assert_eq!(account(&rig, &name).await.0, 0, "{}", rig.backend.name);
+        assert_eq!(rig.metrics.get("stripe", "failed"), 0);
+        assert_eq!(rig.metrics.get("stripe", "processed"), 2);
+    }
+}
+
+/// Two subscriptions of one account billed on the same anchor: two paid
+/// periods, two grants.
+#[tokio::test]
+async fn two_subscriptions_of_one_account_on_one_anchor_are_granted_each() {
+    for backend in Backend::all(VISIBILITY).await {
+        let rig = rig(backend);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let first = for_account(&name);
+        let second = SampleIds { customer_id: name.clone(), ..SampleIds::random("evt") };
+        for ids in [&first, &second] {
+            let paid = recorded(&rig, "invoice.paid", ids, without_explicit_account).await;
+            assert_eq!(rig.processor.process(&paid).await, Disposition::Done);
+        }
+        assert_eq!(account(&rig, &name).await, (2 * CREDITS, vec![CREDITS, CREDITS]), "{}", rig.backend.name);
     }
 }
 
@@ -118,9 +192,11 @@ async fn concurrent_grants_for_distinct_periods_on_one_account_sum_exactly() {
         let ids = for_account(&name);
         let mut deliveries = Vec::new();
         for i in 0..count {
-            // Each its own billing period: a period start `i` days later.
+            // Each its own invoice for its own billing period: a period
+            // start `i` days later.
             let start = 1_766_592_000 + i * 86_400;
-            let delivery = recorded(&rig, "invoice.payment_succeeded", &ids, |body| {
+            let invoice = SampleIds { payment_id: format!("{}_{i}", ids.payment_id), ..ids.clone() };
+            let delivery = recorded(&rig, "invoice.payment_succeeded", &invoice, |body| {
                 without_explicit_account(body).replacen("\"start\": 1766592000", &format!("\"start\": {start}"), 1)
             })
             .await;
@@ -311,7 +387,8 @@ async fn a_lease_that_expires_mid_processing_still_gives_one_effect() {
         // The slow worker's commit then changes nothing.
         let plans = Plans::from_json(&format!(r#"{{"{PLAN}": {CREDITS}}}"#)).expect("plans");
         let slow = BillingEffects::new(rig.backend.ledger.clone(), plans, Arc::new(SystemClock));
-        assert_eq!(slow.apply(&record, "slow-worker").await.expect("apply"), Applied::LeaseLost);
+        let outcome = slow.apply(&record, "slow-worker").await.expect("apply");
+        assert!(matches!(outcome, Applied::LeaseLost | Applied::DuplicateEffect), "{outcome:?}");
         assert_eq!(account(&rig, &name).await, (CREDITS, vec![CREDITS]), "{}", rig.backend.name);
     }
 }

@@ -234,7 +234,19 @@ impl BillingEffects {
                         return Err(EffectError::Permanent("the renewal names no billing period or payment".into()));
                     }
                 };
-                effect(format!("grant:{provider}:{}:{occasion}", account.account), Change::Credit(credits))
+                // Each subscription's periods are its own: two subscriptions
+                // of one account with one billing anchor are two grants.
+                let subscription = event.subscription.as_deref().map(|s| format!("{s}:")).unwrap_or_default();
+                effect(
+                    format!("grant:{provider}:{}:{subscription}{occasion}", account.account),
+                    Change::Credit(credits),
+                )
+            }
+            EventKind::Payment => {
+                let payment = event.payment.as_deref().or(event.object.as_deref()).ok_or_else(|| {
+                    EffectError::Permanent(format!("the {} event names no payment", event.event_type))
+                })?;
+                effect(format!("payment:{provider}:{payment}"), Change::Credit(0))
             }
             EventKind::TrialStarted => effect(format!("trial:{provider}:{}", account()?.account), Change::Trial),
             EventKind::PaymentFailed => {
@@ -365,8 +377,11 @@ impl BillingEffects {
         // that came first took it for (Flutterwave's refunds name the
         // customer, not the account), so later refunds claw back from it.
         gathered.payment.account.clone_from(&account.account);
+        // One payment pays for one period: another event of the same
+        // payment (Stripe's `invoice.paid` and `invoice.payment_succeeded`)
+        // finds it granted and changes nothing.
         if gathered.payment.granted.is_some() && gathered.writes.is_empty() {
-            return self.commit(grant, owner).await;
+            return Ok(Applied::DuplicateEffect);
         }
         let event = &record.event;
         let due =
@@ -399,8 +414,8 @@ impl BillingEffects {
             ..grant.clone()
         };
         Ok(match self.commit(&link, owner).await? {
-            Applied::Raced => Applied::Raced,
-            _ => Applied::DuplicateEffect,
+            Applied::Committed => Applied::DuplicateCompleted,
+            other => other,
         })
     }
 
@@ -566,6 +581,9 @@ impl Effects for BillingEffects {
             EventKind::Other => return Ok(Applied::NoHandler),
             EventKind::Refund => return self.refund(record, owner).await,
             EventKind::PaymentLinked => return self.link(record, owner).await,
+            // A period paid with nothing (a trial's first invoice, a full
+            // discount) is not a paid period: it grants nothing.
+            EventKind::Renewal if record.event.amount_minor == Some(0) => return Ok(Applied::Done),
             _ => {}
         }
         let with_plan;
@@ -591,7 +609,7 @@ impl Effects for BillingEffects {
         {
             return Ok(decided);
         }
-        if record.event.kind == EventKind::Renewal {
+        if matches!(record.event.kind, EventKind::Renewal | EventKind::Payment) {
             return self.renew(record, effect, owner).await;
         }
         // Raced here means another transaction held the account: try again.
@@ -631,7 +649,7 @@ mod tests {
         let account = AccountRef::new(Provider::Flutterwave, "acct-demo-001");
         let entries = store.entries(&account).await.unwrap();
         assert_eq!(entries.len(), 1);
-        assert_eq!(entries[0].business_key, format!("grant:flutterwave:acct-demo-001:payment:{}", ids.payment_id));
+        assert_eq!(entries[0].business_key, format!("grant:flutterwave:acct-demo-001:3807:payment:{}", ids.payment_id));
         assert_eq!(store.account(&account).await.unwrap().unwrap().balance, 7);
     }
 

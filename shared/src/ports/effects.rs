@@ -15,6 +15,10 @@ pub enum Applied {
     /// another event meaning the same fact): nothing changed; the processor
     /// completes the event.
     DuplicateEffect,
+    /// The effect was already in (another event meaning the same fact),
+    /// and what this event adds to it (the payment it names) was committed
+    /// together with the event's completion: the event is finished.
+    DuplicateCompleted,
     /// The lease passed to another worker before the commit: nothing
     /// changed, and that worker finishes the event.
     LeaseLost,

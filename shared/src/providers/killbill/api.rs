@@ -92,7 +92,7 @@ pub fn what_to_read(event: &DomainEvent) -> Result<(KillbillObject, String), Con
         return Err(contradicted("the notification names no object".into()));
     };
     match event.kind {
-        EventKind::Renewal | EventKind::PaymentFailed => {
+        EventKind::Renewal | EventKind::Payment | EventKind::PaymentFailed => {
             Ok((KillbillObject::Invoice, format!("invoices/{id}?withItems=true")))
         }
         EventKind::Refund => Ok((KillbillObject::Payment, format!("payments/{id}"))),

@@ -56,11 +56,14 @@ impl Integration for Stripe {
     }
 
     fn scenario(&self) -> &'static [&'static str] {
+        // A renewal as Stripe tells it: the period rolls, the first charge
+        // fails, the retry succeeds; only the paid invoice grants.
         &[
             "checkout.session.completed",
+            "customer.subscription.updated",
+            "invoice.payment_failed",
             "invoice.payment_succeeded",
             "invoice_payment.paid",
-            "customer.subscription.updated",
             "refund.created",
             "customer.subscription.deleted",
         ]

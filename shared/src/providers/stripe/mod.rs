@@ -21,7 +21,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use super::json::{id_at, int_at, str_at};
+use super::json::{at as json_at, id_at, int_at, str_at};
 use super::timestamped_hmac::TimestampedHmac;
 use super::{Inbound, Rejection, Samples, VerifiedEvent, Verifier};
 use crate::event::{DomainEvent, EventId, EventKind, Period, Provider};
@@ -115,8 +115,6 @@ struct Envelope<'a> {
 #[derive(Deserialize)]
 struct Data {
     object: Value,
-    #[serde(default)]
-    previous_attributes: Value,
 }
 
 /// Parses a verified body into the domain's event. The fingerprint covers
@@ -134,19 +132,19 @@ pub fn parse_event(body: &[u8]) -> Result<VerifiedEvent, Rejection> {
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
         .ok_or(Rejection::InvalidPayload { reason: "no valid created timestamp" })?;
     let data = envelope.data.ok_or(Rejection::InvalidPayload { reason: "no data object" })?;
-    let Data { object, previous_attributes } =
+    let Data { object } =
         serde_json::from_str::<Data>(data.get()).map_err(|_| Rejection::InvalidPayload { reason: "no data object" })?;
 
     let fingerprint = super::fingerprint(&event_type, data.get().as_bytes());
 
-    Ok(VerifiedEvent { event_id, fingerprint, event: normalize(event_type, created, &object, &previous_attributes) })
+    Ok(VerifiedEvent { event_id, fingerprint, event: normalize(event_type, created, &object) })
 }
 
 /// Maps a Stripe event onto the domain. Field locations follow API version
 /// 2025-03-31.basil and later, with the older locations as fallbacks
 /// (basil moved `invoice.subscription` under `parent` and subscription
 /// periods onto items).
-fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, previous: &Value) -> DomainEvent {
+fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value) -> DomainEvent {
     let customer = id_at(o, &["customer"]);
     let mut event = DomainEvent {
         customer: customer.clone(),
@@ -159,21 +157,25 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, previou
 
     match event.event_type.as_str() {
         "invoice.paid" | "invoice.payment_succeeded" | "invoice.payment_failed" => {
-            event.kind = if event.event_type == "invoice.payment_failed" {
-                EventKind::PaymentFailed
-            } else {
-                EventKind::Renewal
-            };
             event.subscription =
                 id_at(o, &["parent", "subscription_details", "subscription"]).or_else(|| id_at(o, &["subscription"]));
+            let failed = event.event_type == "invoice.payment_failed";
+            let line = period_line(o);
+            event.kind = match (failed, &event.subscription, line) {
+                (true, _, _) => EventKind::PaymentFailed,
+                (false, Some(_), Some(_)) => EventKind::Renewal,
+                // A one-off invoice, or one that bills only prorations:
+                // paid, but for no subscription period.
+                (false, _, _) => EventKind::Payment,
+            };
             explicit_account =
                 explicit_account.or_else(|| str_at(o, &["parent", "subscription_details", "metadata", "account_id"]));
-            let line = o.pointer("/lines/data/0").unwrap_or(&Value::Null);
-            event.period = period_at(line, &["period", "start"], &["period", "end"]);
-            event.plan = str_at(line, &["pricing", "price_details", "price"]).or_else(|| id_at(line, &["price"]));
-            event.amount_minor =
-                if event.kind == EventKind::Renewal { int_at(o, &["amount_paid"]) } else { int_at(o, &["amount_due"]) };
-            if event.kind == EventKind::Renewal {
+            if let Some(line) = line {
+                event.period = period_at(line, &["period", "start"], &["period", "end"]);
+                event.plan = line_price(line);
+            }
+            event.amount_minor = if failed { int_at(o, &["amount_due"]) } else { int_at(o, &["amount_paid"]) };
+            if !failed {
                 // Refunds name the payment intent: before basil the invoice
                 // names it too; since, `invoice_payment.paid` links them.
                 event.payment = str_at(o, &["id"]);
@@ -186,11 +188,6 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, previou
             event.kind = match event.event_type.as_str() {
                 "customer.subscription.deleted" => EventKind::Cancellation,
                 "customer.subscription.created" if status.as_deref() == Some("trialing") => EventKind::TrialStarted,
-                // The period roll of a paid renewal: the same fact as the
-                // renewal invoice's payment, whichever arrives first.
-                "customer.subscription.updated" if status.as_deref() == Some("active") && period_rolled(previous) => {
-                    EventKind::Renewal
-                }
                 _ => EventKind::SubscriptionUpdated,
             };
             event.subscription = str_at(o, &["id"]);
@@ -200,11 +197,18 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, previou
                 .or_else(|| period_at(o, &["current_period_start"], &["current_period_end"]));
             event.plan = id_at(item, &["price"]);
         }
-        "checkout.session.completed" => {
+        "checkout.session.completed"
+        | "checkout.session.async_payment_succeeded"
+        | "checkout.session.async_payment_failed" => {
             let paid = matches!(str_at(o, &["payment_status"]).as_deref(), Some("paid" | "no_payment_required"));
-            // An unpaid session (delayed payment methods) provisions nothing
-            // until its async_payment_succeeded event.
-            event.kind = if paid { EventKind::Purchase } else { EventKind::Other };
+            // An unpaid session (bank debits, vouchers) provisions nothing
+            // until its async_payment_succeeded event; its failure is a
+            // failed payment.
+            event.kind = match event.event_type.as_str() {
+                "checkout.session.async_payment_failed" => EventKind::PaymentFailed,
+                _ if paid => EventKind::Purchase,
+                _ => EventKind::Other,
+            };
             event.subscription = id_at(o, &["subscription"]);
             event.amount_minor = int_at(o, &["amount_total"]);
             explicit_account = explicit_account.or_else(|| str_at(o, &["client_reference_id"]));
@@ -238,10 +242,34 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, previou
     event
 }
 
-/// Whether `previous_attributes` shows the current period changing: on the
-/// items since basil, on the subscription before.
-fn period_rolled(previous: &Value) -> bool {
-    previous.pointer("/items/data/0/current_period_start").is_some() || previous.get("current_period_start").is_some()
+/// The invoice line that pays for the subscription's period: a
+/// subscription item's line that is not a proration, with the largest
+/// amount when there are several (line order is not a contract: on an
+/// upgrade the first line is often the credit for the old price). `None`
+/// for an invoice of one-off items or of prorations only.
+fn period_line(invoice: &Value) -> Option<&Value> {
+    let lines = invoice.pointer("/lines/data")?.as_array()?;
+    lines
+        .iter()
+        .filter(|line| is_subscription_item(line) && !is_proration(line))
+        .max_by_key(|line| (int_at(line, &["amount"]).unwrap_or(0), line_price(line)))
+}
+
+/// Since basil a line says what it is under `parent`; before, in `type`.
+fn is_subscription_item(line: &Value) -> bool {
+    match str_at(line, &["parent", "type"]) {
+        Some(kind) => kind == "subscription_item_details",
+        None => str_at(line, &["type"]).as_deref() == Some("subscription"),
+    }
+}
+
+fn is_proration(line: &Value) -> bool {
+    let flag = |path: &[&str]| json_at(line, path).and_then(Value::as_bool);
+    flag(&["parent", "subscription_item_details", "proration"]).or_else(|| flag(&["proration"])).unwrap_or(false)
+}
+
+fn line_price(line: &Value) -> Option<String> {
+    str_at(line, &["pricing", "price_details", "price"]).or_else(|| id_at(line, &["price"]))
 }
 
 fn period_at(value: &Value, start: &[&str], end: &[&str]) -> Option<Period> {
@@ -430,7 +458,9 @@ mod tests {
             ("invoice.paid", EventKind::Renewal),
             ("invoice.payment_failed", EventKind::PaymentFailed),
             ("customer.subscription.created", EventKind::TrialStarted),
-            ("customer.subscription.updated", EventKind::Renewal),
+            // The period roll comes about an hour before the charge: a
+            // status, never proof of payment.
+            ("customer.subscription.updated", EventKind::SubscriptionUpdated),
             ("customer.subscription.deleted", EventKind::Cancellation),
             ("checkout.session.completed", EventKind::Purchase),
             // Basil's charge no longer lists its refunds: refund.created counts.
@@ -485,6 +515,92 @@ mod tests {
         assert_eq!(event.currency.as_deref(), Some("USD"));
         let period = event.period.unwrap();
         assert!(period.end > period.start);
+    }
+
+    /// The invoice sample with its lines replaced, as Stripe writes them
+    /// (basil) for an invoice of `lines`: (price, amount, proration).
+    fn invoice_with_lines(ids: &SampleIds, lines: &[(&str, i64, bool)]) -> DomainEvent {
+        let mut body: Value = serde_json::from_str(&SAMPLES.event("invoice.paid", ids).unwrap()).unwrap();
+        let template = body.pointer("/data/object/lines/data/0").unwrap().clone();
+        let lines: Vec<Value> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (price, amount, proration))| {
+                let mut line = template.clone();
+                line["id"] = format!("il_test_{i}").into();
+                line["amount"] = (*amount).into();
+                line["pricing"]["price_details"]["price"] = (*price).into();
+                line["parent"]["subscription_item_details"]["proration"] = (*proration).into();
+                line["period"]["start"] = (1_764_000_000 + i64::from(*proration) * 86_400).into();
+                line
+            })
+            .collect();
+        body["data"]["object"]["lines"]["data"] = lines.into();
+        parse_event(body.to_string().as_bytes()).unwrap().event
+    }
+
+    #[test]
+    fn an_upgrade_invoice_is_read_by_what_its_lines_are_not_their_order() {
+        let ids = SampleIds::random("evt");
+        // Stripe's upgrade invoice: the unused time on the old price
+        // credited first, the remaining time on the new one, then the next
+        // period of the new price.
+        let event = invoice_with_lines(
+            &ids,
+            &[("price_old", -1000, true), ("price_new", 1500, true), ("price_new", 4000, false)],
+        );
+        assert_eq!(event.kind, EventKind::Renewal);
+        assert_eq!(event.plan.as_deref(), Some("price_new"));
+        assert_eq!(event.period.unwrap().start.unix_timestamp(), 1_764_000_000, "the period of the new price's line");
+    }
+
+    #[test]
+    fn an_invoice_for_no_subscription_period_is_a_payment_that_grants_nothing() {
+        let ids = SampleIds::random("evt");
+        // Prorations only (an upgrade invoiced at once).
+        let prorations = invoice_with_lines(&ids, &[("price_old", -1000, true), ("price_new", 1500, true)]);
+        assert_eq!((prorations.kind, prorations.plan), (EventKind::Payment, None));
+        assert_eq!(prorations.payment.as_deref(), Some(ids.payment_id.as_str()));
+        // A one-off invoice: no subscription, an invoice item's line.
+        let mut body: Value = serde_json::from_str(&SAMPLES.event("invoice.paid", &ids).unwrap()).unwrap();
+        body["data"]["object"]["parent"] = Value::Null;
+        body["data"]["object"]["lines"]["data"][0]["parent"] =
+            serde_json::json!({"type": "invoice_item_details", "invoice_item_details": {"invoice_item": "ii_1"}});
+        let one_off = parse_event(body.to_string().as_bytes()).unwrap().event;
+        assert_eq!((one_off.kind, one_off.subscription, one_off.plan), (EventKind::Payment, None, None));
+        assert_eq!(one_off.amount_minor, Some(2000));
+    }
+
+    #[test]
+    fn lines_before_basil_say_what_they_are_in_their_type() {
+        let ids = SampleIds::random("evt");
+        let mut body: Value = serde_json::from_str(&SAMPLES.event("invoice.paid", &ids).unwrap()).unwrap();
+        let line = |price: &str, amount: i64, proration: bool| {
+            serde_json::json!({"type": "subscription", "amount": amount, "proration": proration,
+                "price": {"id": price}, "period": {"start": 1_764_000_000, "end": 1_766_592_000}})
+        };
+        body["data"]["object"]["lines"]["data"] =
+            serde_json::json!([line("price_old", -1000, true), line("price_new", 4000, false)]);
+        let event = parse_event(body.to_string().as_bytes()).unwrap().event;
+        assert_eq!((event.kind, event.plan.as_deref()), (EventKind::Renewal, Some("price_new")));
+    }
+
+    #[test]
+    fn delayed_payment_methods_provision_when_the_payment_succeeds() {
+        let ids = SampleIds::random("evt");
+        let session = |event_type: &str, payment_status: &str| {
+            let body = SAMPLES
+                .event("checkout.session.completed", &ids)
+                .unwrap()
+                .replace("\"checkout.session.completed\"", &format!("\"{event_type}\""))
+                .replace("\"payment_status\": \"paid\"", &format!("\"payment_status\": \"{payment_status}\""));
+            parse_event(body.as_bytes()).unwrap().event
+        };
+        assert_eq!(session("checkout.session.completed", "unpaid").kind, EventKind::Other);
+        let succeeded = session("checkout.session.async_payment_succeeded", "paid");
+        assert_eq!(succeeded.kind, EventKind::Purchase);
+        assert_eq!(succeeded.subscription.as_deref(), Some(ids.subscription_id.as_str()));
+        assert_eq!(session("checkout.session.async_payment_failed", "unpaid").kind, EventKind::PaymentFailed);
     }
 
     #[test]

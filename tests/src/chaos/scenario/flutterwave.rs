@@ -14,8 +14,15 @@ pub const PLAN: &str = "3807";
 pub const PAID: i64 = 2_500_000;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated =
-    Simulated { plan: PLAN, paid: PAID, trial: false, name: super::account_name, rewrite: super::with_account, tell };
+pub const SIMULATED: Simulated = Simulated {
+    plan: PLAN,
+    paid: PAID,
+    trial: false,
+    dunning: false,
+    name: super::account_name,
+    rewrite: super::with_account,
+    tell,
+};
 
 /// A number unique to this run, account and `n`, in a `kind` of id.
 fn number(run: &str, index: usize, kind: u64, n: usize) -> String {

@@ -16,8 +16,15 @@ pub const PLAN: &str = "pro-monthly";
 pub const PAID: i64 = 1999;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated =
-    Simulated { plan: PLAN, paid: PAID, trial: false, name: super::account_name, rewrite: super::with_account, tell };
+pub const SIMULATED: Simulated = Simulated {
+    plan: PLAN,
+    paid: PAID,
+    trial: false,
+    dunning: false,
+    name: super::account_name,
+    rewrite: super::with_account,
+    tell,
+};
 const FIRST_PERIOD: i64 = 1_766_592_000;
 
 fn date(unix: i64) -> String {

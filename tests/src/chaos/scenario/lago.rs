@@ -14,8 +14,15 @@ pub const PLAN: &str = "pro_monthly";
 pub const PAID: i64 = 5880;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated =
-    Simulated { plan: PLAN, paid: PAID, trial: false, name: super::account_name, rewrite: super::with_account, tell };
+pub const SIMULATED: Simulated = Simulated {
+    plan: PLAN,
+    paid: PAID,
+    trial: false,
+    dunning: false,
+    name: super::account_name,
+    rewrite: super::with_account,
+    tell,
+};
 const FIRST_PERIOD: i64 = 1_773_532_800;
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {

@@ -2,12 +2,13 @@
 //! from the scenario alone (never from the code under test).
 //!
 //! Each account's story is drawn once (`Outline`): sometimes a trial, a
-//! purchase, one to four renewals, partial refunds of some, sometimes a
-//! failed payment, sometimes a cancellation. Its provider then tells it in
-//! its own samples and habits (`stripe`, `paystack`, …): Stripe tells each
-//! renewal twice (the invoice and the subscription's period roll) and links
-//! its payment intent; Kill Bill's notifications need its API, which the
-//! story fills in (`api`).
+//! purchase, one to four renewals (where the provider rolls a period before
+//! charging it, some charges fail, then recover or not), partial refunds of
+//! paid ones, sometimes a failed payment, sometimes a cancellation. Its
+//! provider then tells it in its own samples and habits (`stripe`,
+//! `paystack`, …): Stripe rolls the period before the invoice, sends a
+//! trial's $0 invoice and links its payment intent; Kill Bill's
+//! notifications need its API, which the story fills in (`api`).
 
 mod flutterwave;
 mod killbill;
@@ -28,14 +29,16 @@ use serde_json::Value;
 pub const CREDITS: i64 = 100;
 
 /// A provider's simulated provider: the plan its stories name, what each
-/// renewal pays (minor units), whether a story may start with a trial, the
-/// account its events resolve to, how a sample is pointed at that account,
-/// and how it tells a story.
+/// renewal pays (minor units), whether a story may start with a trial,
+/// whether a renewal's charge may fail after its period rolled, the account
+/// its events resolve to, how a sample is pointed at that account, and how
+/// it tells a story.
 #[derive(Debug, Clone, Copy)]
 pub struct Simulated {
     pub plan: &'static str,
     pub paid: i64,
     pub trial: bool,
+    pub dunning: bool,
     name: fn(&str, usize) -> String,
     rewrite: fn(String, &str) -> String,
     tell: fn(&Outline, &mut Teller),
@@ -83,12 +86,34 @@ pub struct Expected {
     pub failed_payments: u32,
 }
 
+/// How a renewal's charge goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charge {
+    Paid,
+    /// The first attempt fails; the provider's retry succeeds.
+    FailedThenPaid,
+    /// Every attempt fails: the period rolled but was never paid.
+    Failed,
+}
+
+impl Charge {
+    pub fn paid(self) -> bool {
+        self != Charge::Failed
+    }
+
+    fn failures(self) -> u32 {
+        u32::from(self != Charge::Paid)
+    }
+}
+
 /// One account's story, before any provider tells it.
 #[derive(Debug, Clone)]
 pub struct Outline {
     pub trial: bool,
     /// Per renewal, the amounts (minor units) its payment is refunded by.
     pub renewals: Vec<Vec<i64>>,
+    /// Per renewal, how its charge goes.
+    pub charges: Vec<Charge>,
     /// Stripe: whether each renewal's period roll is sent too.
     pub period_rolls: Vec<bool>,
     pub failed_payment: bool,
@@ -96,16 +121,24 @@ pub struct Outline {
 }
 
 impl Outline {
-    /// Draws a story whose renewals each pay `paid` minor units.
-    fn draw(rng: &mut StdRng, paid: i64, with_trial: bool) -> Self {
-        let trial = with_trial && rng.random_bool(0.3);
+    /// Draws a story of `simulated`, whose renewals each pay its `paid`.
+    fn draw(rng: &mut StdRng, simulated: &Simulated) -> Self {
+        let paid = simulated.paid;
+        let trial = simulated.trial && rng.random_bool(0.3);
         let cancelled = rng.random_bool(0.5);
         let mut renewals = Vec::new();
         let mut period_rolls = Vec::new();
+        let mut charges = Vec::new();
         for _ in 0..rng.random_range(1..=4) {
+            let charge = match rng.random_range(0..10) {
+                0 if simulated.dunning => Charge::Failed,
+                1 if simulated.dunning => Charge::FailedThenPaid,
+                _ => Charge::Paid,
+            };
+            charges.push(charge);
             period_rolls.push(rng.random_bool(0.7));
             let mut refunds = Vec::new();
-            if rng.random_bool(0.35) {
+            if charge.paid() && rng.random_bool(0.35) {
                 for _ in 0..rng.random_range(1..=2) {
                     // Whole hundreds of minor units, so every provider's
                     // decimal form is exact.
@@ -115,24 +148,27 @@ impl Outline {
             }
             renewals.push(refunds);
         }
-        Self { trial, renewals, period_rolls, failed_payment: rng.random_bool(0.2), cancelled }
+        Self { trial, renewals, charges, period_rolls, failed_payment: rng.random_bool(0.2), cancelled }
     }
 
-    /// What the account must end with: each renewal grants the plan's
-    /// credits once; its refunds claw back `floor(credits × refunded ÷
-    /// paid)`, never more than was granted.
+    /// What the account must end with: each paid renewal grants the plan's
+    /// credits once (a trial's $0 invoice and a period never paid grant
+    /// nothing); its refunds claw back `floor(credits × refunded ÷ paid)`,
+    /// never more than was granted. Every failed charge is counted.
     fn expected(&self, provider: Provider, name: String, paid: i64, open_status: &'static str) -> Expected {
+        let paid_renewals = || self.renewals.iter().zip(&self.charges).filter(|(_, charge)| charge.paid());
         let balance =
-            self.renewals.iter().map(|refunds| CREDITS - CREDITS * refunds.iter().sum::<i64>().min(paid) / paid).sum();
+            paid_renewals().map(|(refunds, _)| CREDITS - CREDITS * refunds.iter().sum::<i64>().min(paid) / paid).sum();
+        let failures: u32 = self.charges.iter().map(|charge| charge.failures()).sum();
         Expected {
             provider,
             name,
             balance,
-            grants: self.renewals.len(),
+            grants: paid_renewals().count(),
             trial: self.trial,
             cancelled: self.cancelled,
             open_status,
-            failed_payments: u32::from(self.failed_payment),
+            failed_payments: u32::from(self.failed_payment) + failures,
         }
     }
 }
@@ -204,7 +240,7 @@ pub fn account(provider: Provider, index: usize, run: &str, rng: &mut StdRng) ->
         events: Vec::new(),
         api: Vec::new(),
     };
-    let outline = Outline::draw(rng, simulated.paid, simulated.trial);
+    let outline = Outline::draw(rng, simulated);
     (simulated.tell)(&outline, &mut teller);
     let expected = outline.expected(provider, teller.name.clone(), simulated.paid, teller.open_status);
     Account { expected, events: teller.events, api: teller.api }

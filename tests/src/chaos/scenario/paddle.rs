@@ -19,8 +19,15 @@ pub const PLAN: &str = "pri_test_pro_monthly";
 pub const PAID: i64 = 2000;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated =
-    Simulated { plan: PLAN, paid: PAID, trial: false, name: super::account_name, rewrite: super::with_account, tell };
+pub const SIMULATED: Simulated = Simulated {
+    plan: PLAN,
+    paid: PAID,
+    trial: false,
+    dunning: false,
+    name: super::account_name,
+    rewrite: super::with_account,
+    tell,
+};
 const FIRST_PERIOD: i64 = 1_793_523_600;
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {

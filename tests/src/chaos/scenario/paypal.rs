@@ -14,8 +14,15 @@ pub const PLAN: &str = "P-5ML4271244454362WXNWU5NQ";
 pub const PAID: i64 = 2000;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated =
-    Simulated { plan: PLAN, paid: PAID, trial: false, name: super::account_name, rewrite: super::with_account, tell };
+pub const SIMULATED: Simulated = Simulated {
+    plan: PLAN,
+    paid: PAID,
+    trial: false,
+    dunning: false,
+    name: super::account_name,
+    rewrite: super::with_account,
+    tell,
+};
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {
     let (run, index) = (teller.run.clone(), teller.index);

@@ -13,8 +13,15 @@ pub const PLAN: &str = "PLN_testpro0001";
 pub const PAID: i64 = 500_000;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated =
-    Simulated { plan: PLAN, paid: PAID, trial: false, name: super::account_name, rewrite: super::with_account, tell };
+pub const SIMULATED: Simulated = Simulated {
+    plan: PLAN,
+    paid: PAID,
+    trial: false,
+    dunning: false,
+    name: super::account_name,
+    rewrite: super::with_account,
+    tell,
+};
 const FIRST_PERIOD: i64 = 1_766_592_000;
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {

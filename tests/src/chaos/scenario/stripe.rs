@@ -1,17 +1,26 @@
-//! Stripe tells a renewal with its invoice, the invoice payment that links
-//! the payment intent, and (often) the subscription's period roll; refunds
-//! name the payment intent. Accounts are customers (no explicit account).
+//! Stripe tells a renewal with the subscription's period roll (often; always
+//! when the charge fails), its invoice, and the invoice payment that links
+//! the payment intent; a failed charge with `invoice.payment_failed`, and a
+//! trial with its $0 first invoice. Refunds name the payment intent.
+//! Accounts are customers (no explicit account).
 
 use payhooks::providers::SampleIds;
 
-use super::{Outline, Simulated, Teller};
+use super::{Charge, Outline, Simulated, Teller};
 
 pub const PLAN: &str = "price_1TestPlanPro";
 pub const PAID: i64 = 2000;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated =
-    Simulated { plan: PLAN, paid: PAID, trial: true, name: customer, rewrite: without_explicit_account, tell };
+pub const SIMULATED: Simulated = Simulated {
+    plan: PLAN,
+    paid: PAID,
+    trial: true,
+    dunning: true,
+    name: customer,
+    rewrite: without_explicit_account,
+    tell,
+};
 const FIRST_PERIOD: i64 = 1_766_592_000;
 
 pub fn customer(run: &str, index: usize) -> String {
@@ -41,9 +50,11 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
     let same = |b: String| b;
     if outline.trial {
         teller.send("customer.subscription.created", ids(0, 0), same);
+        // The trial's first invoice: paid, with nothing.
+        teller.send("invoice.paid", ids(0, 0), |b| b.replace("\"amount_paid\": 2000", "\"amount_paid\": 0"));
     }
     teller.send("checkout.session.completed", ids(0, 0), same);
-    for (i, refunds) in outline.renewals.iter().enumerate() {
+    for (i, (refunds, charge)) in outline.renewals.iter().zip(&outline.charges).enumerate() {
         let k = i + 1;
         let (start, end) = super::period(FIRST_PERIOD, k);
         let period = move |body: String| {
@@ -52,11 +63,19 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
                 .replacen("\"current_period_start\": 1766592000", &format!("\"current_period_start\": {start}"), 1)
                 .replacen("\"current_period_end\": 1769270400", &format!("\"current_period_end\": {end}"), 1)
         };
-        teller.send("invoice.payment_succeeded", ids(k, 0), period);
-        teller.send("invoice_payment.paid", ids(k, 0), same);
-        if outline.period_rolls[i] {
+        // Stripe rolls the period about an hour before it charges; a
+        // charge that fails leaves the roll standing.
+        if outline.period_rolls[i] || *charge != Charge::Paid {
             teller.send("customer.subscription.updated", ids(k, 0), period);
         }
+        if *charge != Charge::Paid {
+            teller.send("invoice.payment_failed", ids(k, 0), same);
+        }
+        if !charge.paid() {
+            continue;
+        }
+        teller.send("invoice.payment_succeeded", ids(k, 0), period);
+        teller.send("invoice_payment.paid", ids(k, 0), same);
         for (r, amount) in refunds.iter().enumerate() {
             teller.send("refund.created", ids(k, r + 1), |b| {
                 b.replace("\"amount\": 500", &format!("\"amount\": {amount}"))
