@@ -187,8 +187,12 @@ pub enum EventKind {
     Payment,
     /// The subscription changed (period roll, plan or status change).
     SubscriptionUpdated,
-    /// A refund of (part of) a payment, named by `payment`.
+    /// A refund of (part of) a payment, named by `payment`; also funds
+    /// withdrawn for a dispute (named by the dispute's id).
     Refund,
+    /// A refund that failed or was cancelled, or a dispute's funds
+    /// reinstated: what it clawed back is given back.
+    RefundReversed,
     Cancellation,
     PaymentFailed,
     TrialStarted,

@@ -120,6 +120,57 @@ async fn a_refund_that_arrives_before_its_payment_is_clawed_back_when_the_grant_
     }
 }
 
+/// Stripe's `refund.created` may be pending; a refund can fail later
+/// (`refund.failed`, or `refund.updated` with status `failed`).
+#[tokio::test]
+async fn a_refund_that_fails_gives_its_claw_back_back_once() {
+    for backend in Backend::all(VISIBILITY).await {
+        let (rig, _) = rig_with_effects(backend, |e| e);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        drive(&rig, renewal_and_link(&rig, &ids).await).await;
+        drive(&rig, vec![recorded(&rig, "refund.created", &ids, without_explicit_account).await]).await;
+        assert_eq!(account(&rig, &name).await.0, CREDITS - QUARTER);
+        let failed = recorded(&rig, "refund.failed", &ids, without_explicit_account).await;
+        let updated = recorded(&rig, "refund.failed", &ids, |body| {
+            body.replace("\"type\": \"refund.failed\"", "\"type\": \"refund.updated\"")
+        })
+        .await;
+        drive(&rig, vec![failed, updated]).await;
+        assert_eq!(account(&rig, &name).await, (CREDITS, vec![QUARTER, -QUARTER, CREDITS]), "{}", rig.backend.name);
+    }
+}
+
+#[tokio::test]
+async fn a_refund_that_fails_before_it_is_seen_claws_back_nothing() {
+    for backend in Backend::all(VISIBILITY).await {
+        let (rig, _) = rig_with_effects(backend, |e| e);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        drive(&rig, renewal_and_link(&rig, &ids).await).await;
+        drive(&rig, vec![recorded(&rig, "refund.failed", &ids, without_explicit_account).await]).await;
+        drive(&rig, vec![recorded(&rig, "refund.created", &ids, without_explicit_account).await]).await;
+        assert_eq!(account(&rig, &name).await, (CREDITS, vec![CREDITS]), "{}", rig.backend.name);
+    }
+}
+
+/// A dispute withdraws the payment's funds (all 2000 of it), and, won,
+/// reinstates them.
+#[tokio::test]
+async fn a_dispute_claws_back_when_funds_are_withdrawn_and_restores_when_reinstated() {
+    for backend in Backend::all(VISIBILITY).await {
+        let (rig, _) = rig_with_effects(backend, |e| e);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        drive(&rig, renewal_and_link(&rig, &ids).await).await;
+        drive(&rig, vec![recorded(&rig, "charge.dispute.funds_withdrawn", &ids, without_explicit_account).await]).await;
+        assert_eq!(account(&rig, &name).await.0, 0, "{}", rig.backend.name);
+        drive(&rig, vec![recorded(&rig, "charge.dispute.funds_reinstated", &ids, without_explicit_account).await])
+            .await;
+        assert_eq!(account(&rig, &name).await.0, CREDITS, "{}", rig.backend.name);
+    }
+}
+
 /// Credits spent outside payhooks, taken straight off the ledger.
 async fn spend(rig: &Rig, name: &str, amount: i64) {
     let key = EventKey::new(

@@ -784,6 +784,15 @@ fn the_records_and_the_dead_letters_outlive_the_stack() {
 }
 
 #[test]
+fn a_registered_stripe_endpoint_receives_every_type_the_mapping_reads() {
+    let Some(template) = transformed() else { return };
+    let default = template["Parameters"]["StripeEnabledEvents"]["Default"].as_str().expect("a default");
+    let enabled: BTreeSet<&str> = default.split(',').collect();
+    let mapped: BTreeSet<&str> = providers::stripe::MAPPED_TYPES.iter().copied().collect();
+    assert_eq!(enabled, mapped);
+}
+
+#[test]
 fn the_queue_trigger_reports_partial_failures_at_a_bounded_concurrency() {
     let Some(template) = transformed() else { return };
     let stack = stack(

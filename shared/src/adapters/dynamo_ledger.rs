@@ -181,6 +181,7 @@ impl DynamoEventStore {
             .item("account", s(&payment.account))
             .item("refunded_minor", n(payment.refunded_minor))
             .item("clawed_back", n(payment.clawed_back))
+            .item("unclawed", n(payment.unclawed))
             .item("version", n(write.read_version + 1))
             .item("updated_at", at.clone());
         for (name, value) in [
@@ -348,6 +349,7 @@ impl Postings for DynamoEventStore {
             granted: get_n(&item, "granted"),
             refunded_minor: get_n(&item, "refunded_minor").unwrap_or(0),
             clawed_back: get_n(&item, "clawed_back").unwrap_or(0),
+            unclawed: get_n(&item, "unclawed").unwrap_or(0),
             alias_of: get_s(&item, "alias_of").map(str::to_owned),
             version: required(get_n(&item, "version"), "version")?,
         }))

@@ -270,7 +270,7 @@ impl BillingEffects {
                 None => Ok(None),
             },
             // Payment effects depend on what the ledger holds: see `apply`.
-            EventKind::Refund | EventKind::PaymentLinked | EventKind::Other => Ok(None),
+            EventKind::Refund | EventKind::RefundReversed | EventKind::PaymentLinked | EventKind::Other => Ok(None),
         }
     }
 
@@ -387,14 +387,15 @@ impl BillingEffects {
         let due =
             gathered.due + payments::grant(&mut gathered.payment, credits, event.amount_minor, event.currency.clone());
         let mut writes = std::mem::take(&mut gathered.writes);
-        writes.push(gathered.primary.write(gathered.payment));
+        let mut linked = writes.clone();
+        writes.push(gathered.primary.write(gathered.payment.clone()));
         // One payment per grant: a second payment for the same period (a
         // re-issued invoice) is not credited with it.
         let attributed = format!("paid:{}", grant.business_key);
         let with_payment = Effect {
             also_keys: vec![attributed.clone()],
             change: Change::Credit(credits - due),
-            payments: writes.clone(),
+            payments: writes,
             ..grant.clone()
         };
         let applied = self.commit(&with_payment, owner).await?;
@@ -404,6 +405,9 @@ impl BillingEffects {
         // Refunds that arrived first are clawed back now; otherwise the
         // account does not change and gets no entry.
         let (claw, guard, flag) = self.claw(account, due).await?;
+        gathered.payment.unclawed += due - claw;
+        linked.push(gathered.primary.write(gathered.payment));
+        let writes = linked;
         let link = Effect {
             business_key: attributed,
             account: (claw > 0).then(|| account.clone()),
@@ -468,6 +472,7 @@ impl BillingEffects {
             Some(account) => self.claw(account, due).await?,
             None => (0, None, None),
         };
+        gathered.payment.unclawed += (due - claw).max(0);
         flags.extend(flag.map(str::to_owned));
         let mut writes = std::mem::take(&mut gathered.writes);
         writes.push(gathered.primary.write(gathered.payment));
@@ -482,6 +487,68 @@ impl BillingEffects {
             flags,
         };
         self.commit(&effect, owner).await
+    }
+
+    /// A refund that failed or was cancelled (or a dispute's funds
+    /// reinstated): what its claw-back took is given back, once. One that
+    /// comes before its refund takes the refund's key, so the refund, when
+    /// it comes, changes nothing.
+    async fn reverse(&self, record: &EventRecord, owner: &str) -> Result<Applied, EffectError> {
+        let event = &record.event;
+        let refund_id = event
+            .refund_id
+            .as_deref()
+            .ok_or_else(|| EffectError::Permanent(format!("the {} event names no refund id", event.event_type)))?;
+        let amount =
+            event.amount_minor.ok_or_else(|| EffectError::Permanent(format!("refund {refund_id} names no amount")))?;
+        until_settled("the payment kept changing while its refund was undone", || {
+            self.reverse_once(record, refund_id, amount, owner)
+        })
+        .await
+    }
+
+    async fn reverse_once(
+        &self,
+        record: &EventRecord,
+        refund_id: &str,
+        amount: i64,
+        owner: &str,
+    ) -> Result<Applied, EffectError> {
+        let provider = record.provider;
+        let business_key = format!("refund_reversed:{provider}:{refund_id}");
+        let refund_key = format!("refund:{provider}:{refund_id}");
+        if self.ledger.has_effect(&business_key).await.map_err(transient)? {
+            return Ok(Applied::DuplicateEffect);
+        }
+        let effect = |account, restore, payments| Effect {
+            business_key: business_key.clone(),
+            also_keys: Vec::new(),
+            account,
+            change: Change::Credit(restore),
+            event: record.key(),
+            payments,
+            guard: None,
+            flags: Vec::new(),
+        };
+        if !self.ledger.has_effect(&refund_key).await.map_err(transient)? {
+            let never_applied = Effect { also_keys: vec![refund_key], ..effect(None, 0, Vec::new()) };
+            return Ok(match self.commit(&never_applied, owner).await? {
+                // The refund (or this event's twin) got in meanwhile: read again.
+                Applied::DuplicateEffect => Applied::Raced,
+                applied => applied,
+            });
+        }
+        let account = record.event.account.as_deref().unwrap_or_default();
+        let mut gathered = self
+            .gather(record, account)
+            .await?
+            .ok_or_else(|| EffectError::Permanent(format!("refund {refund_id} names no payment")))?;
+        let restore = payments::unrefund(&mut gathered.payment, amount);
+        let account =
+            (!gathered.payment.account.is_empty()).then(|| AccountRef::new(provider, gathered.payment.account.clone()));
+        let mut writes = std::mem::take(&mut gathered.writes);
+        writes.push(gathered.primary.write(gathered.payment));
+        self.commit(&effect(account.filter(|_| restore > 0), restore, writes), owner).await
     }
 
     /// Another id for a payment (Stripe: an invoice's payment intent), so
@@ -511,6 +578,7 @@ impl BillingEffects {
             Some(account) if gathered.due > 0 => self.claw(account, gathered.due).await?,
             _ => (0, None, None),
         };
+        gathered.payment.unclawed += (gathered.due - claw).max(0);
         // The payment carries the refunds merged from the alias, if any.
         writes.push(gathered.primary.write(gathered.payment));
         let effect = Effect {
@@ -580,6 +648,7 @@ impl Effects for BillingEffects {
         match record.event.kind {
             EventKind::Other => return Ok(Applied::NoHandler),
             EventKind::Refund => return self.refund(record, owner).await,
+            EventKind::RefundReversed => return self.reverse(record, owner).await,
             EventKind::PaymentLinked => return self.link(record, owner).await,
             // A period paid with nothing (a trial's first invoice, a full
             // discount) is not a paid period: it grants nothing.

@@ -49,6 +49,22 @@ pub fn refund(payment: &mut Payment, amount: i64) -> i64 {
     settle(payment)
 }
 
+/// Takes back a refund of `amount` that failed or was cancelled; returns
+/// the credits due back to the account: what its claw-back took beyond
+/// what the refunds left call for, less any part the balance never gave.
+pub fn unrefund(payment: &mut Payment, amount: i64) -> i64 {
+    payment.refunded_minor = payment.refunded_minor.saturating_sub(amount.max(0)).max(0);
+    let Some(granted) = payment.granted else {
+        return 0;
+    };
+    let target = claw_target(granted, payment.paid_minor, payment.refunded_minor);
+    let over = (payment.clawed_back - target).max(0);
+    payment.clawed_back -= over;
+    let never_given = over.min(payment.unclawed);
+    payment.unclawed -= never_given;
+    over - never_given
+}
+
 /// Folds `other` (refunds recorded under another id of the same payment
 /// before the two were linked) into `payment`; returns the credits due back.
 pub fn merge(payment: &mut Payment, other: &Payment) -> i64 {
@@ -72,6 +88,22 @@ mod tests {
         assert_eq!(claw_target(100, Some(2000), 5000), 100);
         assert_eq!(claw_target(100, None, 1), 100);
         assert_eq!(claw_target(0, Some(2000), 2000), 0);
+    }
+
+    #[test]
+    fn a_failed_refund_gives_back_what_it_took_and_no_more() {
+        let mut payment = Payment::default();
+        grant(&mut payment, 100, Some(3000), None);
+        assert_eq!(refund(&mut payment, 1000), 33);
+        assert_eq!(refund(&mut payment, 1000), 33);
+        assert_eq!(unrefund(&mut payment, 1000), 33);
+        assert_eq!((payment.refunded_minor, payment.clawed_back), (1000, 33));
+        // What the balance never gave is not given back.
+        payment.unclawed = 20;
+        assert_eq!(unrefund(&mut payment, 1000), 13);
+        assert_eq!((payment.clawed_back, payment.unclawed), (0, 0));
+        // A refund that never counted gives nothing.
+        assert_eq!(unrefund(&mut payment, 1000), 0);
     }
 
     #[test]
@@ -108,6 +140,29 @@ mod tests {
             prop_assert!(clawed <= granted);
             prop_assert_eq!(clawed, claw_target(granted, Some(paid), refunded));
             prop_assert_eq!(clawed, payment.clawed_back);
+        }
+
+        /// However some of its refunds later fail, a payment's claw-backs
+        /// less what was given back are what the refunds left call for.
+        #[test]
+        fn failed_refunds_give_back_exactly_what_the_rest_no_longer_call_for(
+            granted in 0i64..1_000_000,
+            paid in 1i64..10_000_000,
+            parts in proptest::collection::vec((0i64..5_000_000, any::<bool>()), 1..12),
+        ) {
+            let mut payment = Payment::default();
+            let mut net = grant(&mut payment, granted, Some(paid), None);
+            for (part, _) in &parts {
+                net += refund(&mut payment, *part);
+            }
+            for (part, fails) in &parts {
+                if *fails {
+                    net -= unrefund(&mut payment, *part);
+                }
+            }
+            let standing: i64 = parts.iter().filter(|(_, fails)| !fails).map(|(part, _)| part).sum();
+            prop_assert_eq!(net, claw_target(granted, Some(paid), standing));
+            prop_assert_eq!(net, payment.clawed_back);
         }
     }
 }

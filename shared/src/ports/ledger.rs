@@ -153,7 +153,11 @@ pub struct Payment {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub granted: Option<i64>,
     pub refunded_minor: i64,
+    /// What its refunds call back, in credits: the claw-back due so far.
     pub clawed_back: i64,
+    /// The part of `clawed_back` the balance could not give (negative
+    /// balances forbidden): what undoing a refund must not give back.
+    pub unclawed: i64,
     /// Set when this id is another name for the payment recorded under
     /// `alias_of` (Stripe: an invoice's payment intent).
     #[serde(skip_serializing_if = "Option::is_none")]

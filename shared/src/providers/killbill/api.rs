@@ -95,7 +95,7 @@ pub fn what_to_read(event: &DomainEvent) -> Result<(KillbillObject, String), Con
         EventKind::Renewal | EventKind::Payment | EventKind::PaymentFailed => {
             Ok((KillbillObject::Invoice, format!("invoices/{id}?withItems=true")))
         }
-        EventKind::Refund => Ok((KillbillObject::Payment, format!("payments/{id}"))),
+        EventKind::Refund | EventKind::RefundReversed => Ok((KillbillObject::Payment, format!("payments/{id}"))),
         EventKind::Purchase | EventKind::Cancellation | EventKind::SubscriptionUpdated | EventKind::TrialStarted => {
             Ok((KillbillObject::Subscription, format!("subscriptions/{id}")))
         }

@@ -86,6 +86,26 @@ pub fn signature_header(body: &[u8], secrets: &[&Secret], timestamp: i64) -> Str
     SCHEME.sign(body, secrets, timestamp)
 }
 
+/// The event types the mapping gives a meaning: what a registered endpoint
+/// subscribes to (the template's `StripeEnabledEvents` default).
+pub const MAPPED_TYPES: &[&str] = &[
+    "charge.dispute.funds_reinstated",
+    "charge.dispute.funds_withdrawn",
+    "checkout.session.async_payment_failed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.completed",
+    "customer.subscription.created",
+    "customer.subscription.deleted",
+    "customer.subscription.updated",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "invoice.payment_succeeded",
+    "invoice_payment.paid",
+    "refund.created",
+    "refund.failed",
+    "refund.updated",
+];
+
 /// Realistic events (API version 2025-03-31.basil) for the `trigger`
 /// command and tests, with `{{event_id}}`, `{{customer_id}}` and
 /// `{{subscription_id}}` placeholders.
@@ -100,6 +120,9 @@ pub const SAMPLES: Samples = Samples(&[
     ("charge.refunded", include_str!("samples/charge.refunded.json")),
     ("invoice_payment.paid", include_str!("samples/invoice_payment.paid.json")),
     ("refund.created", include_str!("samples/refund.created.json")),
+    ("refund.failed", include_str!("samples/refund.failed.json")),
+    ("charge.dispute.funds_withdrawn", include_str!("samples/charge.dispute.funds_withdrawn.json")),
+    ("charge.dispute.funds_reinstated", include_str!("samples/charge.dispute.funds_reinstated.json")),
 ]);
 
 #[derive(Deserialize)]
@@ -230,8 +253,25 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value) -> Doma
                 event.payment = id_at(o, &["payment_intent"]).or_else(|| str_at(o, &["id"]));
             }
         }
-        "refund.created" => {
-            event.kind = EventKind::Refund;
+        // A refund claws back when it is created, pending or not; one that
+        // fails or is cancelled later gives it back.
+        "refund.created" | "refund.updated" | "refund.failed" => {
+            let reversed = event.event_type == "refund.failed"
+                || matches!(str_at(o, &["status"]).as_deref(), Some("failed" | "canceled"));
+            event.kind = if reversed { EventKind::RefundReversed } else { EventKind::Refund };
+            event.refund_id = str_at(o, &["id"]);
+            event.amount_minor = int_at(o, &["amount"]);
+            event.payment = id_at(o, &["payment_intent"]).or_else(|| id_at(o, &["charge"]));
+        }
+        // A dispute takes the disputed amount when its funds are withdrawn,
+        // and gives it back if they are reinstated (a dispute won); the
+        // dispute's id names it as a refund's would.
+        "charge.dispute.funds_withdrawn" | "charge.dispute.funds_reinstated" => {
+            event.kind = if event.event_type == "charge.dispute.funds_withdrawn" {
+                EventKind::Refund
+            } else {
+                EventKind::RefundReversed
+            };
             event.refund_id = str_at(o, &["id"]);
             event.amount_minor = int_at(o, &["amount"]);
             event.payment = id_at(o, &["payment_intent"]).or_else(|| id_at(o, &["charge"]));
@@ -467,6 +507,9 @@ mod tests {
             ("charge.refunded", EventKind::Other),
             ("invoice_payment.paid", EventKind::PaymentLinked),
             ("refund.created", EventKind::Refund),
+            ("refund.failed", EventKind::RefundReversed),
+            ("charge.dispute.funds_withdrawn", EventKind::Refund),
+            ("charge.dispute.funds_reinstated", EventKind::RefundReversed),
         ];
         assert_eq!(SAMPLES.types().count(), expected.len());
         for (event_type, kind) in expected {
@@ -476,10 +519,34 @@ mod tests {
             assert_eq!(verified.event_id.as_str(), ids.event_id);
             assert_eq!(verified.event.event_type, event_type);
             assert_eq!(verified.event.kind, kind, "{event_type}");
-            // Invoice payments and refunds name no customer.
-            let customer =
-                (!matches!(event_type, "invoice_payment.paid" | "refund.created")).then_some(ids.customer_id.as_str());
+            // Invoice payments, refunds and disputes name no customer.
+            let nameless = ["invoice_payment.paid", "refund.created", "refund.failed"];
+            let customer = (!nameless.contains(&event_type) && !event_type.starts_with("charge.dispute"))
+                .then_some(ids.customer_id.as_str());
             assert_eq!(verified.event.customer.as_deref(), customer, "{event_type}");
+        }
+    }
+
+    #[test]
+    fn every_mapped_type_has_a_meaning_and_every_sample_of_one_is_listed() {
+        let ids = SampleIds::random("evt");
+        let retyped = |sample: &str, event_type: &str| {
+            let body =
+                SAMPLES.event(sample, &ids).unwrap().replace(&format!("\"{sample}\""), &format!("\"{event_type}\""));
+            parse_event(body.as_bytes()).unwrap().event.kind
+        };
+        for event_type in MAPPED_TYPES {
+            let sample = match *event_type {
+                t if SAMPLES.event(t, &ids).is_some() => t,
+                t if t.starts_with("checkout.session") => "checkout.session.completed",
+                t if t.starts_with("refund") => "refund.created",
+                t => panic!("{t}: no sample to read it with"),
+            };
+            assert_ne!(retyped(sample, event_type), EventKind::Other, "{event_type}");
+        }
+        for sample in SAMPLES.types() {
+            let mapped = MAPPED_TYPES.contains(&sample);
+            assert_eq!(mapped, retyped(sample, sample) != EventKind::Other, "{sample}");
         }
     }
 

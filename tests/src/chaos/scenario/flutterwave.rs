@@ -6,7 +6,7 @@
 
 use payhooks::providers::SampleIds;
 
-use super::{Outline, Simulated, Teller};
+use super::{Lifecycle, Outline, Simulated, Teller};
 
 /// The samples' payment plan id.
 pub const PLAN: &str = "3807";
@@ -18,7 +18,7 @@ pub const SIMULATED: Simulated = Simulated {
     plan: PLAN,
     paid: PAID,
     trial: false,
-    dunning: false,
+    lifecycle: Lifecycle::PAID_ONLY,
     name: super::account_name,
     rewrite: super::with_account,
     tell,

@@ -9,7 +9,7 @@
 use payhooks::providers::SampleIds;
 use serde_json::{Value, json};
 
-use super::{Outline, Simulated, Teller};
+use super::{Lifecycle, Outline, Simulated, Teller};
 
 pub const PLAN: &str = "pro-monthly";
 /// The notification's 19.99 EUR, in cents.
@@ -20,7 +20,7 @@ pub const SIMULATED: Simulated = Simulated {
     plan: PLAN,
     paid: PAID,
     trial: false,
-    dunning: false,
+    lifecycle: Lifecycle::PAID_ONLY,
     name: super::account_name,
     rewrite: super::with_account,
     tell,

@@ -7,7 +7,7 @@
 
 use payhooks::providers::SampleIds;
 
-use super::{Outline, Simulated, Teller};
+use super::{Lifecycle, Outline, Simulated, Teller};
 
 pub const PLAN: &str = "pro_monthly";
 /// The invoice's total, in cents.
@@ -18,7 +18,7 @@ pub const SIMULATED: Simulated = Simulated {
     plan: PLAN,
     paid: PAID,
     trial: false,
-    dunning: false,
+    lifecycle: Lifecycle::PAID_ONLY,
     name: super::account_name,
     rewrite: super::with_account,
     tell,

@@ -30,15 +30,15 @@ pub const CREDITS: i64 = 100;
 
 /// A provider's simulated provider: the plan its stories name, what each
 /// renewal pays (minor units), whether a story may start with a trial,
-/// whether a renewal's charge may fail after its period rolled, the account
-/// its events resolve to, how a sample is pointed at that account, and how
-/// it tells a story.
+/// which turns of a payment's life it tells, the account its events
+/// resolve to, how a sample is pointed at that account, and how it tells a
+/// story.
 #[derive(Debug, Clone, Copy)]
 pub struct Simulated {
     pub plan: &'static str,
     pub paid: i64,
     pub trial: bool,
-    pub dunning: bool,
+    pub lifecycle: Lifecycle,
     name: fn(&str, usize) -> String,
     rewrite: fn(String, &str) -> String,
     tell: fn(&Outline, &mut Teller),
@@ -86,6 +86,23 @@ pub struct Expected {
     pub failed_payments: u32,
 }
 
+/// The turns of a payment's life a simulated provider tells, beyond a paid
+/// renewal and its refunds.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifecycle {
+    /// A renewal's charge fails after its period rolled (then recovers or
+    /// not).
+    pub failed_charges: bool,
+    /// A refund fails after it was created.
+    pub failed_refunds: bool,
+    /// A payment is disputed: its funds withdrawn, and reinstated if won.
+    pub disputes: bool,
+}
+
+impl Lifecycle {
+    pub const PAID_ONLY: Lifecycle = Lifecycle { failed_charges: false, failed_refunds: false, disputes: false };
+}
+
 /// How a renewal's charge goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Charge {
@@ -114,6 +131,10 @@ pub struct Outline {
     pub renewals: Vec<Vec<i64>>,
     /// Per renewal, how its charge goes.
     pub charges: Vec<Charge>,
+    /// Per renewal, per refund: whether it fails after it was created.
+    pub failed_refunds: Vec<Vec<bool>>,
+    /// Per renewal: a dispute of the whole payment, and whether it is won.
+    pub disputes: Vec<Option<bool>>,
     /// Stripe: whether each renewal's period roll is sent too.
     pub period_rolls: Vec<bool>,
     pub failed_payment: bool,
@@ -129,10 +150,12 @@ impl Outline {
         let mut renewals = Vec::new();
         let mut period_rolls = Vec::new();
         let mut charges = Vec::new();
+        let (mut failed_refunds, mut disputes) = (Vec::new(), Vec::new());
+        let lifecycle = simulated.lifecycle;
         for _ in 0..rng.random_range(1..=4) {
             let charge = match rng.random_range(0..10) {
-                0 if simulated.dunning => Charge::Failed,
-                1 if simulated.dunning => Charge::FailedThenPaid,
+                0 if lifecycle.failed_charges => Charge::Failed,
+                1 if lifecycle.failed_charges => Charge::FailedThenPaid,
                 _ => Charge::Paid,
             };
             charges.push(charge);
@@ -146,19 +169,36 @@ impl Outline {
                     refunds.push((paid * share / 100 / 100 * 100).max(100));
                 }
             }
+            failed_refunds.push(refunds.iter().map(|_| lifecycle.failed_refunds && rng.random_bool(0.3)).collect());
+            let disputed = lifecycle.disputes && charge.paid() && rng.random_bool(0.1);
+            disputes.push(disputed.then(|| rng.random_bool(0.5)));
             renewals.push(refunds);
         }
-        Self { trial, renewals, charges, period_rolls, failed_payment: rng.random_bool(0.2), cancelled }
+        Self {
+            trial,
+            renewals,
+            charges,
+            failed_refunds,
+            disputes,
+            period_rolls,
+            failed_payment: rng.random_bool(0.2),
+            cancelled,
+        }
     }
 
     /// What the account must end with: each paid renewal grants the plan's
     /// credits once (a trial's $0 invoice and a period never paid grant
-    /// nothing); its refunds claw back `floor(credits × refunded ÷ paid)`,
-    /// never more than was granted. Every failed charge is counted.
+    /// nothing); the refunds that stand (not failed) and a dispute lost
+    /// claw back `floor(credits × refunded ÷ paid)`, never more than was
+    /// granted. Every failed charge is counted.
     fn expected(&self, provider: Provider, name: String, paid: i64, open_status: &'static str) -> Expected {
-        let paid_renewals = || self.renewals.iter().zip(&self.charges).filter(|(_, charge)| charge.paid());
-        let balance =
-            paid_renewals().map(|(refunds, _)| CREDITS - CREDITS * refunds.iter().sum::<i64>().min(paid) / paid).sum();
+        let standing = |i: usize| -> i64 {
+            let refunds = self.renewals[i].iter().zip(&self.failed_refunds[i]);
+            let refunded: i64 = refunds.filter(|(_, fails)| !**fails).map(|(amount, _)| amount).sum();
+            refunded + if self.disputes[i] == Some(false) { paid } else { 0 }
+        };
+        let paid_renewals = || (0..self.renewals.len()).filter(|&i| self.charges[i].paid());
+        let balance = paid_renewals().map(|i| CREDITS - CREDITS * standing(i).min(paid) / paid).sum();
         let failures: u32 = self.charges.iter().map(|charge| charge.failures()).sum();
         Expected {
             provider,

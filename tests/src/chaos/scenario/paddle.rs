@@ -12,7 +12,7 @@
 use payhooks::providers::SampleIds;
 use serde_json::{Value, json};
 
-use super::{Outline, Simulated, Teller, edited};
+use super::{Lifecycle, Outline, Simulated, Teller, edited};
 
 pub const PLAN: &str = "pri_test_pro_monthly";
 /// The transaction's grand total, in cents.
@@ -23,7 +23,7 @@ pub const SIMULATED: Simulated = Simulated {
     plan: PLAN,
     paid: PAID,
     trial: false,
-    dunning: false,
+    lifecycle: Lifecycle::PAID_ONLY,
     name: super::account_name,
     rewrite: super::with_account,
     tell,

@@ -6,7 +6,7 @@
 
 use payhooks::providers::SampleIds;
 
-use super::{Outline, Simulated, Teller};
+use super::{Lifecycle, Outline, Simulated, Teller};
 
 pub const PLAN: &str = "PLN_testpro0001";
 /// `invoice.update`'s amount, in kobo.
@@ -17,7 +17,7 @@ pub const SIMULATED: Simulated = Simulated {
     plan: PLAN,
     paid: PAID,
     trial: false,
-    dunning: false,
+    lifecycle: Lifecycle::PAID_ONLY,
     name: super::account_name,
     rewrite: super::with_account,
     tell,

@@ -9,7 +9,7 @@
 use payhooks::providers::SampleIds;
 use serde_json::json;
 
-use super::{Outline, Simulated, Teller, edited};
+use super::{Lifecycle, Outline, Simulated, Teller, edited};
 
 pub const PLAN: &str = "plan_test_pro_monthly";
 /// The payment's amount, in paise.
@@ -20,7 +20,7 @@ pub const SIMULATED: Simulated = Simulated {
     plan: PLAN,
     paid: PAID,
     trial: false,
-    dunning: false,
+    lifecycle: Lifecycle::PAID_ONLY,
     name: super::account_name,
     rewrite: super::with_account,
     tell,

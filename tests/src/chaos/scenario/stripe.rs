@@ -1,12 +1,13 @@
 //! Stripe tells a renewal with the subscription's period roll (often; always
 //! when the charge fails), its invoice, and the invoice payment that links
 //! the payment intent; a failed charge with `invoice.payment_failed`, and a
-//! trial with its $0 first invoice. Refunds name the payment intent.
+//! trial with its $0 first invoice. Refunds name the payment intent; some
+//! fail after they were created; some payments are disputed, won or lost.
 //! Accounts are customers (no explicit account).
 
 use payhooks::providers::SampleIds;
 
-use super::{Charge, Outline, Simulated, Teller};
+use super::{Charge, Lifecycle, Outline, Simulated, Teller};
 
 pub const PLAN: &str = "price_1TestPlanPro";
 pub const PAID: i64 = 2000;
@@ -16,12 +17,14 @@ pub const SIMULATED: Simulated = Simulated {
     plan: PLAN,
     paid: PAID,
     trial: true,
-    dunning: true,
+    lifecycle: Lifecycle { failed_charges: true, failed_refunds: true, disputes: true },
     name: customer,
     rewrite: without_explicit_account,
     tell,
 };
 const FIRST_PERIOD: i64 = 1_766_592_000;
+/// The refund number a renewal's dispute is named by (`du_` + that id).
+const DISPUTE: usize = 99;
 
 pub fn customer(run: &str, index: usize) -> String {
     format!("cus_chaos_{run}_{index}")
@@ -76,10 +79,19 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
         }
         teller.send("invoice.payment_succeeded", ids(k, 0), period);
         teller.send("invoice_payment.paid", ids(k, 0), same);
-        for (r, amount) in refunds.iter().enumerate() {
-            teller.send("refund.created", ids(k, r + 1), |b| {
-                b.replace("\"amount\": 500", &format!("\"amount\": {amount}"))
-            });
+        for (r, (amount, fails)) in refunds.iter().zip(&outline.failed_refunds[i]).enumerate() {
+            let amount = move |b: String| b.replace("\"amount\": 500", &format!("\"amount\": {amount}"));
+            teller.send("refund.created", ids(k, r + 1), amount);
+            if *fails {
+                teller.send("refund.failed", ids(k, r + 1), amount);
+            }
+        }
+        // The samples dispute the whole 2000 paid.
+        if let Some(won) = outline.disputes[i] {
+            teller.send("charge.dispute.funds_withdrawn", ids(k, DISPUTE), same);
+            if won {
+                teller.send("charge.dispute.funds_reinstated", ids(k, DISPUTE), same);
+            }
         }
     }
     if outline.failed_payment {
