@@ -258,6 +258,7 @@ async fn account_route(State(app): State<LocalApp>, Path((provider, account)): P
             "trial_started_at": state.trial_started_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
             "failed_payments": state.failed_payments,
             "entitlement": state.entitlement,
+            "subscriptions": state.subscriptions,
             "flags": state.flags,
         }))),
         Ok(None) => json(JsonResponse::not_found("such account")),

@@ -390,8 +390,9 @@ async fn the_http_provisioner_signs_its_request_and_sends_the_idempotency_key() 
 
     let provisioner = HttpProvisioner::new(format!("http://{addr}/provision"), Secret::new("provisioner-test-secret"));
     let request = ProvisionRequest {
-        idempotency_key: "provision:stripe:sub_1".into(),
+        idempotency_key: "provision:stripe:sub_1:new".into(),
         action: Action::Provision,
+        status: "active".into(),
         provider: Provider::Stripe,
         account: "acct-1".into(),
         plan: Some("price_1".into()),
@@ -402,7 +403,7 @@ async fn the_http_provisioner_signs_its_request_and_sends_the_idempotency_key() 
     };
     provisioner.send(&request).await.expect("sent");
     let (headers, body) = seen.lock().expect("lock")[0].clone();
-    assert_eq!(headers[IDEMPOTENCY_HEADER], "provision:stripe:sub_1");
+    assert_eq!(headers[IDEMPOTENCY_HEADER], "provision:stripe:sub_1:new");
     let signature = headers[SIGNATURE_HEADER].to_str().expect("ascii");
     payhooks::providers::stripe::verify_signature(
         signature,
@@ -413,7 +414,7 @@ async fn the_http_provisioner_signs_its_request_and_sends_the_idempotency_key() 
     )
     .expect("a receiver verifies it like a Stripe signature");
     let json: Value = serde_json::from_slice(&body).expect("JSON");
-    assert_eq!(json["action"], "provision");
+    assert_eq!((&json["action"], &json["status"]), (&json!("provision"), &json!("active")));
     assert_eq!(json["account"], "acct-1");
     assert_eq!(json["subscription"], "sub_1");
     assert_eq!(json["as_of"], "2026-01-24T16:00:07Z");

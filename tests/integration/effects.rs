@@ -312,13 +312,130 @@ async fn a_purchase_provisions_once_however_many_events_carry_it() {
         let received = provisioner.received();
         assert_eq!(received.len(), 1, "{}: one call downstream", rig.backend.name);
         assert_eq!(received[0].action, Action::Provision);
-        assert_eq!(received[0].idempotency_key, format!("provision:stripe:{}", ids.subscription_id));
+        assert_eq!(received[0].idempotency_key, format!("provision:stripe:{}:new", ids.subscription_id));
         let state = entitlement(&rig, &name).await;
         assert_eq!(
             (state.status.as_str(), state.subscription.as_deref()),
             ("active", Some(ids.subscription_id.as_str()))
         );
         assert_eq!(rig.metrics.get("stripe", "effect_duplicate"), 1);
+    }
+}
+
+/// A Stripe sample for `ids` told at provider time `at`, its subscription
+/// in `status` on `price` (where the sample has them).
+fn told_at(at: i64, status: &'static str, price: &'static str) -> impl Fn(String) -> String {
+    move |body| {
+        let mut event: serde_json::Value = serde_json::from_str(&without_explicit_account(body)).expect("json");
+        event["created"] = at.into();
+        let object = &mut event["data"]["object"];
+        if object["object"] == "subscription" {
+            object["status"] = status.into();
+            object["items"]["data"][0]["price"]["id"] = price.into();
+        }
+        event.to_string()
+    }
+}
+
+/// Subscriptions are first-class: a customer who buys a second one and
+/// cancels the first stays entitled, and the account lists both.
+#[tokio::test]
+async fn cancelling_one_subscription_leaves_the_account_entitled_by_another() {
+    for backend in Backend::all(VISIBILITY).await {
+        let (rig, provisioner) = rig_with_provisioner(backend);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let (old, new) = (for_account(&name), for_account(&name));
+        let t = 1_770_000_000;
+        for (ids, sample, at) in [
+            (&old, "checkout.session.completed", t),
+            (&new, "checkout.session.completed", t + 10),
+            (&old, "customer.subscription.deleted", t + 20),
+        ] {
+            let delivery = recorded(&rig, sample, ids, told_at(at, "canceled", PLAN)).await;
+            assert_eq!(rig.processor.process(&delivery).await, Disposition::Done);
+        }
+        let state = rig
+            .backend
+            .ledger
+            .account(&AccountRef::new(Provider::Stripe, &name))
+            .await
+            .expect("account")
+            .expect("an account");
+        let entitlement = state.entitlement.expect("entitled");
+        assert_eq!(
+            (entitlement.status.as_str(), entitlement.subscription.as_deref()),
+            ("active", Some(new.subscription_id.as_str())),
+            "{}",
+            rig.backend.name
+        );
+        let statuses: Vec<(&str, &str)> =
+            state.subscriptions.iter().map(|(id, e)| (id.as_str(), e.status.as_str())).collect();
+        let mut want = vec![(old.subscription_id.as_str(), "cancelled"), (new.subscription_id.as_str(), "active")];
+        want.sort();
+        assert_eq!(statuses, want);
+        let told: Vec<(Action, String)> =
+            provisioner.received().into_iter().map(|r| (r.action, r.subscription.unwrap_or_default())).collect();
+        assert_eq!(
+            told,
+            [
+                (Action::Provision, old.subscription_id.clone()),
+                (Action::Provision, new.subscription_id.clone()),
+                (Action::Deprovision, old.subscription_id.clone())
+            ]
+        );
+    }
+}
+
+/// Every transition reaches downstream, each under its own key: a plan
+/// change, a pause and its resumption, a cancellation, a reactivation told
+/// as an update, and the real cancellation after it.
+#[tokio::test]
+async fn every_entitlement_transition_reaches_the_provisioner_once() {
+    for backend in Backend::all(VISIBILITY).await {
+        let (rig, provisioner) = rig_with_provisioner(backend);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        let t = 1_770_000_000;
+        let story = [
+            ("checkout.session.completed", t, "active", PLAN),
+            ("customer.subscription.updated", t + 1, "active", PLAN),
+            ("customer.subscription.updated", t + 2, "active", "price_upgraded"),
+            ("customer.subscription.updated", t + 3, "paused", "price_upgraded"),
+            ("customer.subscription.updated", t + 4, "active", "price_upgraded"),
+            ("customer.subscription.deleted", t + 5, "canceled", "price_upgraded"),
+            ("customer.subscription.updated", t + 6, "active", "price_upgraded"),
+            ("customer.subscription.deleted", t + 7, "canceled", "price_upgraded"),
+        ];
+        for (sample, at, status, price) in story {
+            let delivery = recorded(&rig, sample, &ids, told_at(at, status, price)).await;
+            assert_eq!(rig.processor.process(&delivery).await, Disposition::Done);
+            // Each told twice: the repeat changes nothing.
+            let again = recorded(&rig, sample, &ids, told_at(at, status, price)).await;
+            assert_eq!(rig.processor.process(&again).await, Disposition::Done);
+        }
+        let told: Vec<(Action, String, Option<String>)> =
+            provisioner.received().into_iter().map(|r| (r.action, r.status, r.plan)).collect();
+        let step = |action, status: &str, plan: &str| (action, status.to_owned(), Some(plan.to_owned()));
+        assert_eq!(
+            told,
+            [
+                // Checkout names no price; the first update with one
+                // states the plan it started on: no change.
+                (Action::Provision, "active".to_owned(), None),
+                step(Action::ChangePlan, "active", "price_upgraded"),
+                step(Action::Deprovision, "paused", "price_upgraded"),
+                step(Action::Provision, "active", "price_upgraded"),
+                step(Action::Deprovision, "cancelled", "price_upgraded"),
+                step(Action::Provision, "active", "price_upgraded"),
+                step(Action::Deprovision, "cancelled", "price_upgraded"),
+            ],
+            "{}",
+            rig.backend.name
+        );
+        let keys: std::collections::BTreeSet<String> =
+            provisioner.received().into_iter().map(|r| r.idempotency_key).collect();
+        assert_eq!(keys.len(), 7, "a key per transition: {keys:?}");
+        assert_eq!(entitlement(&rig, &name).await.status, "cancelled");
     }
 }
 

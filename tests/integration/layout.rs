@@ -184,6 +184,7 @@ async fn the_local_server_shows_an_accounts_balance_entitlement_and_ledger() {
     assert_eq!(account["balance"], 100);
     assert_eq!(account["entitlement"]["status"], "active");
     assert_eq!(account["entitlement"]["subscription"], ids.subscription_id.as_str());
+    assert_eq!(account["subscriptions"][ids.subscription_id.as_str()]["status"], "active", "{account}");
     let (_, ledger) =
         call(&app, Request::get("/accounts/stripe/acct-demo-001/ledger").body(Body::empty()).expect("request")).await;
     let entries = ledger["entries"].as_array().expect("entries");

@@ -5,6 +5,8 @@
 //! business key only if new, the account by ADD, the entry, the payments only
 //! if unchanged since read, and the event's completion only under the lease.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -21,6 +23,27 @@ use crate::ports::ledger::{
     AccountPage, AccountRef, AccountState, Audit, Audits, Balances, CANCELLED, Change, CommitOutcome, Effect,
     Entitlement, LedgerEntry, Payment, PaymentRef, PaymentWrite, Postings,
 };
+
+/// The account's attributes holding its subscriptions' states:
+/// `sub#{subscription id}` (`sub#` alone where the provider names none).
+const SUBSCRIPTION_PREFIX: &str = "sub#";
+
+fn subscription_attribute(subscription: &str) -> String {
+    format!("{SUBSCRIPTION_PREFIX}{subscription}")
+}
+
+fn subscription_state(entitlement: &Entitlement) -> AttributeValue {
+    let mut state = std::collections::HashMap::from([
+        ("status".to_owned(), s(&entitlement.status)),
+        ("as_of".to_owned(), millis(entitlement.as_of)),
+    ]);
+    for (name, value) in [("plan", &entitlement.plan), ("customer", &entitlement.customer)] {
+        if let Some(value) = value {
+            state.insert(name.to_owned(), s(value));
+        }
+    }
+    AttributeValue::M(state)
+}
 
 fn effect_key(business_key: &str) -> String {
     format!("effect#{business_key}")
@@ -63,11 +86,9 @@ impl DynamoEventStore {
     /// The account's change: ADD for amounts and counters, SET for state,
     /// conditioned on the entitlement being older (I6) and on the guard.
     fn account_update(&self, effect: &Effect, account: &AccountRef, at: &AttributeValue) -> BuildResult<Update> {
-        let (mut add, mut set, mut remove) = (
-            vec!["balance :delta"],
-            vec!["updated_at = :at", "#account = :account", "provider = :provider"],
-            Vec::new(),
-        );
+        let (mut add, mut set) =
+            (vec!["balance :delta"], vec!["updated_at = :at", "#account = :account", "provider = :provider"]);
+        let mut names = vec![("#account", "account".to_owned())];
         // The entry count moves with the entries, for reconciliation.
         add.push("entries :one_entry");
         let mut values = vec![
@@ -86,34 +107,22 @@ impl DynamoEventStore {
                 values.push((":one", n(1)));
             }
             Change::Entitlement(entitlement) => {
-                set.push("entitlement_status = :status");
-                set.push("entitlement_as_of = :as_of");
-                values.push((":status", s(&entitlement.status)));
+                // Each subscription's state is a map attribute of its own on
+                // the account, newer than the one there (I6).
+                set.push("#subscription = :subscription");
+                names.push(("#subscription", subscription_attribute(entitlement.key())));
+                names.push(("#as_of", "as_of".to_owned()));
+                values.push((":subscription", subscription_state(entitlement)));
                 values.push((":as_of", millis(entitlement.as_of)));
-                let optional = [
-                    ("entitlement_plan", "entitlement_plan = :plan", ":plan", &entitlement.plan),
-                    (
-                        "entitlement_subscription",
-                        "entitlement_subscription = :subscription",
-                        ":subscription",
-                        &entitlement.subscription,
-                    ),
-                    ("entitlement_customer", "entitlement_customer = :customer", ":customer", &entitlement.customer),
-                ];
-                for (attribute, assignment, placeholder, value) in optional {
-                    match value {
-                        Some(value) => {
-                            set.push(assignment);
-                            values.push((placeholder, s(value)));
-                        }
-                        None => remove.push(attribute),
-                    }
-                }
                 conditions.push(if entitlement.status == CANCELLED {
-                    "(attribute_not_exists(entitlement_as_of) OR entitlement_as_of < :as_of \
-                     OR (entitlement_as_of = :as_of AND entitlement_status <> :status))"
+                    // DynamoDB refuses a name or value the expressions do
+                    // not use: these only where the tie-break needs them.
+                    names.push(("#status", "status".to_owned()));
+                    values.push((":status", s(&entitlement.status)));
+                    "(attribute_not_exists(#subscription) OR #subscription.#as_of < :as_of \
+                     OR (#subscription.#as_of = :as_of AND #subscription.#status <> :status))"
                 } else {
-                    "(attribute_not_exists(entitlement_as_of) OR entitlement_as_of < :as_of)"
+                    "(attribute_not_exists(#subscription) OR #subscription.#as_of < :as_of)"
                 });
             }
         }
@@ -140,17 +149,16 @@ impl DynamoEventStore {
                 values.push((":ceiling", n(ceiling)));
             }
         }
-        let mut expression = format!("ADD {} SET {}", add.join(", "), set.join(", "));
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
+        let expression = format!("ADD {} SET {}", add.join(", "), set.join(", "));
         let condition = (!conditions.is_empty()).then(|| conditions.join(" AND "));
         let mut update = Update::builder()
             .table_name(&self.table)
             .key(PARTITION_KEY, s(account.storage_key()))
             .update_expression(expression)
-            .expression_attribute_names("#account", "account")
             .set_condition_expression(condition);
+        for (placeholder, name) in names {
+            update = update.expression_attribute_names(placeholder, name);
+        }
         for (placeholder, value) in values {
             update = update.expression_attribute_values(placeholder, value);
         }
@@ -229,16 +237,24 @@ impl Balances for DynamoEventStore {
         let Some(item) = self.read_item(&account.storage_key()).await? else {
             return Ok(None);
         };
-        let entitlement = match (get_s(&item, "entitlement_status"), get_time(&item, "entitlement_as_of")?) {
-            (Some(status), Some(as_of)) => Some(Entitlement {
+        let mut subscriptions = BTreeMap::new();
+        for (attribute, value) in &item {
+            let Some(key) = attribute.strip_prefix(SUBSCRIPTION_PREFIX) else {
+                continue;
+            };
+            let state = value.as_m().map_err(|_| corrupt(SUBSCRIPTION_PREFIX))?;
+            let (Some(status), Some(as_of)) = (get_s(state, "status"), get_time(state, "as_of")?) else {
+                return Err(corrupt(SUBSCRIPTION_PREFIX));
+            };
+            let entitlement = Entitlement {
                 status: status.to_owned(),
-                plan: get_s(&item, "entitlement_plan").map(str::to_owned),
-                subscription: get_s(&item, "entitlement_subscription").map(str::to_owned),
-                customer: get_s(&item, "entitlement_customer").map(str::to_owned),
+                plan: get_s(state, "plan").map(str::to_owned),
+                subscription: (!key.is_empty()).then(|| key.to_owned()),
+                customer: get_s(state, "customer").map(str::to_owned),
                 as_of,
-            }),
-            _ => None,
-        };
+            };
+            subscriptions.insert(key.to_owned(), entitlement);
+        }
         let flags = item
             .get("flags")
             .and_then(|v| v.as_ss().ok())
@@ -249,7 +265,8 @@ impl Balances for DynamoEventStore {
             trial_started_at: get_time(&item, "trial_started_at")?,
             failed_payments: get_n(&item, "failed_payments").unwrap_or(0),
             entries: get_n(&item, "entries").unwrap_or(0),
-            entitlement,
+            entitlement: AccountState::summary(&subscriptions),
+            subscriptions,
             flags,
         }))
     }

@@ -387,7 +387,7 @@ impl Postings for MemoryEventStore {
         }
         let current = effect.account.as_ref().and_then(|a| accounts.get(a));
         if let Change::Entitlement(new) = &effect.change
-            && current.and_then(|a| a.entitlement.as_ref()).is_some_and(|e| !new.supersedes(e))
+            && current.and_then(|a| a.subscriptions.get(new.key())).is_some_and(|e| !new.supersedes(e))
         {
             return Ok(CommitOutcome::Stale);
         }
@@ -410,7 +410,7 @@ impl Postings for MemoryEventStore {
                 Change::Credit(amount) => account.balance += amount,
                 Change::Trial => account.trial_started_at = Some(now),
                 Change::PaymentFailed => account.failed_payments += 1,
-                Change::Entitlement(new) => account.entitlement = Some(new.clone()),
+                Change::Entitlement(new) => account.entitle(new.clone()),
             }
             account.flags.extend(effect.flags.iter().cloned());
             account.entries += 1;

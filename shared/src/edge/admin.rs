@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /admin/health` | queue and DLQ depth; per provider, events stuck and the last success |
 //! | `GET /admin/events/{provider}/{event_id}` | one event's record: its whole history |
-//! | `GET /admin/accounts/{provider}/{account}` | balance, entitlement, flags, ledger, audits |
+//! | `GET /admin/accounts/{provider}/{account}` | balance, entitlement, subscriptions, flags, ledger, audits |
 //! | `POST /admin/replay` | DLQ → queue: `{"provider"?, "event_id"?, "dry_run"?, "limit"?}` |
 //! | `POST /admin/sweep` | re-enqueue stuck events now |
 //! | `POST /admin/reconcile` | check balances against their ledgers now, for up to 20 s; again goes on |

@@ -4,17 +4,18 @@
 //!
 //! | kind | business key | change |
 //! |---|---|---|
-//! | renewal | `grant:{provider}:{account}:{period start}` (or `…:payment:{id}` where the provider names no period) | the plan's credits for the period |
+//! | renewal (proof of payment) | `grant:{provider}:{account}:{subscription}:{period start}` (or `…:payment:{id}` where the provider names no period) | the plan's credits for the period; nothing for a period paid with 0 |
+//! | payment for no period | `payment:{provider}:{payment id}` | none: recorded for its refunds |
 //! | trial started | `trial:{provider}:{account}` | the account's one trial |
 //! | payment failed | `payment_failed:{provider}:{event id}` | counted on the account |
-//! | purchase | `provision:{provider}:{subscription}` | entitlement active; the provisioner told to provision |
-//! | cancellation | `deprovision:{provider}:{subscription}` | entitlement cancelled; the provisioner told to deprovision |
-//! | subscription updated (with a status) | `state:{provider}:{event id}` | entitlement status and plan |
+//! | purchase, cancellation, subscription updated (with a status) | `state:{provider}:{event id}` | the subscription's state; the provisioner told of a transition |
 //! | refund | `refund:{provider}:{refund id}` | credits clawed back from what its payment granted |
+//! | refund reversed | `refund_reversed:{provider}:{refund id}` | the claw-back given back |
 //! | payment linked | `link:{provider}:{other id}` | the payment known under a second id |
 //!
-//! Entitlements are state: one set by an event older than the one that set
-//! it last is stale and changes nothing (I6). `Other` is recorded as ignored.
+//! Subscriptions are state: one set by an event older than the one that set
+//! that subscription last is stale and changes nothing (I6). `Other` is
+//! recorded as ignored.
 //!
 //! Refunds meet their payment on the ledger's payment record, whichever
 //! arrives first: a renewal that names its payment records what it granted
@@ -149,53 +150,62 @@ impl BillingEffects {
         self
     }
 
-    /// Calls the provisioner for an entitlement effect that is neither
-    /// applied already nor older than the account's state, so a duplicate or
-    /// a late event never reaches downstream. Two workers racing past this
-    /// check send the same idempotency key.
+    /// Tells the provisioner about an entitlement effect that changes
+    /// whether its subscription gives access, or its plan while it does:
+    /// not yet given access to given it (a purchase, a reactivation, a
+    /// resumption, a first status that entitles), access ended (a
+    /// cancellation, a pause, a suspension), or the plan changed. A
+    /// duplicate, a late event and a change that changes neither never
+    /// reach downstream.
     ///
-    /// One late event still goes: a purchase overtaken by a newer status of
-    /// its subscription that is not a cancellation (Paddle's period roll or
-    /// `past_due`, Razorpay's `pending`). Status updates are never sent
-    /// downstream, so without it a subscriber whose purchase came in last
-    /// would never be provisioned; the account keeps the newer status.
-    async fn provision(
-        &self,
-        record: &EventRecord,
-        effect: &Effect,
-        action: Action,
-    ) -> Result<Option<Applied>, EffectError> {
+    /// The request's key names the transition: the action, the subscription
+    /// and the provider time of the state it leaves, so two events of one
+    /// transition (or two workers racing past this check) send the same
+    /// key, and a later transition of the same kind is a new one.
+    async fn provision(&self, record: &EventRecord, effect: &Effect) -> Result<Option<Applied>, EffectError> {
         let Some(provisioner) = &self.provisioner else {
+            return Ok(None);
+        };
+        let (Change::Entitlement(new), Some(account)) = (&effect.change, &effect.account) else {
             return Ok(None);
         };
         if self.ledger.has_effect(&effect.business_key).await.map_err(transient)? {
             return Ok(Some(Applied::DuplicateEffect));
         }
-        let Change::Entitlement(entitlement) = &effect.change else {
-            return Ok(None);
-        };
-        let Some(account) = &effect.account else {
-            return Ok(None);
-        };
-        let current = self.ledger.account(account).await.map_err(transient)?;
-        if let Some(newer) = current.and_then(|a| a.entitlement).filter(|e| !entitlement.supersedes(e)) {
-            let overtaken_by_an_update = action == Action::Provision
-                && newer.status != crate::ports::ledger::CANCELLED
-                && newer.subscription == entitlement.subscription;
-            if !overtaken_by_an_update {
-                return Ok(Some(Applied::Stale));
-            }
+        let state = self.ledger.account(account).await.map_err(transient)?;
+        let current = state.and_then(|mut a| a.subscriptions.remove(new.key()));
+        if let Some(current) = &current
+            && !new.supersedes(current)
+        {
+            // The same state told again (two events of one purchase) is a
+            // duplicate; anything else older is stale.
+            let restated = (&current.status, &current.plan, current.as_of) == (&new.status, &new.plan, new.as_of);
+            return Ok(Some(if restated { Applied::DuplicateEffect } else { Applied::Stale }));
         }
+        // A subscription first seen ending is deprovisioned anyway:
+        // downstream may have given access by other means.
+        let was = current.as_ref().is_none_or(Entitlement::entitles);
+        let replan = |c: &Entitlement| c.plan.is_some() && new.plan.is_some() && c.plan != new.plan;
+        let action = match (was, new.entitles()) {
+            (false, true) => Action::Provision,
+            (true, true) if current.is_none() => Action::Provision,
+            (true, false) => Action::Deprovision,
+            (true, true) if current.as_ref().is_some_and(replan) => Action::ChangePlan,
+            _ => return Ok(None),
+        };
+        let since =
+            current.map_or_else(|| "new".to_owned(), |c| (c.as_of.unix_timestamp_nanos() / 1_000_000).to_string());
         let request = ProvisionRequest {
-            idempotency_key: effect.business_key.clone(),
+            idempotency_key: format!("{}:{}:{}:{since}", action.as_str(), record.provider, new.key()),
             action,
+            status: new.status.clone(),
             provider: record.provider,
             account: account.account.clone(),
-            plan: entitlement.plan.clone(),
-            subscription: entitlement.subscription.clone(),
-            customer: entitlement.customer.clone(),
+            plan: new.plan.clone(),
+            subscription: new.subscription.clone(),
+            customer: new.customer.clone(),
             event_id: record.event_id.to_string(),
-            as_of: entitlement.as_of,
+            as_of: new.as_of,
         };
         provisioner.send(&request).await.map_err(|e| EffectError::Transient(Box::new(e)))?;
         Ok(None)
@@ -252,15 +262,11 @@ impl BillingEffects {
             EventKind::PaymentFailed => {
                 effect(format!("payment_failed:{provider}:{}", record.event_id), Change::PaymentFailed)
             }
+            // Subscriptions are state: each event that states one is an
+            // effect of its own, ordered by provider time (I6).
             EventKind::Purchase | EventKind::Cancellation => {
-                let account = account()?;
-                let target = event.subscription.clone().unwrap_or_else(|| account.account.clone());
-                let (prefix, status) = if event.kind == EventKind::Purchase {
-                    ("provision", "active")
-                } else {
-                    ("deprovision", crate::ports::ledger::CANCELLED)
-                };
-                effect(format!("{prefix}:{provider}:{target}"), entitle(event, status))
+                let status = if event.kind == EventKind::Purchase { "active" } else { crate::ports::ledger::CANCELLED };
+                effect(format!("state:{provider}:{}", record.event_id), entitle(event, status))
             }
             EventKind::SubscriptionUpdated => match &event.status {
                 Some(status) => effect(
@@ -288,10 +294,9 @@ impl BillingEffects {
             return Ok(None);
         };
         let state = self.ledger.account(&AccountRef::new(record.provider, account)).await.map_err(transient)?;
-        let entitlement = state.and_then(|s| s.entitlement);
-        match entitlement {
-            Some(e) if e.subscription == event.subscription && e.plan.is_some() => Ok(e.plan),
-            Some(_) => Ok(None),
+        let subscription = event.subscription.as_deref().unwrap_or_default();
+        match state.and_then(|mut s| s.subscriptions.remove(subscription)) {
+            Some(e) => Ok(e.plan),
             None => Err(EffectError::Transient(Box::new(Contended(
                 "the renewal names no plan and its subscription's purchase is not in yet",
             )))),
@@ -668,14 +673,7 @@ impl Effects for BillingEffects {
         let Some(effect) = self.effect(record)? else {
             return Ok(Applied::Done);
         };
-        let action = match record.event.kind {
-            EventKind::Purchase => Some(Action::Provision),
-            EventKind::Cancellation => Some(Action::Deprovision),
-            _ => None,
-        };
-        if let Some(action) = action
-            && let Some(decided) = self.provision(record, &effect, action).await?
-        {
+        if let Some(decided) = self.provision(record, &effect).await? {
             return Ok(decided);
         }
         if matches!(record.event.kind, EventKind::Renewal | EventKind::Payment) {
@@ -774,7 +772,7 @@ mod tests {
     /// Paddle documents no order: a subscription's `past_due` may come in
     /// before the `subscription.created` that preceded it.
     #[tokio::test]
-    async fn a_purchase_overtaken_by_a_status_update_is_still_provisioned_but_not_after_a_cancellation() {
+    async fn a_status_that_entitles_provisions_even_before_its_purchase_and_nothing_after_a_cancellation() {
         use crate::adapters::MemoryProvisioner;
         use crate::providers::paddle;
 
@@ -796,9 +794,9 @@ mod tests {
         let actions = || provisioner.received().into_iter().map(|r| r.action).collect::<Vec<_>>();
 
         apply_verified(&store, &effects, Provider::Paddle, event("subscription.past_due")).await;
-        assert_eq!(actions(), []);
+        assert_eq!(actions(), [Action::Provision], "past due still gives access: downstream provisions");
         apply_verified(&store, &effects, Provider::Paddle, event("subscription.created")).await;
-        assert_eq!(actions(), [Action::Provision], "the purchase reaches downstream");
+        assert_eq!(actions(), [Action::Provision], "the late purchase changes nothing");
         assert_eq!(status().await.as_deref(), Some("past_due"), "the account keeps the newer status");
 
         let mut cancelled = event("subscription.canceled");

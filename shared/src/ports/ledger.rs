@@ -6,7 +6,7 @@
 //! lease). Two deliveries, or two different events meaning one fact, meet at
 //! the business key: one effect (I4, I5).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -41,8 +41,8 @@ pub enum Change {
     Trial,
     /// A failed payment, counted on the account; no balance change.
     PaymentFailed,
-    /// The account's entitlement, set only by an event newer than the one
-    /// that set it last (I6).
+    /// A subscription's entitlement, set only by an event newer than the
+    /// one that set that subscription's last (I6).
     Entitlement(Entitlement),
 }
 
@@ -55,7 +55,8 @@ impl Change {
     }
 }
 
-/// What an account is entitled to, and as of which provider time.
+/// What one subscription of an account entitles it to, and as of which
+/// provider time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Entitlement {
     /// `active`, `cancelled`, or the provider's own status (`past_due`, …).
@@ -74,7 +75,30 @@ pub struct Entitlement {
 /// The entitlement status of a cancellation.
 pub const CANCELLED: &str = "cancelled";
 
+/// The statuses, in the providers' own words, in which a subscription gives
+/// access: live, in a trial, or being charged again after a failure (past
+/// due, Razorpay's `pending`, Paystack's `attention`), or cancelled to end
+/// at the period's end (Paystack's `non-renewing`). Every other status
+/// (cancelled, paused, suspended, halted, expired, unpaid, incomplete, not
+/// yet started) gives none.
+pub const ENTITLING: &[&str] = &["active", "trialing", "past_due", "pending", "attention", "non-renewing"];
+
+/// Whether a subscription in `status` gives access.
+pub fn entitles(status: &str) -> bool {
+    ENTITLING.contains(&status)
+}
+
 impl Entitlement {
+    /// The subscription it belongs to, as the account's subscriptions are
+    /// keyed (empty where the provider names none).
+    pub fn key(&self) -> &str {
+        self.subscription.as_deref().unwrap_or_default()
+    }
+
+    pub fn entitles(&self) -> bool {
+        entitles(&self.status)
+    }
+
     /// Whether this replaces `current` (I6): set by a newer event, or, at
     /// the same provider time (Paystack's subscription events all carry the
     /// subscription's creation time), a cancellation, which is final.
@@ -216,12 +240,36 @@ pub struct AccountState {
     /// How many ledger entries the account has, counted in each entry's
     /// transaction: what reconciliation compares its read of the entries to.
     pub entries: u64,
+    /// What the account is entitled by: the newest of its subscriptions
+    /// that gives access, else the newest of them (see [`Self::summary`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entitlement: Option<Entitlement>,
+    /// Each subscription's own state, by subscription id: an account is
+    /// entitled while any of them is.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub subscriptions: BTreeMap<String, Entitlement>,
     /// Conditions a person should look at (`negative_balance`,
     /// `clawback_shortfall`, `refund_without_grant`); never cleared by
     /// payhooks.
     pub flags: BTreeSet<String>,
+}
+
+impl AccountState {
+    /// The account's entitlement given its subscriptions: the newest that
+    /// gives access, else the newest of all.
+    pub fn summary(subscriptions: &BTreeMap<String, Entitlement>) -> Option<Entitlement> {
+        let newest = |entitling: bool| {
+            subscriptions.values().filter(|e| !entitling || e.entitles()).max_by_key(|e| (e.as_of, e.key().to_owned()))
+        };
+        newest(true).or_else(|| newest(false)).cloned()
+    }
+
+    /// Records `entitlement` as its subscription's state and refreshes the
+    /// summary.
+    pub fn entitle(&mut self, entitlement: Entitlement) {
+        self.subscriptions.insert(entitlement.key().to_owned(), entitlement);
+        self.entitlement = Self::summary(&self.subscriptions);
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -1,7 +1,7 @@
-//! The system downstream that turns an entitlement into access: told to
-//! provision on a purchase and to deprovision on a cancellation. Each
-//! request carries an idempotency key (the effect's business key), so a
-//! request repeated after a failure is recognised by the receiver.
+//! The system downstream that turns an entitlement into access: told each
+//! time a subscription starts giving access, stops, or changes plan. Each
+//! request carries an idempotency key naming the transition, so a request
+//! repeated after a failure is recognised by the receiver.
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -11,8 +11,23 @@ use crate::event::Provider;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
+    /// The subscription gives access now and did not before.
     Provision,
+    /// The subscription gave access and no longer does (cancelled, paused,
+    /// suspended, …; the request's status says which).
     Deprovision,
+    /// The subscription gives access, now on another plan.
+    ChangePlan,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Provision => "provision",
+            Action::Deprovision => "deprovision",
+            Action::ChangePlan => "change_plan",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -20,6 +35,8 @@ pub struct ProvisionRequest {
     #[serde(skip)]
     pub idempotency_key: String,
     pub action: Action,
+    /// The subscription's status as the provider states it.
+    pub status: String,
     pub provider: Provider,
     pub account: String,
     #[serde(skip_serializing_if = "Option::is_none")]

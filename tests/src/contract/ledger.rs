@@ -269,6 +269,39 @@ pub async fn at_the_same_provider_time_a_cancellation_wins_and_nothing_else_does
     assert_eq!(state.entitlement.expect("entitlement").status, "cancelled");
 }
 
+/// I6 per subscription: each subscription's state is ordered by its own
+/// events; the account is entitled while any subscription is.
+pub async fn each_subscription_is_ordered_on_its_own(books: Arc<dyn Books>) {
+    let account = AccountRef::new(Provider::Stripe, unique("acct"));
+    let commit = |subscription: &'static str, status: &'static str, at: i64, owner: &'static str| {
+        let books = books.clone();
+        let account = account.clone();
+        let change = Change::Entitlement(payhooks::ports::Entitlement {
+            status: status.to_owned(),
+            plan: Some(format!("plan_{subscription}")),
+            subscription: Some(subscription.to_owned()),
+            customer: None,
+            as_of: t(at),
+        });
+        async move {
+            let event = leased_event(books.as_ref(), owner).await;
+            books.commit(&Effect::new(unique("state"), account, change, event), owner, t(2)).await.expect("commit")
+        }
+    };
+    assert_eq!(commit("sub_a", "active", 200, "w1").await, CommitOutcome::Applied);
+    assert_eq!(commit("sub_b", "active", 100, "w2").await, CommitOutcome::Applied, "older, but another subscription");
+    assert_eq!(commit("sub_a", "past_due", 150, "w3").await, CommitOutcome::Stale, "older than sub_a's state");
+    assert_eq!(commit("sub_b", "cancelled", 300, "w4").await, CommitOutcome::Applied);
+    let state = books.account(&account).await.expect("account").expect("account");
+    let statuses: Vec<(&str, &str, Option<&str>)> =
+        state.subscriptions.iter().map(|(id, e)| (id.as_str(), e.status.as_str(), e.plan.as_deref())).collect();
+    assert_eq!(statuses, [("sub_a", "active", Some("plan_sub_a")), ("sub_b", "cancelled", Some("plan_sub_b"))]);
+    let entitlement = state.entitlement.expect("entitled");
+    assert_eq!((entitlement.subscription.as_deref(), entitlement.status.as_str()), (Some("sub_a"), "active"));
+    assert_eq!(commit("sub_a", "cancelled", 400, "w5").await, CommitOutcome::Applied);
+    assert_eq!(commit("sub_a", "active", 500, "w6").await, CommitOutcome::Applied, "a reactivation is newer");
+}
+
 pub async fn a_checkpoint_is_kept_until_replaced_or_cleared(books: Arc<dyn Books>) {
     assert_eq!(books.checkpoint("walk").await.expect("read"), None);
     books.save_checkpoint("walk", Some("account#stripe#a")).await.expect("save");

@@ -188,9 +188,12 @@ fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDat
         occurred_at,
         account: str_at(d, &["meta", "account_id"]).or_else(|| customer.clone()),
         customer,
+        // Flutterwave's charges never name the subscription they pay for:
+        // a renewal is known by its plan, and the account's purchase and
+        // cancellation state one entitlement, named by no subscription id.
         subscription: match kind {
-            EventKind::Cancellation => text_at(d, &["id"]),
-            _ => plan.clone(),
+            EventKind::Renewal => plan.clone(),
+            _ => None,
         },
         plan,
         period: None,
