@@ -11,7 +11,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use payhooks::event::{EventKey, EventStatus, NewEvent, Provider};
+use payhooks::event::{EventKey, EventKind, EventStatus, NewEvent, Provider};
 use payhooks::ingest::IngestSettings;
 use payhooks::providers::flutterwave::FlutterwaveTransactions;
 use payhooks::providers::killbill::{KillbillApi, KillbillCredentials};
@@ -486,4 +486,52 @@ async fn a_paypal_sale_is_confirmed_by_its_subscription_which_names_the_plan() {
     let record = process(&rig, &key).await;
     assert_eq!(record.status, EventStatus::Failed);
     assert!(record.last_error.unwrap_or_default().contains("is ACTIVE"));
+}
+
+/// PayPal's read-back judges an event at its own time: an activation
+/// processed after the subscription was cancelled (or replayed from the
+/// DLQ later) is still the activation it was.
+#[tokio::test]
+async fn a_paypal_activation_read_back_after_a_cancellation_is_judged_at_its_time() {
+    use payhooks::providers::paypal::PaypalSubscriptions;
+    use payhooks::providers::paypal::{self, PaypalApi};
+
+    let ids = providers::sample_ids(Provider::Paypal);
+    // Cancelled on 2025-12-02, after the sample's activation of 2025-10-24.
+    let (addr, _) = fake_paypal(json!({
+        "id": ids.subscription_id, "status": "CANCELLED", "plan_id": "P-TESTPLAN",
+        "status_update_time": "2025-12-02T16:40:10Z",
+        "subscriber": {"payer_id": ids.customer_id}
+    }))
+    .await;
+    let api = PaypalApi::new(
+        url::Url::parse(&format!("http://{addr}")).expect("url"),
+        "test-client".into(),
+        Secret::new("test-client-secret"),
+    );
+    let (rig, _) = rig_with(PaypalSubscriptions::new(api), Provider::Paypal);
+    let body = paypal::SAMPLES.event("BILLING.SUBSCRIPTION.ACTIVATED", &ids).expect("sample");
+    let key = record_and_enqueue(&rig, Provider::Paypal, body.as_bytes()).await;
+    assert_eq!(process(&rig, &key).await.status, EventStatus::Completed);
+
+    // A suspension told after the cancellation that followed it is judged
+    // at its time too; one that is newer than the subscription's last
+    // change, and not what PayPal shows, is refused.
+    let suspended = |create_time: &str| {
+        let body = paypal::SAMPLES
+            .event("BILLING.SUBSCRIPTION.CANCELLED", &ids.next_event("WH"))
+            .expect("sample")
+            .replace("BILLING.SUBSCRIPTION.CANCELLED", "BILLING.SUBSCRIPTION.SUSPENDED")
+            .replace("\"status\": \"CANCELLED\"", "\"status\": \"SUSPENDED\"")
+            .replace("\"create_time\": \"2025-12-02T16:40:11.000Z\"", &format!("\"create_time\": \"{create_time}\""));
+        let event = paypal::parse_event(body.as_bytes()).expect("parses").event;
+        assert_eq!((event.kind, event.status.as_deref()), (EventKind::SubscriptionUpdated, Some("suspended")));
+        body
+    };
+    let key = record_and_enqueue(&rig, Provider::Paypal, suspended("2025-11-20T10:00:00.000Z").as_bytes()).await;
+    assert_eq!(process(&rig, &key).await.status, EventStatus::Completed);
+    let key = record_and_enqueue(&rig, Provider::Paypal, suspended("2025-12-03T10:00:00.000Z").as_bytes()).await;
+    let record = process(&rig, &key).await;
+    assert_eq!(record.status, EventStatus::Failed);
+    assert!(record.last_error.unwrap_or_default().contains("is CANCELLED"));
 }

@@ -47,7 +47,11 @@ pub(crate) fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
         .finish();
     let guard = tracing::subscriber::set_default(subscriber);
     // A callsite first reached by another test, before this subscriber
-    // existed, may have cached that nobody listens: ask again.
+    // existed, may have cached that nobody listens: ask again. A callsite
+    // another thread was registering while the cache was rebuilt may have
+    // stored its stale answer after it, so ask once more when that is done.
+    tracing::callsite::rebuild_interest_cache();
+    std::thread::sleep(std::time::Duration::from_millis(20));
     tracing::callsite::rebuild_interest_cache();
     (captured, guard)
 }

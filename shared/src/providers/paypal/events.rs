@@ -83,16 +83,20 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, r: &Value) -> Doma
     };
     match event.event_type.as_str() {
         "BILLING.SUBSCRIPTION.ACTIVATED"
+        | "BILLING.SUBSCRIPTION.RE-ACTIVATED"
         | "BILLING.SUBSCRIPTION.UPDATED"
         | "BILLING.SUBSCRIPTION.CANCELLED"
         | "BILLING.SUBSCRIPTION.EXPIRED"
         | "BILLING.SUBSCRIPTION.SUSPENDED"
         | "BILLING.SUBSCRIPTION.PAYMENT.FAILED" => {
+            // A suspension (PayPal's own after failed payments, or the
+            // merchant's) ends access until its reactivation: statuses of
+            // the subscription, where a cancellation is final.
             event.kind = match event.event_type.as_str() {
                 "BILLING.SUBSCRIPTION.ACTIVATED" => EventKind::Purchase,
-                "BILLING.SUBSCRIPTION.UPDATED" => EventKind::SubscriptionUpdated,
+                "BILLING.SUBSCRIPTION.CANCELLED" => EventKind::Cancellation,
                 "BILLING.SUBSCRIPTION.PAYMENT.FAILED" => EventKind::PaymentFailed,
-                _ => EventKind::Cancellation,
+                _ => EventKind::SubscriptionUpdated,
             };
             event.subscription = str_at(r, &["id"]);
             event.plan = str_at(r, &["plan_id"]);

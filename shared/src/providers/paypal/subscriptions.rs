@@ -1,13 +1,15 @@
 //! Confirms PayPal subscription events by reading the subscription back
 //! (`GET /v1/billing/subscriptions/{id}`), which also names what PayPal's
 //! sale events lack: the plan. The subscription must exist, belong to the
-//! event's payer, and be in the state the event implies.
+//! event's payer, and be in the state the event implies, unless its status
+//! changed after the event (then the event is judged at its own time).
 
 use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::event::{EventKind, EventRecord};
 use crate::ports::{Confirmation, Confirmer, EffectError};
+use crate::providers::json::time_at;
 use crate::providers::paypal::PaypalApi;
 
 #[derive(Debug)]
@@ -48,11 +50,20 @@ impl Confirmer for PaypalSubscriptions {
             return Ok(contradicted(format!("subscription {id} belongs to another payer")));
         }
         let state = text("/status").unwrap_or_default();
-        let consistent = match event.kind {
+        let claimed = event.status.as_deref().map(str::to_ascii_uppercase);
+        let holds = match event.kind {
             EventKind::Purchase => state == "ACTIVE",
-            EventKind::Cancellation => matches!(state, "CANCELLED" | "EXPIRED" | "SUSPENDED"),
+            EventKind::Cancellation => matches!(state, "CANCELLED" | "EXPIRED"),
+            EventKind::SubscriptionUpdated => claimed.as_deref().is_none_or(|claimed| claimed == state),
             _ => true,
         };
+        // The event is judged at its own time: a subscription whose status
+        // changed after it (cancelled after its activation, reactivated
+        // after its suspension) says nothing against it, as long as it
+        // went live at all.
+        let changed_since = time_at(&subscription, &["status_update_time"]).is_some_and(|t| t > event.occurred_at);
+        let went_live = !matches!(state, "APPROVAL_PENDING" | "APPROVED");
+        let consistent = holds || (changed_since && went_live);
         if !consistent {
             return Ok(contradicted(format!("subscription {id} is {state}")));
         }

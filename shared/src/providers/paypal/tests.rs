@@ -521,14 +521,25 @@ fn every_sample_parses_into_the_kind_it_illustrates() {
     }
 }
 
+/// A suspension and an expiry are statuses that end access (a suspended
+/// subscription can be reactivated); only a cancellation is one.
 #[test]
-fn expired_and_suspended_subscriptions_are_cancellations() {
+fn suspensions_expiries_and_reactivations_are_statuses() {
     let ids = sample_ids();
     let body = SAMPLES.event("BILLING.SUBSCRIPTION.CANCELLED", &ids).unwrap();
-    for event_type in ["BILLING.SUBSCRIPTION.EXPIRED", "BILLING.SUBSCRIPTION.SUSPENDED"] {
-        let body = body.replace("BILLING.SUBSCRIPTION.CANCELLED", event_type);
-        assert_eq!(parse_event(body.as_bytes()).unwrap().event.kind, EventKind::Cancellation);
+    for (event_type, status) in [
+        ("BILLING.SUBSCRIPTION.EXPIRED", "EXPIRED"),
+        ("BILLING.SUBSCRIPTION.SUSPENDED", "SUSPENDED"),
+        ("BILLING.SUBSCRIPTION.RE-ACTIVATED", "ACTIVE"),
+    ] {
+        let body = body
+            .replace("BILLING.SUBSCRIPTION.CANCELLED", event_type)
+            .replace("\"status\": \"CANCELLED\"", &format!("\"status\": \"{status}\""));
+        let event = parse_event(body.as_bytes()).unwrap().event;
+        assert_eq!(event.kind, EventKind::SubscriptionUpdated, "{event_type}");
+        assert_eq!(event.status, Some(status.to_ascii_lowercase()), "{event_type}");
     }
+    assert_eq!(parse_event(body.as_bytes()).unwrap().event.kind, EventKind::Cancellation);
 }
 
 #[test]
