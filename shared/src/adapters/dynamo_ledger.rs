@@ -21,7 +21,7 @@ use crate::event::{EventId, EventKey, EventStatus, Provider};
 use crate::ports::StoreError;
 use crate::ports::ledger::{
     AccountPage, AccountRef, AccountState, Audit, Audits, Balances, CANCELLED, Change, CommitOutcome, Effect,
-    Entitlement, LedgerEntry, Payment, PaymentRef, PaymentWrite, Postings,
+    Entitlement, LIVE, LedgerEntry, Payment, PaymentRef, PaymentWrite, Postings, Stage,
 };
 
 /// The account's attributes holding its subscriptions' states:
@@ -114,15 +114,26 @@ impl DynamoEventStore {
                 names.push(("#as_of", "as_of".to_owned()));
                 values.push((":subscription", subscription_state(entitlement)));
                 values.push((":as_of", millis(entitlement.as_of)));
-                conditions.push(if entitlement.status == CANCELLED {
-                    // DynamoDB refuses a name or value the expressions do
-                    // not use: these only where the tie-break needs them.
-                    names.push(("#status", "status".to_owned()));
-                    values.push((":status", s(&entitlement.status)));
-                    "(attribute_not_exists(#subscription) OR #subscription.#as_of < :as_of \
-                     OR (#subscription.#as_of = :as_of AND #subscription.#status <> :status))"
-                } else {
-                    "(attribute_not_exists(#subscription) OR #subscription.#as_of < :as_of)"
+                // At the same provider time, a later stage of the
+                // subscription's life wins (`Entitlement::supersedes`).
+                // DynamoDB refuses a name or value the expressions do not
+                // use: these only where the tie-break needs them.
+                conditions.push(match entitlement.stage() {
+                    Stage::Ended => {
+                        names.push(("#status", "status".to_owned()));
+                        values.push((":status", s(CANCELLED)));
+                        "(attribute_not_exists(#subscription) OR #subscription.#as_of < :as_of \
+                         OR (#subscription.#as_of = :as_of AND #subscription.#status <> :status))"
+                    }
+                    Stage::Changing => {
+                        const _: () = assert!(LIVE.len() == 2, "the condition names each live status");
+                        names.push(("#status", "status".to_owned()));
+                        values.push((":live0", s(LIVE[0])));
+                        values.push((":live1", s(LIVE[1])));
+                        "(attribute_not_exists(#subscription) OR #subscription.#as_of < :as_of \
+                         OR (#subscription.#as_of = :as_of AND #subscription.#status IN (:live0, :live1)))"
+                    }
+                    Stage::Live => "(attribute_not_exists(#subscription) OR #subscription.#as_of < :as_of)",
                 });
             }
         }

@@ -769,6 +769,49 @@ mod tests {
         assert_eq!(balance(&ids.customer_id).await, 0, "the customer id is not an account of its own");
     }
 
+    /// Paystack's `subscription.not_renew` ends access at the period's end
+    /// (its `subscription.disable`), not at once; all its subscription
+    /// events carry one time, whatever order they come in.
+    #[tokio::test]
+    async fn a_paystack_subscription_not_renewing_keeps_access_until_it_is_disabled() {
+        use crate::adapters::MemoryProvisioner;
+        use crate::providers::paystack;
+
+        for disable_first in [false, true] {
+            let store = Arc::new(MemoryEventStore::new());
+            let provisioner = Arc::new(MemoryProvisioner::new());
+            let effects = BillingEffects::new(store.clone(), Plans::default(), Arc::new(SystemClock))
+                .with_provisioner(provisioner.clone());
+            let ids = paystack::sample_ids();
+            let event = |name: &str| {
+                let ids = crate::providers::SampleIds { event_id: paystack::sample_ids().event_id, ..ids.clone() };
+                let body = paystack::SAMPLES.event(name, &ids).unwrap();
+                paystack::parse_event(body.as_bytes(), OffsetDateTime::now_utc()).unwrap()
+            };
+            let entitlement = || {
+                let store = store.clone();
+                async move {
+                    let account = AccountRef::new(Provider::Paystack, "acct-demo-001");
+                    store.account(&account).await.unwrap().and_then(|a| a.entitlement).unwrap()
+                }
+            };
+            let actions = || provisioner.received().into_iter().map(|r| r.action).collect::<Vec<_>>();
+            apply_verified(&store, &effects, Provider::Paystack, event("subscription.create")).await;
+            if disable_first {
+                apply_verified(&store, &effects, Provider::Paystack, event("subscription.disable")).await;
+                apply_verified(&store, &effects, Provider::Paystack, event("subscription.not_renew")).await;
+            } else {
+                apply_verified(&store, &effects, Provider::Paystack, event("subscription.not_renew")).await;
+                let state = entitlement().await;
+                assert_eq!((state.status.as_str(), state.entitles()), ("non-renewing", true));
+                assert_eq!(actions(), [Action::Provision], "not renewing still gives access");
+                apply_verified(&store, &effects, Provider::Paystack, event("subscription.disable")).await;
+            }
+            assert_eq!(entitlement().await.status, crate::ports::ledger::CANCELLED, "disable first: {disable_first}");
+            assert_eq!(actions(), [Action::Provision, Action::Deprovision], "disable first: {disable_first}");
+        }
+    }
+
     /// Paddle documents no order: a subscription's `past_due` may come in
     /// before the `subscription.created` that preceded it.
     #[tokio::test]

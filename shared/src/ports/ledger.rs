@@ -83,6 +83,17 @@ pub const CANCELLED: &str = "cancelled";
 /// yet started) gives none.
 pub const ENTITLING: &[&str] = &["active", "trialing", "past_due", "pending", "attention", "non-renewing"];
 
+/// The statuses of a subscription at the first stage of its life.
+pub const LIVE: &[&str] = &["active", "trialing"];
+
+/// See [`Entitlement::stage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Live,
+    Changing,
+    Ended,
+}
+
 /// Whether a subscription in `status` gives access.
 pub fn entitles(status: &str) -> bool {
     ENTITLING.contains(&status)
@@ -101,10 +112,21 @@ impl Entitlement {
 
     /// Whether this replaces `current` (I6): set by a newer event, or, at
     /// the same provider time (Paystack's subscription events all carry the
-    /// subscription's creation time), a cancellation, which is final.
+    /// subscription's creation time), one at a later stage of its life.
     pub fn supersedes(&self, current: &Entitlement) -> bool {
-        self.as_of > current.as_of
-            || (self.as_of == current.as_of && self.status == CANCELLED && current.status != CANCELLED)
+        self.as_of > current.as_of || (self.as_of == current.as_of && self.stage() > current.stage())
+    }
+
+    /// Where the status stands in a subscription's life, to order two
+    /// states stamped with one time: live (`active`, `trialing`), then
+    /// anything else (not renewing, past due, paused, …), then cancelled,
+    /// which is final.
+    pub fn stage(&self) -> Stage {
+        match self.status.as_str() {
+            CANCELLED => Stage::Ended,
+            status if LIVE.contains(&status) => Stage::Live,
+            _ => Stage::Changing,
+        }
     }
 }
 

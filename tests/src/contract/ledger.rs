@@ -240,7 +240,9 @@ pub async fn an_effect_without_an_account_records_payments_and_completes(books: 
     assert_eq!(books.account(&AccountRef::new(Provider::Stripe, "unused")).await.expect("account"), None);
 }
 
-pub async fn at_the_same_provider_time_a_cancellation_wins_and_nothing_else_does(books: Arc<dyn Books>) {
+/// Paystack stamps every event of a subscription with its creation time: at
+/// one time, a later stage of its life wins (live, changing, cancelled).
+pub async fn at_the_same_provider_time_a_later_stage_wins(books: Arc<dyn Books>) {
     let account = AccountRef::new(Provider::Paystack, unique("acct"));
     let entitle = |status: &str| {
         Change::Entitlement(payhooks::ports::Entitlement {
@@ -261,10 +263,13 @@ pub async fn at_the_same_provider_time_a_cancellation_wins_and_nothing_else_does
         }
     };
     assert_eq!(commit("active", "w1").await, CommitOutcome::Applied);
-    assert_eq!(commit("past_due", "w2").await, CommitOutcome::Stale, "same time, not a cancellation");
-    assert_eq!(commit("cancelled", "w3").await, CommitOutcome::Applied);
-    assert_eq!(commit("active", "w4").await, CommitOutcome::Stale);
-    assert_eq!(commit("cancelled", "w5").await, CommitOutcome::Stale);
+    assert_eq!(commit("trialing", "w2").await, CommitOutcome::Stale, "same time, same stage");
+    assert_eq!(commit("non-renewing", "w3").await, CommitOutcome::Applied);
+    assert_eq!(commit("past_due", "w4").await, CommitOutcome::Stale, "same time, same stage");
+    assert_eq!(commit("active", "w5").await, CommitOutcome::Stale);
+    assert_eq!(commit("cancelled", "w6").await, CommitOutcome::Applied);
+    assert_eq!(commit("non-renewing", "w7").await, CommitOutcome::Stale);
+    assert_eq!(commit("cancelled", "w8").await, CommitOutcome::Stale);
     let state = books.account(&account).await.expect("account").expect("account");
     assert_eq!(state.entitlement.expect("entitlement").status, "cancelled");
 }

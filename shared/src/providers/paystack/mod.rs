@@ -150,7 +150,10 @@ fn normalize(event_type: String, d: &Value, received_at: OffsetDateTime) -> Doma
         "subscription.create" => EventKind::Purchase,
         "invoice.create" | "invoice.update" if paid => EventKind::Renewal,
         "invoice.payment_failed" => EventKind::PaymentFailed,
-        "subscription.not_renew" | "subscription.disable" => EventKind::Cancellation,
+        // Cancelled to end at the period's end: access stays until
+        // `subscription.disable` ends it.
+        "subscription.not_renew" => EventKind::SubscriptionUpdated,
+        "subscription.disable" => EventKind::Cancellation,
         "refund.processed" => EventKind::Refund,
         _ => EventKind::Other,
     };
@@ -197,6 +200,7 @@ pub const SAMPLES: Samples = Samples(&[
     ("invoice.payment_failed", include_str!("samples/invoice.payment_failed.json")),
     ("refund.processed", include_str!("samples/refund.processed.json")),
     ("subscription.not_renew", include_str!("samples/subscription.not_renew.json")),
+    ("subscription.disable", include_str!("samples/subscription.disable.json")),
 ]);
 
 /// Ids in Paystack's shapes; the event id stands in for the reference or
@@ -304,7 +308,8 @@ mod tests {
             ("invoice.update", EventKind::Renewal),
             ("invoice.payment_failed", EventKind::PaymentFailed),
             ("refund.processed", EventKind::Refund),
-            ("subscription.not_renew", EventKind::Cancellation),
+            ("subscription.not_renew", EventKind::SubscriptionUpdated),
+            ("subscription.disable", EventKind::Cancellation),
         ] {
             let body = SAMPLES.event(event_type, &ids).unwrap();
             let event = parse_event(body.as_bytes(), now()).unwrap().event;

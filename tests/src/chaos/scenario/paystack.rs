@@ -1,7 +1,8 @@
 //! Paystack tells a purchase with `subscription.create` (the plan), each
 //! renewal with the paid `invoice.update` (its period and transaction, no
 //! plan: the subscription's), refunds with `refund.processed` naming the
-//! transaction, a cancellation with `subscription.not_renew`. Its events
+//! transaction, a cancellation with `subscription.not_renew` and, at the
+//! period's end, `subscription.disable`. Its events
 //! have no ids: payhooks derives them from the object and its status.
 
 use payhooks::providers::SampleIds;
@@ -61,6 +62,8 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
         teller.send("invoice.payment_failed", ids(0), |b| b);
     }
     if outline.cancelled {
+        // Cancelled at the period's end: not renewing, then disabled.
         teller.send("subscription.not_renew", ids(0), |b| b);
+        teller.send("subscription.disable", ids(0), |b| b);
     }
 }
