@@ -108,6 +108,16 @@ mod tests {
     }
 
     #[test]
+    fn a_customer_chosen_account_counts_only_when_enabled() {
+        use crate::providers::stripe::TRUST_CLIENT_REFERENCE_ID;
+        let read =
+            |pairs: &[(&str, &str)]| verifier_settings(Provider::Stripe, &Env::from_pairs(pairs.iter().copied()));
+        assert!(!read(&[]).unwrap().customer_chosen_account);
+        assert!(read(&[(TRUST_CLIENT_REFERENCE_ID, "true")]).unwrap().customer_chosen_account);
+        assert!(matches!(read(&[(TRUST_CLIENT_REFERENCE_ID, "yes")]), Err(ConfigError::Invalid { .. })));
+    }
+
+    #[test]
     fn every_provider_names_its_secret() {
         assert_eq!(secret_variable(Provider::Paystack), "PAYSTACK_WEBHOOK_SECRET");
         assert_eq!(secret_variable(Provider::Paypal), "PAYPAL_WEBHOOK_ID");

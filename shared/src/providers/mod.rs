@@ -361,11 +361,16 @@ pub struct VerifierSettings {
     /// Accept only these source addresses (Paystack publishes its own);
     /// `None` accepts any.
     pub allowed_sources: Option<Vec<IpAddr>>,
+    /// Whether an account id the paying customer can choose counts
+    /// (Stripe's `client_reference_id`, which Payment Links take from the
+    /// URL). Off: only ids the merchant sets (metadata) and the provider's
+    /// customer id.
+    pub customer_chosen_account: bool,
 }
 
 impl Default for VerifierSettings {
     fn default() -> Self {
-        Self { tolerance: stripe::DEFAULT_TOLERANCE, allowed_sources: None }
+        Self { tolerance: stripe::DEFAULT_TOLERANCE, allowed_sources: None, customer_chosen_account: false }
     }
 }
 

@@ -22,6 +22,9 @@ use crate::settings::{ConfigError, Env, SecretSource};
 pub const API_KEY: &str = "STRIPE_API_KEY";
 /// Stripe's API root (default `https://api.stripe.com`).
 pub const API_URL: &str = "STRIPE_API_URL";
+/// Whether a checkout's `client_reference_id` may name its account
+/// (`true` or `false`, default `false`).
+pub const TRUST_CLIENT_REFERENCE_ID: &str = "STRIPE_TRUST_CLIENT_REFERENCE_ID";
 
 #[derive(Debug, Clone, Copy)]
 pub struct Stripe;
@@ -33,11 +36,18 @@ impl Integration for Stripe {
     }
 
     fn verifier_settings(&self, env: &Env) -> Result<VerifierSettings, ConfigError> {
-        Ok(VerifierSettings { tolerance: tolerance(env)?, ..VerifierSettings::default() })
+        Ok(VerifierSettings {
+            tolerance: tolerance(env)?,
+            customer_chosen_account: env.parsed(TRUST_CLIENT_REFERENCE_ID, false, "true or false")?,
+            ..VerifierSettings::default()
+        })
     }
 
     fn verifier(&self, secrets: SecretSet, settings: &VerifierSettings) -> Arc<dyn Verifier> {
-        Arc::new(StripeVerifier::new(secrets, settings.tolerance))
+        Arc::new(
+            StripeVerifier::new(secrets, settings.tolerance)
+                .trusting_client_reference(settings.customer_chosen_account),
+        )
     }
 
     fn registration(&self, env: &Env) -> Result<Option<Box<dyn RegistrarSetup>>, ConfigError> {

@@ -10,7 +10,7 @@
 mod integration;
 pub mod registrar;
 
-pub use integration::{API_KEY, API_URL, Stripe};
+pub use integration::{API_KEY, API_URL, Stripe, TRUST_CLIENT_REFERENCE_ID};
 pub use registrar::{DEFAULT_API_URL, StripeRegistrar};
 
 use std::time::Duration;
@@ -35,12 +35,29 @@ pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 pub struct StripeVerifier {
     secrets: SecretSet,
     tolerance: Duration,
+    attribution: Attribution,
 }
 
 impl StripeVerifier {
     pub fn new(secrets: SecretSet, tolerance: Duration) -> Self {
-        Self { secrets, tolerance }
+        Self { secrets, tolerance, attribution: Attribution::default() }
     }
+
+    /// Takes a checkout's `client_reference_id` as its account when its
+    /// metadata names none: only where every checkout is created by the
+    /// merchant's server, never with Payment Links, whose customers choose
+    /// it in the URL.
+    pub fn trusting_client_reference(mut self, trusted: bool) -> Self {
+        self.attribution.client_reference = trusted;
+        self
+    }
+}
+
+/// Which fields of an event may name its account, beyond the merchant's
+/// metadata and Stripe's customer id.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Attribution {
+    pub client_reference: bool,
 }
 
 #[async_trait]
@@ -52,7 +69,7 @@ impl Verifier for StripeVerifier {
     async fn verify(&self, inbound: &Inbound<'_>, now: OffsetDateTime) -> Result<VerifiedEvent, Rejection> {
         let header = super::single_header(inbound.headers, SIGNATURE_HEADER)?;
         verify_signature(header, inbound.body, &self.secrets, now, self.tolerance)?;
-        parse_event(inbound.body)
+        parse_event_with(inbound.body, self.attribution)
     }
 }
 
@@ -146,6 +163,11 @@ struct Data {
 /// while envelope fields that change between deliveries (`pending_webhooks`)
 /// do not count.
 pub fn parse_event(body: &[u8]) -> Result<VerifiedEvent, Rejection> {
+    parse_event_with(body, Attribution::default())
+}
+
+/// [`parse_event`], taking the account from the fields `attribution` trusts.
+pub fn parse_event_with(body: &[u8], attribution: Attribution) -> Result<VerifiedEvent, Rejection> {
     let envelope: Envelope<'_> = serde_json::from_slice(body)
         .map_err(|_| Rejection::InvalidPayload { reason: "not a JSON object with Stripe's event fields" })?;
     let event_id = EventId::parse(envelope.id.as_deref().unwrap_or_default())?;
@@ -160,14 +182,14 @@ pub fn parse_event(body: &[u8]) -> Result<VerifiedEvent, Rejection> {
 
     let fingerprint = super::fingerprint(&event_type, data.get().as_bytes());
 
-    Ok(VerifiedEvent { event_id, fingerprint, event: normalize(event_type, created, &object) })
+    Ok(VerifiedEvent { event_id, fingerprint, event: normalize(event_type, created, &object, attribution) })
 }
 
 /// Maps a Stripe event onto the domain. Field locations follow API version
 /// 2025-03-31.basil and later, with the older locations as fallbacks
 /// (basil moved `invoice.subscription` under `parent` and subscription
 /// periods onto items).
-fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value) -> DomainEvent {
+fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, attribution: Attribution) -> DomainEvent {
     let customer = id_at(o, &["customer"]);
     let mut event = DomainEvent {
         customer: customer.clone(),
@@ -234,7 +256,9 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value) -> Doma
             };
             event.subscription = id_at(o, &["subscription"]);
             event.amount_minor = int_at(o, &["amount_total"]);
-            explicit_account = explicit_account.or_else(|| str_at(o, &["client_reference_id"]));
+            if attribution.client_reference {
+                explicit_account = explicit_account.or_else(|| str_at(o, &["client_reference_id"]));
+            }
         }
         "invoice_payment.paid" => {
             event.kind = EventKind::PaymentLinked;
@@ -668,6 +692,24 @@ mod tests {
         assert_eq!(succeeded.kind, EventKind::Purchase);
         assert_eq!(succeeded.subscription.as_deref(), Some(ids.subscription_id.as_str()));
         assert_eq!(session("checkout.session.async_payment_failed", "unpaid").kind, EventKind::PaymentFailed);
+    }
+
+    /// Payment Links take `client_reference_id` from the URL: the customer
+    /// chooses it, so it names the account only when trusted.
+    #[test]
+    fn a_client_reference_names_the_account_only_when_trusted() {
+        let ids = SampleIds::random("evt");
+        let body = SAMPLES
+            .event("checkout.session.completed", &ids)
+            .unwrap()
+            .replace("\"client_reference_id\": \"acct-demo-001\"", "\"client_reference_id\": \"acct-someone-else\"")
+            .replace("\"account_id\": \"acct-demo-001\"", "\"note\": \"none\"");
+        let account = |trusted: bool| {
+            let attribution = Attribution { client_reference: trusted };
+            parse_event_with(body.as_bytes(), attribution).unwrap().event.account
+        };
+        assert_eq!(account(false), Some(ids.customer_id.clone()), "untrusted: the customer");
+        assert_eq!(account(true).as_deref(), Some("acct-someone-else"));
     }
 
     #[test]
