@@ -182,15 +182,15 @@ impl BillingEffects {
             let restated = (&current.status, &current.plan, current.as_of) == (&new.status, &new.plan, new.as_of);
             return Ok(Some(if restated { Applied::DuplicateEffect } else { Applied::Stale }));
         }
-        // A subscription first seen ending is deprovisioned anyway:
-        // downstream may have given access by other means.
-        let was = current.as_ref().is_none_or(Entitlement::entitles);
         let replan = |c: &Entitlement| c.plan.is_some() && new.plan.is_some() && c.plan != new.plan;
-        let action = match (was, new.entitles()) {
-            (false, true) => Action::Provision,
-            (true, true) if current.is_none() => Action::Provision,
-            (true, false) => Action::Deprovision,
-            (true, true) if current.as_ref().is_some_and(replan) => Action::ChangePlan,
+        let action = match (&current, new.entitles()) {
+            (None, true) => Action::Provision,
+            // A subscription first seen ending is deprovisioned anyway:
+            // downstream may have given access by other means.
+            (None, false) => Action::Deprovision,
+            (Some(c), true) if !c.entitles() => Action::Provision,
+            (Some(c), false) if c.entitles() => Action::Deprovision,
+            (Some(c), true) if replan(c) => Action::ChangePlan,
             _ => return Ok(None),
         };
         let since =
@@ -392,6 +392,8 @@ impl BillingEffects {
         let due =
             gathered.due + payments::grant(&mut gathered.payment, credits, event.amount_minor, event.currency.clone());
         let mut writes = std::mem::take(&mut gathered.writes);
+        // The same writes for when another event granted the period: the
+        // payment is then written once its claw-back is known.
         let mut linked = writes.clone();
         writes.push(gathered.primary.write(gathered.payment.clone()));
         // One payment per grant: a second payment for the same period (a
@@ -410,14 +412,13 @@ impl BillingEffects {
         // Refunds that arrived first are clawed back now; otherwise the
         // account does not change and gets no entry.
         let (claw, guard, flag) = self.claw(account, due).await?;
-        gathered.payment.unclawed += due - claw;
+        gathered.payment.unclawed += (due - claw).max(0);
         linked.push(gathered.primary.write(gathered.payment));
-        let writes = linked;
         let link = Effect {
             business_key: attributed,
             account: (claw > 0).then(|| account.clone()),
             change: Change::Credit(-claw),
-            payments: writes,
+            payments: linked,
             guard,
             flags: flag.into_iter().map(str::to_owned).collect(),
             ..grant.clone()
@@ -430,13 +431,7 @@ impl BillingEffects {
 
     /// A refund's claw-back, in proportion to what its payment granted.
     async fn refund(&self, record: &EventRecord, owner: &str) -> Result<Applied, EffectError> {
-        let event = &record.event;
-        let refund_id = event
-            .refund_id
-            .as_deref()
-            .ok_or_else(|| EffectError::Permanent(format!("the {} event names no refund id", event.event_type)))?;
-        let amount =
-            event.amount_minor.ok_or_else(|| EffectError::Permanent(format!("refund {refund_id} names no amount")))?;
+        let (refund_id, amount) = refund_named(record)?;
         until_settled("the payment kept changing while its refund was applied", || {
             self.refund_once(record, refund_id, amount, owner)
         })
@@ -499,13 +494,7 @@ impl BillingEffects {
     /// comes before its refund takes the refund's key, so the refund, when
     /// it comes, changes nothing.
     async fn reverse(&self, record: &EventRecord, owner: &str) -> Result<Applied, EffectError> {
-        let event = &record.event;
-        let refund_id = event
-            .refund_id
-            .as_deref()
-            .ok_or_else(|| EffectError::Permanent(format!("the {} event names no refund id", event.event_type)))?;
-        let amount =
-            event.amount_minor.ok_or_else(|| EffectError::Permanent(format!("refund {refund_id} names no amount")))?;
+        let (refund_id, amount) = refund_named(record)?;
         until_settled("the payment kept changing while its refund was undone", || {
             self.reverse_once(record, refund_id, amount, owner)
         })
@@ -682,6 +671,18 @@ impl Effects for BillingEffects {
         // Raced here means another transaction held the account: try again.
         until_settled("the account was busy with other transactions", || self.commit(&effect, owner)).await
     }
+}
+
+/// The refund a refund event (or its reversal) names, and its amount.
+fn refund_named(record: &EventRecord) -> Result<(&str, i64), EffectError> {
+    let event = &record.event;
+    let refund_id = event
+        .refund_id
+        .as_deref()
+        .ok_or_else(|| EffectError::Permanent(format!("the {} event names no refund id", event.event_type)))?;
+    let amount =
+        event.amount_minor.ok_or_else(|| EffectError::Permanent(format!("refund {refund_id} names no amount")))?;
+    Ok((refund_id, amount))
 }
 
 fn entitle(event: &crate::event::DomainEvent, status: &str) -> Change {
