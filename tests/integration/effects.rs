@@ -38,7 +38,15 @@ pub(crate) fn rig_with_effects(
     backend: Backend,
     configure: impl FnOnce(BillingEffects) -> BillingEffects,
 ) -> (Rig, Arc<MemoryProvisioner>) {
-    let plans = Plans::from_json(&format!(r#"{{"{PLAN}": {CREDITS}}}"#)).expect("plans");
+    rig_with_plans(backend, &format!(r#"{{"{PLAN}": {CREDITS}}}"#), configure)
+}
+
+fn rig_with_plans(
+    backend: Backend,
+    plans: &str,
+    configure: impl FnOnce(BillingEffects) -> BillingEffects,
+) -> (Rig, Arc<MemoryProvisioner>) {
+    let plans = Plans::from_json(plans).expect("plans");
     let provisioner = Arc::new(MemoryProvisioner::new());
     let effects = Arc::new(configure(
         BillingEffects::new(backend.ledger.clone(), plans, Arc::new(SystemClock)).with_provisioner(provisioner.clone()),
@@ -163,6 +171,56 @@ async fn a_zero_invoice_and_a_one_off_invoice_grant_nothing_and_never_fail() {
         assert_eq!(account(&rig, &name).await.0, 0, "{}", rig.backend.name);
         assert_eq!(rig.metrics.get("stripe", "failed"), 0);
         assert_eq!(rig.metrics.get("stripe", "processed"), 2);
+    }
+}
+
+/// Trial credits are a plan setting, granted once with the one trial; the
+/// trial's $0 invoice grants no period.
+#[tokio::test]
+async fn a_trial_grants_its_plans_trial_credits_once() {
+    for backend in Backend::all(VISIBILITY).await {
+        let plans = format!(r#"{{"{PLAN}": {{"credits": {CREDITS}, "trial_credits": 10}}}}"#);
+        let (rig, _) = rig_with_plans(backend, &plans, |e| e);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        for _ in 0..2 {
+            let trial = recorded(&rig, "customer.subscription.created", &ids, without_explicit_account).await;
+            assert_eq!(rig.processor.process(&trial).await, Disposition::Done);
+        }
+        let zero = recorded(&rig, "invoice.paid", &ids, |body| {
+            without_explicit_account(body).replace("\"amount_paid\": 2000", "\"amount_paid\": 0")
+        })
+        .await;
+        assert_eq!(rig.processor.process(&zero).await, Disposition::Done);
+        assert_eq!(account(&rig, &name).await, (10, vec![10]), "{}", rig.backend.name);
+    }
+}
+
+/// A price configured as a credit pack grants per payment outside any
+/// subscription, and its refunds claw back in proportion.
+#[tokio::test]
+async fn a_credit_pack_grants_per_payment_and_its_refund_claws_back() {
+    for backend in Backend::all(VISIBILITY).await {
+        let (rig, _) = rig_with_plans(backend, r#"{"price_pack": {"credits_per_payment": 500}}"#, |e| e);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        let pack = recorded(&rig, "invoice.paid", &ids, |body| {
+            let mut invoice: serde_json::Value = serde_json::from_str(&without_explicit_account(body)).expect("json");
+            let object = &mut invoice["data"]["object"];
+            object["parent"] = serde_json::Value::Null;
+            object["lines"]["data"][0]["parent"] =
+                serde_json::json!({"type": "invoice_item_details", "invoice_item_details": {"invoice_item": "ii_1"}});
+            object["lines"]["data"][0]["pricing"]["price_details"]["price"] = "price_pack".into();
+            invoice.to_string()
+        })
+        .await;
+        let link = recorded(&rig, "invoice_payment.paid", &ids, without_explicit_account).await;
+        let refund = recorded(&rig, "refund.created", &ids, without_explicit_account).await;
+        for delivery in [pack, link, refund] {
+            assert_eq!(rig.processor.process(&delivery).await, Disposition::Done);
+        }
+        // A refund of 500 of the 2000 paid: a quarter of 500.
+        assert_eq!(account(&rig, &name).await, (375, vec![-125, 500]), "{}", rig.backend.name);
     }
 }
 

@@ -101,7 +101,7 @@ impl DynamoEventStore {
         let mut conditions = Vec::new();
         match &effect.change {
             Change::Credit(_) => {}
-            Change::Trial => set.push("trial_started_at = :at"),
+            Change::Trial(_) => set.push("trial_started_at = :at"),
             Change::PaymentFailed => {
                 add.push("failed_payments :one");
                 values.push((":one", n(1)));

@@ -408,7 +408,10 @@ impl Postings for MemoryEventStore {
             let account = accounts.entry(account_ref.clone()).or_default();
             match &effect.change {
                 Change::Credit(amount) => account.balance += amount,
-                Change::Trial => account.trial_started_at = Some(now),
+                Change::Trial(credits) => {
+                    account.balance += credits;
+                    account.trial_started_at = Some(now);
+                }
                 Change::PaymentFailed => account.failed_payments += 1,
                 Change::Entitlement(new) => account.entitle(new.clone()),
             }

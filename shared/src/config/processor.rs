@@ -54,11 +54,12 @@ async fn trimmed(source: &SecretSource, secrets: &dyn SecretStore) -> Result<Sec
     source.read_trimmed(secrets).await
 }
 
-/// Parses plans (`{"plan id": credits per period}`).
+/// Parses plans (`{"plan id": credits per period}`, or per plan
+/// `{"credits": …, "trial_credits": …, "credits_per_payment": …}`).
 pub fn parse_plans(json: &[u8]) -> Result<Plans, ConfigError> {
     Plans::from_json(&String::from_utf8_lossy(json)).map_err(|_| ConfigError::Invalid {
         name: PLANS.to_owned(),
-        expected: "a JSON object of plan id to whole credits per period",
+        expected: "a JSON object of plan id to whole credits per period, or to {credits, trial_credits, credits_per_payment}",
     })
 }
 

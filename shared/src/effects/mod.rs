@@ -5,8 +5,8 @@
 //! | kind | business key | change |
 //! |---|---|---|
 //! | renewal (proof of payment) | `grant:{provider}:{account}:{subscription}:{period start}` (or `…:payment:{id}` where the provider names no period) | the plan's credits for the period; nothing for a period paid with 0 |
-//! | payment for no period | `payment:{provider}:{payment id}` | none: recorded for its refunds |
-//! | trial started | `trial:{provider}:{account}` | the account's one trial |
+//! | payment for no period | `payment:{provider}:{payment id}` | recorded for its refunds; a credit pack's credits |
+//! | trial started | `trial:{provider}:{account}` | the account's one trial, with its plan's trial credits |
 //! | payment failed | `payment_failed:{provider}:{event id}` | counted on the account |
 //! | purchase, cancellation, subscription updated (with a status) | `state:{provider}:{event id}` | the subscription's state; the provisioner told of a transition |
 //! | refund | `refund:{provider}:{refund id}` | credits clawed back from what its payment granted |
@@ -24,8 +24,10 @@
 //! nothing flags the account `refund_without_grant`.
 
 pub mod payments;
+mod plans;
 
-use std::collections::BTreeMap;
+pub use plans::{InvalidPlans, Plans};
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -88,25 +90,6 @@ where
         }
     }
     Err(EffectError::Transient(Box::new(Contended(what))))
-}
-
-/// Credits per billing period, by the provider's plan or price id.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(transparent)]
-pub struct Plans(BTreeMap<String, i64>);
-
-#[derive(Debug, thiserror::Error)]
-#[error("plans must be a JSON object of plan id to whole credits per period")]
-pub struct InvalidPlans(#[source] serde_json::Error);
-
-impl Plans {
-    pub fn from_json(json: &str) -> Result<Self, InvalidPlans> {
-        serde_json::from_str(json).map_err(InvalidPlans)
-    }
-
-    pub fn credits(&self, plan: &str) -> Option<i64> {
-        self.0.get(plan).copied()
-    }
 }
 
 #[derive(Debug)]
@@ -256,9 +239,14 @@ impl BillingEffects {
                 let payment = event.payment.as_deref().or(event.object.as_deref()).ok_or_else(|| {
                     EffectError::Permanent(format!("the {} event names no payment", event.event_type))
                 })?;
-                effect(format!("payment:{provider}:{payment}"), Change::Credit(0))
+                // A credit pack grants per payment; anything else nothing.
+                let credits = event.plan.as_deref().map_or(0, |plan| self.plans.payment_credits(plan));
+                effect(format!("payment:{provider}:{payment}"), Change::Credit(credits))
             }
-            EventKind::TrialStarted => effect(format!("trial:{provider}:{}", account()?.account), Change::Trial),
+            EventKind::TrialStarted => {
+                let credits = event.plan.as_deref().map_or(0, |plan| self.plans.trial_credits(plan));
+                effect(format!("trial:{provider}:{}", account()?.account), Change::Trial(credits))
+            }
             EventKind::PaymentFailed => {
                 effect(format!("payment_failed:{provider}:{}", record.event_id), Change::PaymentFailed)
             }

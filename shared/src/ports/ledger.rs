@@ -37,8 +37,9 @@ impl AccountRef {
 pub enum Change {
     /// Credits added (positive) or clawed back (negative).
     Credit(i64),
-    /// The account's one trial.
-    Trial,
+    /// The account's one trial, with the credits it grants (the plan's
+    /// trial credits; 0 where none are configured).
+    Trial(i64),
     /// A failed payment, counted on the account; no balance change.
     PaymentFailed,
     /// A subscription's entitlement, set only by an event newer than the
@@ -49,8 +50,8 @@ pub enum Change {
 impl Change {
     pub fn delta(&self) -> i64 {
         match self {
-            Change::Credit(amount) => *amount,
-            Change::Trial | Change::PaymentFailed | Change::Entitlement(_) => 0,
+            Change::Credit(amount) | Change::Trial(amount) => *amount,
+            Change::PaymentFailed | Change::Entitlement(_) => 0,
         }
     }
 }

@@ -145,7 +145,7 @@ pub async fn concurrent_grants_for_distinct_periods_add_up_exactly(books: Arc<dy
 pub async fn a_trial_and_a_failed_payment_are_recorded_on_the_account(books: Arc<dyn Books>) {
     let account = AccountRef::new(Provider::Stripe, unique("acct"));
     let trial = leased_event(books.as_ref(), "w1").await;
-    let effect = Effect::new(format!("trial:{}", account.account), account.clone(), Change::Trial, trial);
+    let effect = Effect::new(format!("trial:{}", account.account), account.clone(), Change::Trial(0), trial);
     assert_eq!(books.commit(&effect, "w1", t(2)).await.expect("commit"), CommitOutcome::Applied);
     let failed = leased_event(books.as_ref(), "w2").await;
     let effect = Effect::new(unique("payment_failed"), account.clone(), Change::PaymentFailed, failed);

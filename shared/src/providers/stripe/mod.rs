@@ -218,6 +218,10 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, attribu
             if let Some(line) = line {
                 event.period = period_at(line, &["period", "start"], &["period", "end"]);
                 event.plan = line_price(line);
+            } else if event.subscription.is_none() {
+                // A one-off invoice is for what its largest item's price is
+                // (a credit pack, where the plans say so).
+                event.plan = largest_line(o, |line| !is_proration(line)).and_then(line_price);
             }
             event.amount_minor = if failed { int_at(o, &["amount_due"]) } else { int_at(o, &["amount_paid"]) };
             if !failed {
@@ -312,10 +316,16 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, attribu
 /// upgrade the first line is often the credit for the old price). `None`
 /// for an invoice of one-off items or of prorations only.
 fn period_line(invoice: &Value) -> Option<&Value> {
+    largest_line(invoice, |line| is_subscription_item(line) && !is_proration(line))
+}
+
+/// The invoice's line with the largest amount among those `wanted` (ties by
+/// price id, so the choice never depends on order).
+fn largest_line(invoice: &Value, wanted: impl Fn(&Value) -> bool) -> Option<&Value> {
     let lines = invoice.pointer("/lines/data")?.as_array()?;
     lines
         .iter()
-        .filter(|line| is_subscription_item(line) && !is_proration(line))
+        .filter(|line| wanted(line))
         .max_by_key(|line| (int_at(line, &["amount"]).unwrap_or(0), line_price(line)))
 }
 
@@ -658,7 +668,12 @@ mod tests {
         body["data"]["object"]["lines"]["data"][0]["parent"] =
             serde_json::json!({"type": "invoice_item_details", "invoice_item_details": {"invoice_item": "ii_1"}});
         let one_off = parse_event(body.to_string().as_bytes()).unwrap().event;
-        assert_eq!((one_off.kind, one_off.subscription, one_off.plan), (EventKind::Payment, None, None));
+        assert_eq!((one_off.kind, one_off.subscription), (EventKind::Payment, None));
+        assert_eq!(
+            one_off.plan.as_deref(),
+            Some("price_1TestPlanPro"),
+            "its item's price: a credit pack if configured"
+        );
         assert_eq!(one_off.amount_minor, Some(2000));
     }
 
