@@ -709,6 +709,40 @@ mod tests {
         assert_eq!(store.account(&account).await.unwrap().unwrap().balance, 7);
     }
 
+    /// A period granted by an event that named no payment: the event that
+    /// names it records the payment with its own completion and is
+    /// finished, not left for a finish that would find its lease gone.
+    #[tokio::test]
+    async fn a_payment_recorded_for_a_period_already_granted_finishes_its_event() {
+        let store = Arc::new(MemoryEventStore::new());
+        let plans = Plans::from_json(r#"{"3807": 7}"#).unwrap();
+        let effects = BillingEffects::new(store.clone(), plans, Arc::new(SystemClock));
+        let ids = flutterwave::sample_ids();
+        let renewal = |payment: Option<String>| {
+            let ids = crate::providers::SampleIds { event_id: flutterwave::sample_ids().event_id, ..ids.clone() };
+            let body = flutterwave::SAMPLES.event("charge.completed.renewal", &ids).unwrap();
+            let mut verified = flutterwave::parse_event(body.as_bytes(), OffsetDateTime::now_utc()).unwrap();
+            let start = OffsetDateTime::from_unix_timestamp(1_766_592_000).unwrap();
+            verified.event.period = Some(crate::event::Period { start, end: start + time::Duration::days(31) });
+            // Two events: Flutterwave's ids come from the transaction.
+            let tag = if payment.is_some() { "with-payment" } else { "without" };
+            verified.event_id = crate::event::EventId::parse(&format!("fw-{tag}-{}", ids.payment_id)).unwrap();
+            verified.event.payment = payment;
+            verified
+        };
+        let first = renewal(None);
+        assert_eq!(apply_verified(&store, &effects, Provider::Flutterwave, first).await, Applied::Committed);
+        let second = renewal(Some(ids.payment_id.clone()));
+        let key = EventKey::new(Provider::Flutterwave, second.event_id.clone());
+        assert_eq!(apply_verified(&store, &effects, Provider::Flutterwave, second).await, Applied::DuplicateCompleted);
+        use crate::ports::EventRecords;
+        assert_eq!(store.get(&key).await.unwrap().unwrap().status, crate::event::EventStatus::Completed);
+        let payment = store.payment(&crate::ports::PaymentRef::new(Provider::Flutterwave, &ids.payment_id)).await;
+        assert_eq!(payment.unwrap().unwrap().granted, Some(7), "the payment knows what it paid for");
+        let account = AccountRef::new(Provider::Flutterwave, "acct-demo-001");
+        assert_eq!(store.account(&account).await.unwrap().unwrap().balance, 7);
+    }
+
     /// Claims, leases and applies a Flutterwave sample.
     async fn apply(store: &Arc<MemoryEventStore>, effects: &BillingEffects, body: String) -> Applied {
         let verified = flutterwave::parse_event(body.as_bytes(), OffsetDateTime::now_utc()).unwrap();
