@@ -6,7 +6,7 @@
 
 use payhooks::providers::SampleIds;
 
-use super::{Lifecycle, Outline, Simulated, Teller};
+use super::{Outline, Simulated, Teller};
 
 /// The samples' payment plan id.
 pub const PLAN: &str = "3807";
@@ -14,15 +14,7 @@ pub const PLAN: &str = "3807";
 pub const PAID: i64 = 2_500_000;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated = Simulated {
-    plan: PLAN,
-    paid: PAID,
-    trial: false,
-    lifecycle: Lifecycle::PAID_ONLY,
-    name: super::account_name,
-    rewrite: super::with_account,
-    tell,
-};
+pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell);
 
 /// A number unique to this run, account and `n`, in a `kind` of id.
 fn number(run: &str, index: usize, kind: u64, n: usize) -> String {

@@ -9,22 +9,14 @@
 use payhooks::providers::SampleIds;
 use serde_json::{Value, json};
 
-use super::{Lifecycle, Outline, Simulated, Teller};
+use super::{Outline, Simulated, Teller};
 
 pub const PLAN: &str = "pro-monthly";
 /// The notification's 19.99 EUR, in cents.
 pub const PAID: i64 = 1999;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated = Simulated {
-    plan: PLAN,
-    paid: PAID,
-    trial: false,
-    lifecycle: Lifecycle::PAID_ONLY,
-    name: super::account_name,
-    rewrite: super::with_account,
-    tell,
-};
+pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell);
 const FIRST_PERIOD: i64 = 1_766_592_000;
 
 fn date(unix: i64) -> String {

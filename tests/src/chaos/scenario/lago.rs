@@ -7,22 +7,14 @@
 
 use payhooks::providers::SampleIds;
 
-use super::{Lifecycle, Outline, Simulated, Teller};
+use super::{Outline, Simulated, Teller};
 
 pub const PLAN: &str = "pro_monthly";
 /// The invoice's total, in cents.
 pub const PAID: i64 = 5880;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated = Simulated {
-    plan: PLAN,
-    paid: PAID,
-    trial: false,
-    lifecycle: Lifecycle::PAID_ONLY,
-    name: super::account_name,
-    rewrite: super::with_account,
-    tell,
-};
+pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell);
 const FIRST_PERIOD: i64 = 1_773_532_800;
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {

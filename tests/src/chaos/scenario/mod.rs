@@ -44,6 +44,22 @@ pub struct Simulated {
     tell: fn(&Outline, &mut Teller),
 }
 
+impl Simulated {
+    /// A provider whose stories name the account in their own field, with
+    /// no trial and every renewal paid.
+    const fn paid_only(plan: &'static str, paid: i64, tell: fn(&Outline, &mut Teller)) -> Self {
+        Self {
+            plan,
+            paid,
+            trial: false,
+            lifecycle: Lifecycle::PAID_ONLY,
+            name: account_name,
+            rewrite: with_account,
+            tell,
+        }
+    }
+}
+
 /// The one dispatch from a provider to its simulated provider.
 pub fn simulated(provider: Provider) -> &'static Simulated {
     match provider {

@@ -12,22 +12,14 @@
 use payhooks::providers::SampleIds;
 use serde_json::{Value, json};
 
-use super::{Lifecycle, Outline, Simulated, Teller, edited};
+use super::{Outline, Simulated, Teller, edited};
 
 pub const PLAN: &str = "pri_test_pro_monthly";
 /// The transaction's grand total, in cents.
 pub const PAID: i64 = 2000;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated = Simulated {
-    plan: PLAN,
-    paid: PAID,
-    trial: false,
-    lifecycle: Lifecycle::PAID_ONLY,
-    name: super::account_name,
-    rewrite: super::with_account,
-    tell,
-};
+pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell);
 const FIRST_PERIOD: i64 = 1_793_523_600;
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {

@@ -7,22 +7,14 @@
 
 use payhooks::providers::SampleIds;
 
-use super::{Lifecycle, Outline, Simulated, Teller};
+use super::{Outline, Simulated, Teller};
 
 pub const PLAN: &str = "P-5ML4271244454362WXNWU5NQ";
 /// A sale's 20.00 USD, in cents.
 pub const PAID: i64 = 2000;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated = Simulated {
-    plan: PLAN,
-    paid: PAID,
-    trial: false,
-    lifecycle: Lifecycle::PAID_ONLY,
-    name: super::account_name,
-    rewrite: super::with_account,
-    tell,
-};
+pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell);
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {
     let (run, index) = (teller.run.clone(), teller.index);

@@ -7,22 +7,14 @@
 
 use payhooks::providers::SampleIds;
 
-use super::{Lifecycle, Outline, Simulated, Teller};
+use super::{Outline, Simulated, Teller};
 
 pub const PLAN: &str = "PLN_testpro0001";
 /// `invoice.update`'s amount, in kobo.
 pub const PAID: i64 = 500_000;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated = Simulated {
-    plan: PLAN,
-    paid: PAID,
-    trial: false,
-    lifecycle: Lifecycle::PAID_ONLY,
-    name: super::account_name,
-    rewrite: super::with_account,
-    tell,
-};
+pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell);
 const FIRST_PERIOD: i64 = 1_766_592_000;
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {
