@@ -212,6 +212,18 @@ pub struct Period {
     pub end: OffsetDateTime,
 }
 
+/// A part of a period billed again at another plan after the plan changed
+/// mid-period (Stripe's proration lines): the new plan's remaining time
+/// charged, or the old plan's unused time credited.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proration {
+    pub plan: String,
+    /// The time it covers: from the change to the period's end.
+    pub period: Period,
+    /// Unused time given back (a negative line), not time charged.
+    pub credit: bool,
+}
+
 /// A provider's event normalized onto the domain: what the processor acts on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DomainEvent {
@@ -255,6 +267,9 @@ pub struct DomainEvent {
     /// transaction, payment, subscription): what confirmation looks up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<String>,
+    /// What a paid invoice bills for a plan change mid-period.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prorations: Vec<Proration>,
 }
 
 impl DomainEvent {
@@ -277,6 +292,7 @@ impl DomainEvent {
             payment_alias: None,
             status: None,
             object: None,
+            prorations: Vec::new(),
         }
     }
 }

@@ -224,6 +224,78 @@ async fn a_credit_pack_grants_per_payment_and_its_refund_claws_back() {
     }
 }
 
+/// Pro (100 credits) and Team (250), as the upgrade samples name them.
+const UPGRADE_PLANS: &str = r#"{"price_1TestPlanPro": 100, "price_1TestPlanTeam": 250}"#;
+
+/// The samples' upgrade, halfway through a period Pro paid for: Team for
+/// the half left tops it up by half the difference once the change is paid
+/// for (`prorate`, the default), the whole of it (`full`), or not at all
+/// (`none`); an invoice for the change that overtook every statement of
+/// the period's length waits for one.
+#[tokio::test]
+async fn an_upgrade_paid_mid_period_tops_the_period_up_as_configured() {
+    use payhooks::effects::PlanChanges;
+    for backend in Backend::all(VISIBILITY).await {
+        for (setting, top_up) in [(PlanChanges::Prorate, 75), (PlanChanges::Full, 150), (PlanChanges::None, 0)] {
+            let (rig, provisioner) = rig_with_plans(backend.clone(), UPGRADE_PLANS, |e| e.with_plan_changes(setting));
+            let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+            let ids = for_account(&name);
+            let renewal = recorded(&rig, "invoice.payment_succeeded", &ids, without_explicit_account).await;
+            assert_eq!(rig.processor.process(&renewal).await, Disposition::Done);
+            let invoice = recorded(&rig, "invoice.paid.upgrade", &ids, without_explicit_account).await;
+            if setting == PlanChanges::Prorate {
+                assert!(matches!(rig.processor.process(&invoice).await, Disposition::Retry(_)), "no period known yet");
+            }
+            let change = recorded(&rig, "customer.subscription.updated.upgrade", &ids, without_explicit_account).await;
+            assert_eq!(rig.processor.process(&change).await, Disposition::Done);
+            let again = Delivery { receive_count: 2, ..invoice };
+            assert_eq!(rig.processor.process(&again).await, Disposition::Done);
+            let (balance, _) = account(&rig, &name).await;
+            assert_eq!(balance, CREDITS + top_up, "{} {setting:?}", rig.backend.name);
+            let actions: Vec<_> = provisioner.received().iter().map(|r| (r.action, r.plan.clone())).collect();
+            assert_eq!(
+                actions,
+                [(Action::Provision, Some("price_1TestPlanTeam".to_owned()))],
+                "the change is the first state this account's subscription was told"
+            );
+        }
+    }
+}
+
+/// A downgrade's invoice credits the unused time on the higher plan: it
+/// takes no credits back and gives none; the lower plan starts with the
+/// next period's payment. The change's refund claws back in proportion.
+#[tokio::test]
+async fn a_downgrade_waits_for_the_next_period_and_an_upgrades_refund_claws_back_its_share() {
+    for backend in Backend::all(VISIBILITY).await {
+        let (rig, _) = rig_with_plans(backend, UPGRADE_PLANS, |e| e);
+        let name = format!("cus_test_{}", uuid::Uuid::new_v4().simple());
+        let ids = for_account(&name);
+        let change = recorded(&rig, "customer.subscription.updated.upgrade", &ids, without_explicit_account).await;
+        let upgrade = recorded(&rig, "invoice.paid.upgrade", &ids, without_explicit_account).await;
+        // The same invoice the other way round: Team's unused half credited.
+        let downgrade_ids = SampleIds { payment_id: format!("{}_down", ids.payment_id), ..ids.clone() };
+        let downgrade = recorded(&rig, "invoice.paid.upgrade", &downgrade_ids, |body| {
+            without_explicit_account(body)
+                .replace("\"amount\": -1000", "\"amount\": 1000")
+                .replace("\"amount\": 2500", "\"amount\": -2500")
+                .replace("\"amount_paid\": 1500", "\"amount_paid\": 0")
+        })
+        .await;
+        // A refund of 500 of the upgrade's 1,500: a third of its 75.
+        let paid_by = SampleIds { payment_id: format!("{}_upgrade", ids.payment_id), ..ids.clone() };
+        let link = recorded(&rig, "invoice_payment.paid", &paid_by, without_explicit_account).await;
+        let refund = recorded(&rig, "refund.created", &paid_by, without_explicit_account).await;
+        for delivery in [change, upgrade, downgrade, link, refund] {
+            assert_eq!(rig.processor.process(&delivery).await, Disposition::Done, "{}", rig.backend.name);
+        }
+        let (balance, mut deltas) = account(&rig, &name).await;
+        deltas.sort_unstable();
+        // The subscription's state and the downgrade change no credits.
+        assert_eq!((balance, deltas), (50, vec![-25, 0, 0, 75]), "{}", rig.backend.name);
+    }
+}
+
 /// Two subscriptions of one account billed on the same anchor: two paid
 /// periods, two grants.
 #[tokio::test]

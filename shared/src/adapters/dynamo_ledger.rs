@@ -17,7 +17,7 @@ use super::dynamo_event_store::{
     ACCOUNT_INDEX, DynamoEventStore, INDEX_KEY, INDEX_SORT, Item, PARTITION_KEY, corrupt, get_n, get_s, get_time,
     millis, n, required, s, status,
 };
-use crate::event::{EventId, EventKey, EventStatus, Provider};
+use crate::event::{EventId, EventKey, EventStatus, Period, Provider};
 use crate::ports::StoreError;
 use crate::ports::ledger::{
     AccountPage, AccountRef, AccountState, Audit, Audits, Balances, CANCELLED, Change, CommitOutcome, Effect,
@@ -41,6 +41,10 @@ fn subscription_state(entitlement: &Entitlement) -> AttributeValue {
         if let Some(value) = value {
             state.insert(name.to_owned(), s(value));
         }
+    }
+    if let Some(period) = entitlement.period {
+        state.insert("period_start".to_owned(), millis(period.start));
+        state.insert("period_end".to_owned(), millis(period.end));
     }
     AttributeValue::M(state)
 }
@@ -262,6 +266,10 @@ impl Balances for DynamoEventStore {
                 plan: get_s(state, "plan").map(str::to_owned),
                 subscription: (!key.is_empty()).then(|| key.to_owned()),
                 customer: get_s(state, "customer").map(str::to_owned),
+                period: match (get_time(state, "period_start")?, get_time(state, "period_end")?) {
+                    (Some(start), Some(end)) => Some(Period { start, end }),
+                    _ => None,
+                },
                 as_of,
             };
             subscriptions.insert(key.to_owned(), entitlement);

@@ -53,6 +53,9 @@ pub const PLANS: &str = "PAYHOOKS_PLANS";
 /// `allow` (default: a claw-back may take a balance below zero, and the
 /// account is flagged) or `forbid` (it stops at zero).
 pub const NEGATIVE_BALANCES: &str = "PAYHOOKS_NEGATIVE_BALANCES";
+/// How a plan change paid for mid-period tops the period up: `prorate`
+/// (default: for the time left), `full` or `none` (from the next period).
+pub const PLAN_CHANGES: &str = "PAYHOOKS_PLAN_CHANGES";
 /// Where purchases and cancellations are sent, and the secret that signs
 /// them (`PAYHOOKS_PROVISIONER_SECRET_ARN` in Secrets Manager).
 pub const PROVISIONER_URL: &str = "PAYHOOKS_PROVISIONER_URL";

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use super::{
     BACKOFF_BASE_SECS, BACKOFF_MAX_SECS, Cloud, ConfigError, DLQ_URL, EVENT_TTL_DAYS, EVENTS_TABLE, Env, LEASE_SECS,
-    MAX_RECEIVE_COUNT, NEGATIVE_BALANCES, PLANS, PROVISIONER_SECRET, PROVISIONER_URL, QUEUE_URL, SecretSource,
-    metrics_namespace,
+    MAX_RECEIVE_COUNT, NEGATIVE_BALANCES, PLAN_CHANGES, PLANS, PROVISIONER_SECRET, PROVISIONER_URL, QUEUE_URL,
+    SecretSource, metrics_namespace,
 };
 use crate::adapters::HttpProvisioner;
 use crate::clock::SystemClock;
-use crate::effects::{BillingEffects, NegativeBalances, Plans};
+use crate::effects::{BillingEffects, NegativeBalances, PlanChanges, Plans};
 use crate::event::Provider;
 use crate::ports::Effects;
 use crate::ports::SecretStore;
@@ -31,6 +31,7 @@ pub struct ProcessorConfig {
     /// Without plans the processor records events and applies no effects.
     pub plans: Option<SecretSource>,
     pub negative_balances: NegativeBalances,
+    pub plan_changes: PlanChanges,
     pub provisioner: Option<(String, SecretSource)>,
     /// Each provider's API read-back, where configured.
     pub confirmers: Vec<(Provider, Box<dyn ConfirmerSetup>)>,
@@ -91,6 +92,7 @@ impl ProcessorConfig {
             settings: processor_settings(env)?,
             plans: env.secret(PLANS),
             negative_balances: env.parsed(NEGATIVE_BALANCES, NegativeBalances::default(), "allow or forbid")?,
+            plan_changes: env.parsed(PLAN_CHANGES, PlanChanges::default(), "prorate, full or none")?,
             provisioner,
             confirmers,
         })
@@ -105,7 +107,8 @@ impl ProcessorConfig {
             Some(source) => {
                 let plans = parse_plans(source.read(secrets.as_ref()).await?.expose())?;
                 let mut effects = BillingEffects::new(store.clone(), plans, Arc::new(SystemClock))
-                    .with_negative_balances(self.negative_balances);
+                    .with_negative_balances(self.negative_balances)
+                    .with_plan_changes(self.plan_changes);
                 if let Some((url, secret)) = &self.provisioner {
                     let secret = trimmed(secret, secrets.as_ref()).await?;
                     effects = effects.with_provisioner(Arc::new(HttpProvisioner::new(url.clone(), secret)));
@@ -179,17 +182,21 @@ mod tests {
         let config = ProcessorConfig::read(&env(&[
             ("PAYHOOKS_PLANS_ARN", "arn:plans"),
             (NEGATIVE_BALANCES, "forbid"),
+            (PLAN_CHANGES, "full"),
             (PROVISIONER_URL, "https://downstream.example"),
             ("PAYHOOKS_PROVISIONER_SECRET_ARN", "arn:p"),
         ]))
         .expect("config");
         assert!(matches!(config.plans, Some(SecretSource::Arn(ref arn)) if arn == "arn:plans"));
         assert_eq!(config.negative_balances, NegativeBalances::Forbid);
+        assert_eq!(config.plan_changes, PlanChanges::Full);
         assert!(matches!(config.provisioner, Some((ref url, _)) if url == "https://downstream.example"));
         let unsigned = ProcessorConfig::read(&env(&[(PROVISIONER_URL, "https://downstream.example")]));
         assert!(matches!(unsigned, Err(ConfigError::Missing(_))));
         let balances = ProcessorConfig::read(&env(&[(NEGATIVE_BALANCES, "sometimes")]));
         assert!(matches!(balances, Err(ConfigError::Invalid { .. })));
+        let changes = ProcessorConfig::read(&env(&[(PLAN_CHANGES, "half")]));
+        assert!(matches!(changes, Err(ConfigError::Invalid { name, .. }) if name == PLAN_CHANGES));
     }
 
     #[test]

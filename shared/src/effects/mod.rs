@@ -4,8 +4,8 @@
 //!
 //! | kind | business key | change |
 //! |---|---|---|
-//! | renewal (proof of payment) | `grant:{provider}:{account}:{subscription}:{period start}` (or `…:payment:{id}` where the provider names no period) | the plan's credits for the period; nothing for a period paid with 0 |
-//! | payment for no period | `payment:{provider}:{payment id}` | recorded for its refunds; a credit pack's credits |
+//! | renewal (proof of payment) | `grant:{provider}:{account}:{subscription}:{period start}` (or `…:payment:{id}` where the provider names no period) | the plan's credits for the period, and a plan change's top-up it paid for; nothing for a period paid with 0 |
+//! | payment for no period | `payment:{provider}:{payment id}` | recorded for its refunds; a credit pack's credits; a plan change's top-up |
 //! | trial started | `trial:{provider}:{account}` | the account's one trial, with its plan's trial credits |
 //! | payment failed | `payment_failed:{provider}:{event id}` | counted on the account |
 //! | purchase, cancellation, subscription updated (with a status) | `state:{provider}:{event id}` | the subscription's state; the provisioner told of a transition |
@@ -24,8 +24,10 @@
 //! nothing flags the account `refund_without_grant`.
 
 pub mod payments;
+mod plan_changes;
 mod plans;
 
+pub use plan_changes::PlanChanges;
 pub use plans::{InvalidPlans, Plans};
 
 use std::sync::Arc;
@@ -99,6 +101,7 @@ pub struct BillingEffects {
     clock: Arc<dyn Clock>,
     provisioner: Option<Arc<dyn Provisioner>>,
     negative_balances: NegativeBalances,
+    plan_changes: PlanChanges,
 }
 
 /// A payment record as read, with where it lives and the version read.
@@ -119,7 +122,19 @@ impl Read {
 
 impl BillingEffects {
     pub fn new(ledger: Arc<dyn Postings>, plans: Plans, clock: Arc<dyn Clock>) -> Self {
-        Self { ledger, plans, clock, provisioner: None, negative_balances: NegativeBalances::default() }
+        Self {
+            ledger,
+            plans,
+            clock,
+            provisioner: None,
+            negative_balances: NegativeBalances::default(),
+            plan_changes: PlanChanges::default(),
+        }
+    }
+
+    pub fn with_plan_changes(mut self, plan_changes: PlanChanges) -> Self {
+        self.plan_changes = plan_changes;
+        self
     }
 
     pub fn with_negative_balances(mut self, negative_balances: NegativeBalances) -> Self {
@@ -194,8 +209,9 @@ impl BillingEffects {
         Ok(None)
     }
 
-    /// The effect of `record`, if its kind has one.
-    fn effect(&self, record: &EventRecord) -> Result<Option<Effect>, EffectError> {
+    /// The effect of `record`, if its kind has one; a payment's credits
+    /// include `top_up` for a plan change it paid for.
+    fn effect(&self, record: &EventRecord, top_up: i64) -> Result<Option<Effect>, EffectError> {
         let event = &record.event;
         let provider = record.provider;
         let account = || {
@@ -232,7 +248,7 @@ impl BillingEffects {
                 let subscription = event.subscription.as_deref().map(|s| format!("{s}:")).unwrap_or_default();
                 effect(
                     format!("grant:{provider}:{}:{subscription}{occasion}", account.account),
-                    Change::Credit(credits),
+                    Change::Credit(credits + top_up),
                 )
             }
             EventKind::Payment => {
@@ -241,7 +257,7 @@ impl BillingEffects {
                 })?;
                 // A credit pack grants per payment; anything else nothing.
                 let credits = event.plan.as_deref().map_or(0, |plan| self.plans.payment_credits(plan));
-                effect(format!("payment:{provider}:{payment}"), Change::Credit(credits))
+                effect(format!("payment:{provider}:{payment}"), Change::Credit(credits + top_up))
             }
             EventKind::TrialStarted => {
                 let credits = event.plan.as_deref().map_or(0, |plan| self.plans.trial_credits(plan));
@@ -289,6 +305,29 @@ impl BillingEffects {
                 "the renewal names no plan and its subscription's purchase is not in yet",
             )))),
         }
+    }
+
+    /// What a payment adds to its period for a plan change it paid for
+    /// (see [`PlanChanges`]), pro rata to the length of the subscription's
+    /// period as its last state stated it (else as the payment's own
+    /// period line does). A top-up that overtook every statement of the
+    /// period waits for one (retried).
+    async fn top_up(&self, record: &EventRecord) -> Result<i64, EffectError> {
+        let event = &record.event;
+        if !self.plan_changes.may_top_up(&event.prorations, &self.plans) {
+            return Ok(0);
+        }
+        let secs = |period: crate::event::Period| (period.end - period.start).whole_seconds();
+        let mut period = None;
+        if let (Some(account), Some(subscription)) = (event.account.as_deref(), event.subscription.as_deref()) {
+            let state = self.ledger.account(&AccountRef::new(record.provider, account)).await.map_err(transient)?;
+            period = state.and_then(|mut a| a.subscriptions.remove(subscription)).and_then(|s| s.period).map(secs);
+        }
+        self.plan_changes.top_up(&event.prorations, &self.plans, period.or(event.period.map(secs))).map_err(|_| {
+            EffectError::Transient(Box::new(Contended(
+                "the plan change's top-up needs its subscription's period: waiting for the subscription's update",
+            )))
+        })
     }
 
     /// The payment record `id` names, following an alias once.
@@ -647,7 +686,11 @@ impl Effects for BillingEffects {
             }
             None => record,
         };
-        let Some(effect) = self.effect(record)? else {
+        let top_up = match record.event.kind {
+            EventKind::Renewal | EventKind::Payment => self.top_up(record).await?,
+            _ => 0,
+        };
+        let Some(effect) = self.effect(record, top_up)? else {
             return Ok(Applied::Done);
         };
         if let Some(decided) = self.provision(record, &effect).await? {
@@ -679,6 +722,7 @@ fn entitle(event: &crate::event::DomainEvent, status: &str) -> Change {
         plan: event.plan.clone(),
         subscription: event.subscription.clone(),
         customer: event.customer.clone(),
+        period: event.period,
         as_of: event.occurred_at,
     })
 }
@@ -832,6 +876,111 @@ mod tests {
             }
             assert_eq!(entitlement().await.status, crate::ports::ledger::CANCELLED, "disable first: {disable_first}");
             assert_eq!(actions(), [Action::Provision, Action::Deprovision], "disable first: {disable_first}");
+        }
+    }
+
+    /// Lago tells an up/downgrade as two events stamped alike: the old
+    /// Lago subscription terminated (naming the next plan) and the new one
+    /// started (naming the previous plan), under one `external_id`. In
+    /// either order the subscription ends live on the new plan.
+    #[tokio::test]
+    async fn a_lago_plan_change_told_at_one_time_ends_on_the_new_plan_in_either_order() {
+        use crate::adapters::MemoryProvisioner;
+        use crate::providers::lago;
+
+        for terminated_first in [true, false] {
+            let store = Arc::new(MemoryEventStore::new());
+            let provisioner = Arc::new(MemoryProvisioner::new());
+            let effects = BillingEffects::new(store.clone(), Plans::default(), Arc::new(SystemClock))
+                .with_provisioner(provisioner.clone());
+            let ids = lago::sample_ids();
+            let at = "2026-03-01T12:00:00Z";
+            let event = |name: &str, edit: &dyn Fn(String) -> String| {
+                let ids = crate::providers::SampleIds { event_id: lago::sample_ids().event_id, ..ids.clone() };
+                let body = edit(lago::SAMPLES.event(name, &ids).unwrap());
+                lago::parse_event(&ids.event_id, body.as_bytes(), OffsetDateTime::now_utc()).unwrap()
+            };
+            let started = event("subscription.started", &|b| b);
+            let old_half = event("subscription.terminated", &|b| {
+                b.replace(r#""next_plan_code": null"#, r#""next_plan_code": "team_monthly""#)
+                    .replace("2026-04-02T17:45:10Z", at)
+            });
+            let new_half = event("subscription.started", &|b| {
+                b.replace(r#""previous_plan_code": null"#, r#""previous_plan_code": "pro_monthly""#)
+                    .replace(r#""plan_code": "pro_monthly""#, r#""plan_code": "team_monthly""#)
+                    .replace("2026-01-15T09:30:00.120Z", at)
+            });
+            assert_eq!(old_half.event.occurred_at, new_half.event.occurred_at, "one time for both halves");
+            apply_verified(&store, &effects, Provider::Lago, started).await;
+            let halves = if terminated_first { [old_half, new_half] } else { [new_half, old_half] };
+            for half in halves {
+                apply_verified(&store, &effects, Provider::Lago, half).await;
+            }
+            let account = AccountRef::new(Provider::Lago, ids.customer_id.clone());
+            let state = store.account(&account).await.unwrap().and_then(|a| a.entitlement).unwrap();
+            let told = (state.status.as_str(), state.plan.as_deref());
+            assert_eq!(told, ("active", Some("team_monthly")), "terminated first: {terminated_first}");
+            let actions: Vec<_> = provisioner.received().into_iter().map(|r| r.action).collect();
+            assert_eq!(actions, [Action::Provision, Action::ChangePlan], "terminated first: {terminated_first}");
+        }
+    }
+
+    /// Kill Bill dates subscriptions by the day (its API's `startDate`,
+    /// `cancelledDate`, which confirmation stamps them with): a customer who
+    /// cancels and subscribes again that day has two subscriptions of one
+    /// date, and stays entitled by the new one; one created and cancelled
+    /// the same day ends cancelled, in either order.
+    #[tokio::test]
+    async fn a_kill_bill_cancel_and_resubscribe_on_one_day_leaves_the_new_subscription() {
+        use crate::adapters::MemoryProvisioner;
+        use crate::providers::killbill;
+
+        let day = OffsetDateTime::from_unix_timestamp(1_769_904_000).unwrap();
+        for cancel_first in [true, false] {
+            let store = Arc::new(MemoryEventStore::new());
+            let provisioner = Arc::new(MemoryProvisioner::new());
+            let effects = BillingEffects::new(store.clone(), Plans::default(), Arc::new(SystemClock))
+                .with_provisioner(provisioner.clone());
+            let ids = killbill::sample_ids();
+            // As confirmed: the plan and the day from Kill Bill's API.
+            let event = |name: &str, subscription: &str, at: OffsetDateTime| {
+                let ids = crate::providers::SampleIds {
+                    event_id: killbill::sample_ids().event_id,
+                    subscription_id: subscription.to_owned(),
+                    ..ids.clone()
+                };
+                let body = killbill::SAMPLES.event(name, &ids).unwrap();
+                let mut verified = killbill::parse_event(body.as_bytes(), OffsetDateTime::now_utc()).unwrap();
+                verified.event.occurred_at = at;
+                verified.event.plan = Some("pro-monthly".into());
+                verified
+            };
+            let old = ids.subscription_id.clone();
+            let new = killbill::sample_ids().subscription_id;
+            let earlier = day - time::Duration::days(30);
+            apply_verified(&store, &effects, Provider::Killbill, event("SUBSCRIPTION_CREATION", &old, earlier)).await;
+            let cancel = event("SUBSCRIPTION_CANCEL", &old, day);
+            let again = event("SUBSCRIPTION_CREATION", &new, day);
+            let same_day = if cancel_first { [cancel, again] } else { [again, cancel] };
+            for verified in same_day {
+                apply_verified(&store, &effects, Provider::Killbill, verified).await;
+            }
+            let account = AccountRef::new(Provider::Killbill, ids.customer_id.clone());
+            let state = store.account(&account).await.unwrap().unwrap();
+            let statuses: Vec<_> = state.subscriptions.values().map(|e| e.status.as_str()).collect();
+            assert_eq!(statuses.len(), 2, "cancel first: {cancel_first}");
+            assert!(statuses.contains(&"active") && statuses.contains(&"cancelled"), "{statuses:?}");
+            let entitlement = state.entitlement.unwrap();
+            assert_eq!(entitlement.subscription.as_deref(), Some(new.as_str()), "cancel first: {cancel_first}");
+            // One created and cancelled that day, told in either order.
+            let created = event("SUBSCRIPTION_CREATION", "sub-one-day", day);
+            let cancelled = event("SUBSCRIPTION_CANCEL", "sub-one-day", day);
+            let one_day = if cancel_first { [cancelled, created] } else { [created, cancelled] };
+            for verified in one_day {
+                apply_verified(&store, &effects, Provider::Killbill, verified).await;
+            }
+            let state = store.account(&account).await.unwrap().unwrap();
+            assert_eq!(state.subscriptions["sub-one-day"].status, crate::ports::ledger::CANCELLED);
         }
     }
 

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::event::{EventKey, Provider};
+use crate::event::{EventKey, Period, Provider};
 use crate::ports::StoreError;
 
 /// An account, scoped by provider so two providers' customers never collide.
@@ -68,6 +68,11 @@ pub struct Entitlement {
     pub subscription: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer: Option<String>,
+    /// The billing period the event that set it stated, where it stated
+    /// one: how long a period of this subscription is, to prorate a plan
+    /// change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<Period>,
     /// The provider's time of the event that set it.
     #[serde(with = "time::serde::rfc3339")]
     pub as_of: OffsetDateTime,

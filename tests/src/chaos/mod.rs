@@ -227,7 +227,7 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
     };
     let ingest =
         Ingest::new(signing.verifiers(), store.clone(), queue.clone(), metrics.clone(), clock.clone(), ingest_settings);
-    let plans: BTreeMap<&str, i64> = scenario::plans().map(|plan| (plan, scenario::CREDITS)).collect();
+    let plans: BTreeMap<&str, i64> = scenario::plans().collect();
     let plans = Plans::from_json(&serde_json::to_string(&plans).expect("json")).expect("plans");
     let effects = Arc::new(BillingEffects::new(ledger, plans, clock.clone()).with_provisioner(provisioner));
     let processor = Processor::new(
@@ -435,17 +435,35 @@ impl Checks<'_> {
                 want.failed_payments
             ));
         }
+        // Each payment granted what it paid for: its period's plan, or the
+        // upgrade's top-up; the subscription ends on the plan it was told.
+        for (payment, credits) in &want.payments {
+            let reference = payhooks::ports::PaymentRef::new(want.provider, payment);
+            let granted = self.backend.ledger.payment(&reference).await.expect("payment").and_then(|p| p.granted);
+            if granted != Some(*credits) {
+                report.inconsistent.push(format!("{who}: payment {payment} granted {granted:?}, want {credits}"));
+            }
+        }
+        let plan = state.entitlement.as_ref().and_then(|e| e.plan.as_deref());
+        if want.plan.is_some_and(|want| plan != Some(want)) {
+            report.inconsistent.push(format!("{who}: plan {plan:?}, want {:?}", want.plan));
+        }
         // Downstream ends where the account ends, keeping per account the
         // request with the newest `as_of` (a cancellation at equal times),
         // as the receiver is told to, whatever order requests arrived in.
-        let final_action = if want.cancelled { Action::Deprovision } else { Action::Provision };
         let downstream = requests
             .iter()
             .filter(|r| r.provider == want.provider && r.account == want.name)
             .max_by_key(|r| (r.as_of, r.action == Action::Deprovision))
             .map(|r| r.action);
-        if downstream != Some(final_action) {
-            report.lost.push(format!("{who}: downstream ends at {downstream:?}, want {final_action:?}"));
+        // Open, the last word is access given: a provision or a plan change.
+        let ends_right = match downstream {
+            Some(Action::Deprovision) => want.cancelled,
+            Some(Action::Provision | Action::ChangePlan) => !want.cancelled,
+            None => false,
+        };
+        if !ends_right {
+            report.lost.push(format!("{who}: downstream ends at {downstream:?}, cancelled {}", want.cancelled));
         }
     }
 }

@@ -38,6 +38,12 @@ fn new_event(key: &EventKey, fingerprint: &str) -> NewEvent {
             payment_alias: None,
             status: None,
             object: Some("in_1".into()),
+            // Kept whole, so a plan change's top-up reads what was billed.
+            prorations: vec![payhooks::event::Proration {
+                plan: "price_2".into(),
+                period: payhooks::event::Period { start: t(-3600), end: t(3600) },
+                credit: false,
+            }],
         },
         received_at: t(0),
     }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use payhooks::event::{DomainEvent, EventId, EventKey, EventKind, EventStatus, NewEvent, Provider};
+use payhooks::event::{DomainEvent, EventId, EventKey, EventKind, EventStatus, NewEvent, Period, Provider};
 use payhooks::ports::{
     AccountRef, BalanceGuard, Change, CommitOutcome, Effect, EventStore, LeaseOutcome, Ledger, Payment, PaymentRef,
     PaymentWrite,
@@ -250,6 +250,7 @@ pub async fn at_the_same_provider_time_a_later_stage_wins(books: Arc<dyn Books>)
             plan: None,
             subscription: Some("SUB_1".into()),
             customer: None,
+            period: None,
             as_of: t(100),
         })
     };
@@ -286,6 +287,9 @@ pub async fn each_subscription_is_ordered_on_its_own(books: Arc<dyn Books>) {
             plan: Some(format!("plan_{subscription}")),
             subscription: Some(subscription.to_owned()),
             customer: None,
+            // Each state keeps the period it stated: how long the
+            // subscription's periods are.
+            period: Some(Period { start: t(at), end: t(at + 1000) }),
             as_of: t(at),
         });
         async move {
@@ -301,6 +305,8 @@ pub async fn each_subscription_is_ordered_on_its_own(books: Arc<dyn Books>) {
     let statuses: Vec<(&str, &str, Option<&str>)> =
         state.subscriptions.iter().map(|(id, e)| (id.as_str(), e.status.as_str(), e.plan.as_deref())).collect();
     assert_eq!(statuses, [("sub_a", "active", Some("plan_sub_a")), ("sub_b", "cancelled", Some("plan_sub_b"))]);
+    let periods: Vec<_> = state.subscriptions.values().map(|e| e.period).collect();
+    assert_eq!(periods, [Some(Period { start: t(200), end: t(1200) }), Some(Period { start: t(300), end: t(1300) })]);
     let entitlement = state.entitlement.expect("entitled");
     assert_eq!((entitlement.subscription.as_deref(), entitlement.status.as_str()), (Some("sub_a"), "active"));
     assert_eq!(commit("sub_a", "cancelled", 400, "w5").await, CommitOutcome::Applied);

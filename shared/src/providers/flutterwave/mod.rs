@@ -157,7 +157,11 @@ pub fn parse_event(body: &[u8], received_at: OffsetDateTime) -> Result<VerifiedE
     };
 
     let fingerprint = super::fingerprint(&event_type, content);
-    let occurred_at = time_at(&data, &["created_at"])
+    // A cancellation happened when it was cancelled: its `created_at` is
+    // the subscription's creation, older than the charges it ends.
+    let cancelled_at = (event_type == "subscription.cancelled").then(|| time_at(&data, &["cancelled_at"])).flatten();
+    let occurred_at = cancelled_at
+        .or_else(|| time_at(&data, &["created_at"]))
         .or_else(|| time_at(&data, &["created_datetime"]))
         .or_else(|| time_at(&data, &["createdAt"]))
         .or_else(|| {
@@ -209,6 +213,7 @@ fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDat
         payment_alias: None,
         status: None,
         object: text_at(d, &["id"]),
+        prorations: Vec::new(),
         event_type,
     }
 }
@@ -301,6 +306,22 @@ mod tests {
         assert_eq!(parse_event(body.as_bytes(), now() + time::Duration::hours(1)).unwrap(), first);
         let failed = body.replace("\"status\": \"successful\"", "\"status\": \"failed\"");
         assert_ne!(parse_event(failed.as_bytes(), now()).unwrap().event_id, first.event_id);
+    }
+
+    /// A cancellation is ordered by when it was cancelled, not by the
+    /// subscription's creation, which every charge after it would outdate.
+    #[test]
+    fn a_cancellation_happened_when_it_was_cancelled() {
+        let ids = sample_ids();
+        let body = SAMPLES.event("subscription.cancelled", &ids).unwrap();
+        let event = parse_event(body.as_bytes(), now()).unwrap().event;
+        let at = |text: &str| OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap();
+        assert_eq!(event.occurred_at, at("2026-02-01T09:30:00Z"));
+        let renewal = SAMPLES.event("charge.completed.renewal", &ids).unwrap();
+        let renewal = parse_event(renewal.as_bytes(), now()).unwrap().event;
+        assert!(event.occurred_at > renewal.occurred_at, "the cancellation outdates the charge before it");
+        let without = body.replace("\"cancelled_at\": \"2026-02-01T09:30:00.000Z\",\n", "");
+        assert_eq!(parse_event(without.as_bytes(), now()).unwrap().event.occurred_at, at("2025-11-24T16:00:04Z"));
     }
 
     #[test]

@@ -149,6 +149,7 @@ fn normalize(
         payment_alias: None,
         status: None,
         object,
+        prorations: Vec::new(),
         event_type,
     }
 }

@@ -112,7 +112,11 @@ fn normalize(event_type: String, o: &Value, received_at: OffsetDateTime) -> Doma
                 "subscription.terminated" => {
                     event.occurred_at = time_at(o, &["terminated_at"]).unwrap_or(event.occurred_at);
                     if next_plan.is_some() {
+                        // The old half of a plan change: the subscription
+                        // (its `external_id`) lives on, on the next plan,
+                        // as the new half stamped with the same time says.
                         event.plan = next_plan;
+                        event.status = Some("active".to_owned());
                         EventKind::SubscriptionUpdated
                     } else {
                         EventKind::Cancellation

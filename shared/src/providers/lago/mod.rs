@@ -42,7 +42,7 @@
 //! | `subscription.started` | `previous_plan_code` set (an up/downgrade: same `external_id`, new Lago subscription) | SubscriptionUpdated | plan = `plan_code` |
 //! | `subscription.started` | `plan.trial_period` > 0 | TrialStarted | |
 //! | `subscription.started` | otherwise | Purchase | |
-//! | `subscription.terminated` | `next_plan_code` set (the old half of an up/downgrade) | SubscriptionUpdated | plan = `next_plan_code` |
+//! | `subscription.terminated` | `next_plan_code` set (the old half of an up/downgrade) | SubscriptionUpdated | plan = `next_plan_code`, status `active` (the subscription lives on: both halves, stamped alike, state the same) |
 //! | `subscription.terminated` | otherwise | Cancellation | |
 //! | `subscription.trial_ended`, `subscription.updated` | | SubscriptionUpdated | |
 //! | `invoice.created`, `invoice.payment_status_updated` | `invoice_type` = `subscription`, `payment_status` = `succeeded` | Renewal | amount = `total_amount_cents` |

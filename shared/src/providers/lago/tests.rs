@@ -394,6 +394,7 @@ fn a_plan_change_is_an_update_not_a_cancellation_and_a_purchase() {
     let terminated = parse_event(&ids.event_id, terminated.as_bytes(), now()).unwrap().event;
     assert_eq!(terminated.kind, EventKind::SubscriptionUpdated);
     assert_eq!(terminated.plan.as_deref(), Some("team_monthly"));
+    assert_eq!(terminated.status.as_deref(), Some("active"), "the subscription lives on");
     let started = SAMPLES
         .event("subscription.started", &ids)
         .unwrap()

@@ -189,6 +189,7 @@ fn normalize(event_type: String, d: &Value, received_at: OffsetDateTime) -> Doma
         payment_alias: None,
         status: if event_type.starts_with("subscription.") { str_at(d, &["status"]) } else { None },
         object: None,
+        prorations: Vec::new(),
         event_type,
     }
 }

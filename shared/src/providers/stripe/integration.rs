@@ -67,13 +67,16 @@ impl Integration for Stripe {
 
     fn scenario(&self) -> &'static [&'static str] {
         // A renewal as Stripe tells it: the period rolls, the first charge
-        // fails, the retry succeeds; only the paid invoice grants.
+        // fails, the retry succeeds; only the paid invoice grants. Halfway
+        // through, an upgrade invoiced at once tops the period up.
         &[
             "checkout.session.completed",
             "customer.subscription.updated",
             "invoice.payment_failed",
             "invoice.payment_succeeded",
             "invoice_payment.paid",
+            "customer.subscription.updated.upgrade",
+            "invoice.paid.upgrade",
             "refund.created",
             "customer.subscription.deleted",
         ]

@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use super::json::{at as json_at, id_at, int_at, str_at};
 use super::timestamped_hmac::TimestampedHmac;
 use super::{Inbound, Rejection, Samples, VerifiedEvent, Verifier};
-use crate::event::{DomainEvent, EventId, EventKind, Period, Provider};
+use crate::event::{DomainEvent, EventId, EventKind, Period, Proration, Provider};
 use crate::secret::{Secret, SecretSet};
 
 pub const SIGNATURE_HEADER: &str = "stripe-signature";
@@ -129,9 +129,13 @@ pub const MAPPED_TYPES: &[&str] = &[
 pub const SAMPLES: Samples = Samples(&[
     ("invoice.payment_succeeded", include_str!("samples/invoice.payment_succeeded.json")),
     ("invoice.paid", include_str!("samples/invoice.paid.json")),
+    ("invoice.paid.upgrade", include_str!("samples/invoice.paid.upgrade.json")),
     ("invoice.payment_failed", include_str!("samples/invoice.payment_failed.json")),
     ("customer.subscription.created", include_str!("samples/customer.subscription.created.json")),
     ("customer.subscription.updated", include_str!("samples/customer.subscription.updated.json")),
+    // Halfway through the period, Pro (2,000) becomes Team (5,000), and
+    // the prorations are invoiced at once (`always_invoice`).
+    ("customer.subscription.updated.upgrade", include_str!("samples/customer.subscription.updated.upgrade.json")),
     ("customer.subscription.deleted", include_str!("samples/customer.subscription.deleted.json")),
     ("checkout.session.completed", include_str!("samples/checkout.session.completed.json")),
     ("charge.refunded", include_str!("samples/charge.refunded.json")),
@@ -225,6 +229,7 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value, attribu
             }
             event.amount_minor = if failed { int_at(o, &["amount_due"]) } else { int_at(o, &["amount_paid"]) };
             if !failed {
+                event.prorations = prorations(o);
                 // Refunds name the payment intent: before basil the invoice
                 // names it too; since, `invoice_payment.paid` links them.
                 event.payment = str_at(o, &["id"]);
@@ -339,7 +344,28 @@ fn is_subscription_item(line: &Value) -> bool {
 
 fn is_proration(line: &Value) -> bool {
     let flag = |path: &[&str]| json_at(line, path).and_then(Value::as_bool);
-    flag(&["parent", "subscription_item_details", "proration"]).or_else(|| flag(&["proration"])).unwrap_or(false)
+    flag(&["parent", "subscription_item_details", "proration"])
+        .or_else(|| flag(&["parent", "invoice_item_details", "proration"]))
+        .or_else(|| flag(&["proration"]))
+        .unwrap_or(false)
+}
+
+/// What the invoice bills for plan changes mid-period, in any order: each
+/// proration line's price, the time it covers (from the change to the
+/// period's end) and whether it gives unused time back.
+fn prorations(invoice: &Value) -> Vec<Proration> {
+    let lines = invoice.pointer("/lines/data").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    lines
+        .iter()
+        .filter(|line| is_proration(line))
+        .filter_map(|line| {
+            Some(Proration {
+                plan: line_price(line)?,
+                period: period_at(line, &["period", "start"], &["period", "end"])?,
+                credit: int_at(line, &["amount"])? < 0,
+            })
+        })
+        .collect()
 }
 
 fn line_price(line: &Value) -> Option<String> {
@@ -535,6 +561,9 @@ mod tests {
             // The period roll comes about an hour before the charge: a
             // status, never proof of payment.
             ("customer.subscription.updated", EventKind::SubscriptionUpdated),
+            ("customer.subscription.updated.upgrade", EventKind::SubscriptionUpdated),
+            // Prorations only: a payment for no period, topping one up.
+            ("invoice.paid.upgrade", EventKind::Payment),
             ("customer.subscription.deleted", EventKind::Cancellation),
             ("checkout.session.completed", EventKind::Purchase),
             // Basil's charge no longer lists its refunds: refund.created counts.
@@ -546,9 +575,10 @@ mod tests {
             ("charge.dispute.funds_reinstated", EventKind::RefundReversed),
         ];
         assert_eq!(SAMPLES.types().count(), expected.len());
-        for (event_type, kind) in expected {
-            let body = SAMPLES.event(event_type, &ids).unwrap();
-            assert!(!body.contains("{{"), "{event_type} keeps a placeholder");
+        for (sample, kind) in expected {
+            let event_type = sample_type(sample);
+            let body = SAMPLES.event(sample, &ids).unwrap();
+            assert!(!body.contains("{{"), "{sample} keeps a placeholder");
             let verified = parse_event(body.as_bytes()).unwrap();
             assert_eq!(verified.event_id.as_str(), ids.event_id);
             assert_eq!(verified.event.event_type, event_type);
@@ -579,9 +609,30 @@ mod tests {
             assert_ne!(retyped(sample, event_type), EventKind::Other, "{event_type}");
         }
         for sample in SAMPLES.types() {
-            let mapped = MAPPED_TYPES.contains(&sample);
-            assert_eq!(mapped, retyped(sample, sample) != EventKind::Other, "{sample}");
+            let mapped = MAPPED_TYPES.contains(&sample_type(sample));
+            assert_eq!(mapped, retyped(sample, sample_type(sample)) != EventKind::Other, "{sample}");
         }
+    }
+
+    /// The type a sample is of: its name, less the variant it illustrates.
+    fn sample_type(sample: &str) -> &str {
+        sample.strip_suffix(".upgrade").unwrap_or(sample)
+    }
+
+    #[test]
+    fn an_upgrade_invoiced_at_once_bills_the_time_left_at_both_plans() {
+        let ids = SampleIds::random("evt");
+        let event = |sample: &str| parse_event(SAMPLES.event(sample, &ids).unwrap().as_bytes()).unwrap().event;
+        let change = event("customer.subscription.updated.upgrade");
+        assert_eq!((change.status.as_deref(), change.plan.as_deref()), (Some("active"), Some("price_1TestPlanTeam")));
+        let invoice = event("invoice.paid.upgrade");
+        assert_eq!(invoice.subscription.as_deref(), Some(ids.subscription_id.as_str()));
+        assert_eq!(invoice.payment, Some(format!("{}_upgrade", ids.payment_id)), "an invoice of its own");
+        assert_eq!(invoice.amount_minor, Some(1500));
+        let lines: Vec<_> = invoice.prorations.iter().map(|p| (p.plan.as_str(), p.credit, p.period)).collect();
+        let left = change.period.map(|p| Period { start: change.occurred_at, end: p.end }).unwrap();
+        assert_eq!(lines, [("price_1TestPlanPro", true, left), ("price_1TestPlanTeam", false, left)]);
+        assert_eq!((left.end - left.start) * 2, change.period.map(|p| p.end - p.start).unwrap(), "halfway");
     }
 
     #[test]
@@ -653,14 +704,18 @@ mod tests {
         assert_eq!(event.kind, EventKind::Renewal);
         assert_eq!(event.plan.as_deref(), Some("price_new"));
         assert_eq!(event.period.unwrap().start.unix_timestamp(), 1_764_000_000, "the period of the new price's line");
+        let prorated: Vec<_> = event.prorations.iter().map(|p| (p.plan.as_str(), p.credit)).collect();
+        assert_eq!(prorated, [("price_old", true), ("price_new", false)], "what the change billed, for a top-up");
+        assert!(event.prorations.iter().all(|p| p.period.start.unix_timestamp() == 1_764_086_400));
     }
 
     #[test]
-    fn an_invoice_for_no_subscription_period_is_a_payment_that_grants_nothing() {
+    fn an_invoice_for_no_subscription_period_is_a_payment_for_no_period() {
         let ids = SampleIds::random("evt");
         // Prorations only (an upgrade invoiced at once).
         let prorations = invoice_with_lines(&ids, &[("price_old", -1000, true), ("price_new", 1500, true)]);
         assert_eq!((prorations.kind, prorations.plan), (EventKind::Payment, None));
+        assert_eq!(prorations.prorations.len(), 2);
         assert_eq!(prorations.payment.as_deref(), Some(ids.payment_id.as_str()));
         // A one-off invoice: no subscription, an invoice item's line.
         let mut body: Value = serde_json::from_str(&SAMPLES.event("invoice.paid", &ids).unwrap()).unwrap();
@@ -675,6 +730,7 @@ mod tests {
             "its item's price: a credit pack if configured"
         );
         assert_eq!(one_off.amount_minor, Some(2000));
+        assert!(one_off.prorations.is_empty());
     }
 
     #[test]

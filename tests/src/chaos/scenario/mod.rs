@@ -74,9 +74,14 @@ pub fn simulated(provider: Provider) -> &'static Simulated {
     }
 }
 
-/// The plans the stories' samples name, each worth `CREDITS`.
-pub fn plans() -> impl Iterator<Item = &'static str> {
-    Provider::ALL.iter().map(|&provider| simulated(provider).plan)
+/// The plans the stories' samples name, with their credits per period:
+/// `CREDITS`, and an upgrade's plan its own.
+pub fn plans() -> impl Iterator<Item = (&'static str, i64)> {
+    Provider::ALL.iter().flat_map(|&provider| {
+        let simulated = simulated(provider);
+        let upgrade = simulated.lifecycle.upgrade.map(|u| (u.plan, u.credits));
+        std::iter::once((simulated.plan, CREDITS)).chain(upgrade)
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +105,11 @@ pub struct Expected {
     /// The entitlement's status when not cancelled.
     pub open_status: &'static str,
     pub failed_payments: u32,
+    /// What each payment the provider names must have granted (provider's
+    /// payment id, credits), where the story says.
+    pub payments: Vec<(String, i64)>,
+    /// The plan the account's subscription ends on, where the story says.
+    pub plan: Option<&'static str>,
 }
 
 /// The turns of a payment's life a simulated provider tells, beyond a paid
@@ -113,10 +123,24 @@ pub struct Lifecycle {
     pub failed_refunds: bool,
     /// A payment is disputed: its funds withdrawn, and reinstated if won.
     pub disputes: bool,
+    /// Halfway through a paid period, the plan changes to a richer one.
+    pub upgrade: Option<Upgrade>,
 }
 
 impl Lifecycle {
-    pub const PAID_ONLY: Lifecycle = Lifecycle { failed_charges: false, failed_refunds: false, disputes: false };
+    pub const PAID_ONLY: Lifecycle =
+        Lifecycle { failed_charges: false, failed_refunds: false, disputes: false, upgrade: None };
+}
+
+/// An upgrade halfway through a period, paid for at once: the period is
+/// topped up by `top_up` (half of the plans' difference), and every later
+/// period pays `paid` for the new plan's `credits`.
+#[derive(Debug, Clone, Copy)]
+pub struct Upgrade {
+    pub plan: &'static str,
+    pub credits: i64,
+    pub paid: i64,
+    pub top_up: i64,
 }
 
 /// How a renewal's charge goes.
@@ -153,6 +177,8 @@ pub struct Outline {
     pub disputes: Vec<Option<bool>>,
     /// Stripe: whether each renewal's period roll is sent too.
     pub period_rolls: Vec<bool>,
+    /// The paid renewal whose period is upgraded halfway through.
+    pub upgrade: Option<usize>,
     pub failed_payment: bool,
     pub cancelled: bool,
 }
@@ -190,6 +216,11 @@ impl Outline {
             disputes.push(disputed.then(|| rng.random_bool(0.5)));
             renewals.push(refunds);
         }
+        let paid: Vec<usize> = (0..charges.len()).filter(|&i| charges[i].paid()).collect();
+        let upgrade = match lifecycle.upgrade {
+            Some(_) if !paid.is_empty() && rng.random_bool(0.4) => Some(paid[rng.random_range(0..paid.len())]),
+            _ => None,
+        };
         Self {
             trial,
             renewals,
@@ -197,24 +228,41 @@ impl Outline {
             failed_refunds,
             disputes,
             period_rolls,
+            upgrade,
             failed_payment: rng.random_bool(0.2),
             cancelled,
         }
     }
 
-    /// What the account must end with: each paid renewal grants the plan's
+    /// Renewal `i`'s plan credits and what it pays: the upgrade's after
+    /// the period it happened in.
+    pub fn terms(&self, i: usize, lifecycle: Lifecycle, paid: i64) -> (i64, i64) {
+        match (lifecycle.upgrade, self.upgrade) {
+            (Some(upgrade), Some(at)) if i > at => (upgrade.credits, upgrade.paid),
+            _ => (CREDITS, paid),
+        }
+    }
+
+    /// What the account must end with: each paid renewal grants its plan's
     /// credits once (a trial's $0 invoice and a period never paid grant
     /// nothing); the refunds that stand (not failed) and a dispute lost
-    /// claw back `floor(credits × refunded ÷ paid)`, never more than was
-    /// granted. Every failed charge is counted.
-    fn expected(&self, provider: Provider, name: String, paid: i64, open_status: &'static str) -> Expected {
-        let standing = |i: usize| -> i64 {
+    /// (of the whole payment) claw back `floor(credits × refunded ÷ paid)`,
+    /// never more than was granted; an upgrade adds its top-up. Every
+    /// failed charge is counted.
+    fn expected(&self, simulated: &Simulated, provider: Provider, name: String, open_status: &'static str) -> Expected {
+        let lifecycle = simulated.lifecycle;
+        let standing = |i: usize, paid: i64| -> i64 {
             let refunds = self.renewals[i].iter().zip(&self.failed_refunds[i]);
             let refunded: i64 = refunds.filter(|(_, fails)| !**fails).map(|(amount, _)| amount).sum();
             refunded + if self.disputes[i] == Some(false) { paid } else { 0 }
         };
         let paid_renewals = || (0..self.renewals.len()).filter(|&i| self.charges[i].paid());
-        let balance = paid_renewals().map(|i| CREDITS - CREDITS * standing(i).min(paid) / paid).sum();
+        let kept = |i: usize| {
+            let (credits, paid) = self.terms(i, lifecycle, simulated.paid);
+            credits - credits * standing(i, paid).min(paid) / paid
+        };
+        let top_up = lifecycle.upgrade.filter(|_| self.upgrade.is_some()).map_or(0, |u| u.top_up);
+        let balance = paid_renewals().map(kept).sum::<i64>() + top_up;
         let failures: u32 = self.charges.iter().map(|charge| charge.failures()).sum();
         Expected {
             provider,
@@ -225,6 +273,8 @@ impl Outline {
             cancelled: self.cancelled,
             open_status,
             failed_payments: u32::from(self.failed_payment) + failures,
+            payments: Vec::new(),
+            plan: None,
         }
     }
 }
@@ -242,6 +292,10 @@ pub struct Teller {
     pub open_status: &'static str,
     /// Points a sample at this account.
     rewrite: fn(String, &str) -> String,
+    /// What each payment must have granted, and the plan the subscription
+    /// ends on, where the provider's story says.
+    payments: Vec<(String, i64)>,
+    plan: Option<&'static str>,
     events: Vec<SimEvent>,
     /// The objects the provider's API must answer with (path → JSON).
     api: Vec<(String, Value)>,
@@ -295,10 +349,16 @@ pub fn account(provider: Provider, index: usize, run: &str, rng: &mut StdRng) ->
         open_status: "active",
         events: Vec::new(),
         api: Vec::new(),
+        payments: Vec::new(),
+        plan: None,
     };
     let outline = Outline::draw(rng, simulated);
     (simulated.tell)(&outline, &mut teller);
-    let expected = outline.expected(provider, teller.name.clone(), simulated.paid, teller.open_status);
+    let expected = Expected {
+        payments: teller.payments,
+        plan: teller.plan,
+        ..outline.expected(simulated, provider, teller.name.clone(), teller.open_status)
+    };
     Account { expected, events: teller.events, api: teller.api }
 }
 

@@ -3,21 +3,26 @@
 //! the payment intent; a failed charge with `invoice.payment_failed`, and a
 //! trial with its $0 first invoice. Refunds name the payment intent; some
 //! fail after they were created; some payments are disputed, won or lost.
+//! Some subscriptions are upgraded from Pro to Team halfway through a paid
+//! period, its prorations invoiced at once; later periods bill Team.
 //! Accounts are customers (no explicit account).
 
 use payhooks::providers::SampleIds;
 
-use super::{Charge, Lifecycle, Outline, Simulated, Teller};
+use super::{Charge, Lifecycle, Outline, Simulated, Teller, Upgrade};
 
 pub const PLAN: &str = "price_1TestPlanPro";
 pub const PAID: i64 = 2000;
+/// Team for 250 credits at 5,000: halfway through a period, the upgrade
+/// charges 1,500 and tops the period up by half of 150.
+const UPGRADE: Upgrade = Upgrade { plan: "price_1TestPlanTeam", credits: 250, paid: 5000, top_up: 75 };
 
 /// How this provider tells a story.
 pub const SIMULATED: Simulated = Simulated {
     plan: PLAN,
     paid: PAID,
     trial: true,
-    lifecycle: Lifecycle { failed_charges: true, failed_refunds: true, disputes: true },
+    lifecycle: Lifecycle { failed_charges: true, failed_refunds: true, disputes: true, upgrade: Some(UPGRADE) },
     name: customer,
     rewrite: without_explicit_account,
     tell,
@@ -25,6 +30,21 @@ pub const SIMULATED: Simulated = Simulated {
 const FIRST_PERIOD: i64 = 1_766_592_000;
 /// The refund number a renewal's dispute is named by (`du_` + that id).
 const DISPUTE: usize = 99;
+
+/// The upgrade halfway through the period `start..end`, as the samples
+/// tell it: the subscription's change, then its own invoice of prorations.
+fn upgrade(teller: &mut Teller, [change, invoice]: [SampleIds; 2], start: i64, end: i64) {
+    let half = start + (end - start) / 2;
+    let times = move |body: String| {
+        body.replace("1767931200", &half.to_string())
+            .replace("1767931202", &(half + 2).to_string())
+            .replace("\"end\": 1769270400", &format!("\"end\": {end}"))
+            .replace("\"current_period_start\": 1766592000", &format!("\"current_period_start\": {start}"))
+            .replace("\"current_period_end\": 1769270400", &format!("\"current_period_end\": {end}"))
+    };
+    teller.send("customer.subscription.updated.upgrade", change, times);
+    teller.send("invoice.paid.upgrade", invoice, times);
+}
 
 pub fn customer(run: &str, index: usize) -> String {
     format!("cus_chaos_{run}_{index}")
@@ -60,8 +80,19 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
     for (i, (refunds, charge)) in outline.renewals.iter().zip(&outline.charges).enumerate() {
         let k = i + 1;
         let (start, end) = super::period(FIRST_PERIOD, k);
+        let (credits, paid) = outline.terms(i, SIMULATED.lifecycle, PAID);
+        // After the upgrade, periods bill Team: its price, what it pays.
+        let plan = move |body: String| {
+            if paid == PAID {
+                return body;
+            }
+            body.replace(PLAN, UPGRADE.plan)
+                .replace("\"amount_paid\": 2000", &format!("\"amount_paid\": {paid}"))
+                .replace("\"amount\": 2000", &format!("\"amount\": {paid}"))
+        };
         let period = move |body: String| {
-            body.replace("\"start\": 1766592000", &format!("\"start\": {start}"))
+            plan(body)
+                .replace("\"start\": 1766592000", &format!("\"start\": {start}"))
                 .replace("\"end\": 1769270400", &format!("\"end\": {end}"))
                 .replacen("\"current_period_start\": 1766592000", &format!("\"current_period_start\": {start}"), 1)
                 .replacen("\"current_period_end\": 1769270400", &format!("\"current_period_end\": {end}"), 1)
@@ -77,6 +108,7 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
         if !charge.paid() {
             continue;
         }
+        teller.payments.push((format!("in_chaos_{run}_{index}_{k}"), credits));
         teller.send("invoice.payment_succeeded", ids(k, 0), period);
         teller.send("invoice_payment.paid", ids(k, 0), same);
         for (r, (amount, fails)) in refunds.iter().zip(&outline.failed_refunds[i]).enumerate() {
@@ -86,18 +118,34 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
                 teller.send("refund.failed", ids(k, r + 1), amount);
             }
         }
-        // The samples dispute the whole 2000 paid.
+        // A dispute is of the whole payment.
         if let Some(won) = outline.disputes[i] {
-            teller.send("charge.dispute.funds_withdrawn", ids(k, DISPUTE), same);
+            teller.send("charge.dispute.funds_withdrawn", ids(k, DISPUTE), plan);
             if won {
-                teller.send("charge.dispute.funds_reinstated", ids(k, DISPUTE), same);
+                teller.send("charge.dispute.funds_reinstated", ids(k, DISPUTE), plan);
             }
+        }
+        if outline.upgrade == Some(i) {
+            teller.payments.push((format!("in_chaos_{run}_{index}_{k}_upgrade"), UPGRADE.top_up));
+            upgrade(teller, [ids(k, 0), ids(k, 0)], start, end);
         }
     }
     if outline.failed_payment {
         teller.send("invoice.payment_failed", ids(0, 0), same);
     }
+    // The checkout names no price: the plan is known once a subscription
+    // event newer than it was told (a roll, the upgrade, the cancellation).
+    let rolled = (0..outline.renewals.len()).any(|i| outline.period_rolls[i] || outline.charges[i] != Charge::Paid);
+    if rolled || outline.upgrade.is_some() || outline.cancelled {
+        teller.plan = Some(if outline.upgrade.is_some() { UPGRADE.plan } else { PLAN });
+    }
     if outline.cancelled {
-        teller.send("customer.subscription.deleted", ids(0, 0), same);
+        // Cancelled after the last period's upgrade, if any.
+        let (_, last_end) = super::period(FIRST_PERIOD, outline.renewals.len());
+        let at = (last_end + 2).max(1_771_948_802);
+        let plan = if outline.upgrade.is_some() { UPGRADE.plan } else { PLAN };
+        let after =
+            move |b: String| b.replace("\"created\": 1771948802", &format!("\"created\": {at}")).replace(PLAN, plan);
+        teller.send("customer.subscription.deleted", ids(0, 0), after);
     }
 }
