@@ -319,7 +319,10 @@ impl BillingEffects {
         }
         let secs = |period: crate::event::Period| (period.end - period.start).whole_seconds();
         let mut period = None;
-        if let (Some(account), Some(subscription)) = (event.account.as_deref(), event.subscription.as_deref()) {
+        // Only prorating needs the period's length.
+        if let (PlanChanges::Prorate, Some(account), Some(subscription)) =
+            (self.plan_changes, event.account.as_deref(), event.subscription.as_deref())
+        {
             let state = self.ledger.account(&AccountRef::new(record.provider, account)).await.map_err(transient)?;
             period = state.and_then(|mut a| a.subscriptions.remove(subscription)).and_then(|s| s.period).map(secs);
         }
