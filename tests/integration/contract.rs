@@ -130,6 +130,7 @@ ledger_contract!(
     a_payment_is_written_only_over_the_version_read,
     a_balance_guard_and_flags_hold_on_the_balance_before_the_change,
     an_effect_without_an_account_records_payments_and_completes,
+    an_effect_may_leave_its_event_for_a_second_one,
     at_the_same_provider_time_a_later_stage_wins,
     each_subscription_is_ordered_on_its_own,
     a_checkpoint_is_kept_until_replaced_or_cleared,

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
 use super::dynamo_event_store::{
@@ -226,6 +226,20 @@ impl DynamoEventStore {
         put.build().map_err(build)
     }
 
+    /// The event still leased by `owner`, for an effect that leaves it
+    /// processing (its second effect completes it).
+    fn lease_check(&self, effect: &Effect, owner: &str) -> BuildResult<ConditionCheck> {
+        ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(PARTITION_KEY, s(effect.event.storage_key()))
+            .condition_expression("#status = :processing AND lease_owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":processing", status(EventStatus::Processing))
+            .expression_attribute_values(":owner", s(owner))
+            .build()
+            .map_err(build)
+    }
+
     fn completion_update(&self, effect: &Effect, owner: &str, now: OffsetDateTime) -> BuildResult<Update> {
         Update::builder()
             .table_name(&self.table)
@@ -328,8 +342,12 @@ impl Postings for DynamoEventStore {
         for write in &effect.payments {
             items.push((Part::Payment, TransactWriteItem::builder().put(self.payment_put(write, &at)?).build()));
         }
-        let completion = self.completion_update(effect, owner, now)?;
-        items.push((Part::Completion, TransactWriteItem::builder().update(completion).build()));
+        let completion = if effect.completes_event {
+            TransactWriteItem::builder().update(self.completion_update(effect, owner, now)?).build()
+        } else {
+            TransactWriteItem::builder().condition_check(self.lease_check(effect, owner)?).build()
+        };
+        items.push((Part::Completion, completion));
 
         let parts: Vec<Part> = items.iter().map(|(part, _)| *part).collect();
         let result = self

@@ -427,7 +427,9 @@ impl Postings for MemoryEventStore {
                 },
             ));
         }
-        complete(record, now, retention);
+        if effect.completes_event {
+            complete(record, now, retention);
+        }
         Ok(CommitOutcome::Applied)
     }
 

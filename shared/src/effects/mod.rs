@@ -307,6 +307,35 @@ impl BillingEffects {
         }
     }
 
+    /// A payment that also states its subscription (a Flutterwave plan
+    /// charge: a plan's subscriber is active from the first payment, and no
+    /// other event says so): the state, ordered like any other (I6), and
+    /// its transition told to the provisioner, committed before the grant
+    /// and leaving the event for it. `Some` only when the lease was lost.
+    async fn state_paid(&self, record: &EventRecord, owner: &str) -> Result<Option<Applied>, EffectError> {
+        let event = &record.event;
+        let (Some(status), Some(account)) = (&event.status, &event.account) else {
+            return Ok(None);
+        };
+        let state = Effect {
+            completes_event: false,
+            ..Effect::new(
+                format!("state:{}:{}", record.provider, record.event_id),
+                AccountRef::new(record.provider, account),
+                entitle(event, &status.to_ascii_lowercase()),
+                record.key(),
+            )
+        };
+        // A duplicate or a stale state changes nothing; the payment still counts.
+        if self.provision(record, &state).await?.is_some() {
+            return Ok(None);
+        }
+        match until_settled("the account was busy with other transactions", || self.commit(&state, owner)).await? {
+            Applied::LeaseLost => Ok(Some(Applied::LeaseLost)),
+            _ => Ok(None),
+        }
+    }
+
     /// What a payment adds to its period for a plan change it paid for
     /// (see [`PlanChanges`]), pro rata to the length of the subscription's
     /// period as its last state stated it (else as the payment's own
@@ -512,6 +541,7 @@ impl BillingEffects {
             account,
             change: Change::Credit(-claw),
             event: record.key(),
+            completes_event: true,
             payments: writes,
             guard,
             flags,
@@ -550,6 +580,7 @@ impl BillingEffects {
             account,
             change: Change::Credit(restore),
             event: record.key(),
+            completes_event: true,
             payments,
             guard: None,
             flags: Vec::new(),
@@ -611,6 +642,7 @@ impl BillingEffects {
             account: account.filter(|_| claw > 0),
             change: Change::Credit(-claw),
             event: record.key(),
+            completes_event: true,
             payments: writes,
             guard,
             flags: flag.into_iter().map(str::to_owned).collect(),
@@ -700,6 +732,9 @@ impl Effects for BillingEffects {
             return Ok(decided);
         }
         if matches!(record.event.kind, EventKind::Renewal | EventKind::Payment) {
+            if let Some(decided) = self.state_paid(record, owner).await? {
+                return Ok(decided);
+            }
             return self.renew(record, effect, owner).await;
         }
         // Raced here means another transaction held the account: try again.
@@ -751,9 +786,43 @@ mod tests {
         assert_eq!(apply(&store, &effects, body).await, Applied::Committed);
         let account = AccountRef::new(Provider::Flutterwave, "acct-demo-001");
         let entries = store.entries(&account).await.unwrap();
-        assert_eq!(entries.len(), 1);
-        assert_eq!(entries[0].business_key, format!("grant:flutterwave:acct-demo-001:3807:payment:{}", ids.payment_id));
+        let grants: Vec<_> = entries.iter().filter(|e| e.delta != 0).map(|e| e.business_key.as_str()).collect();
+        assert_eq!(grants, [format!("grant:flutterwave:acct-demo-001:payment:{}", ids.payment_id)]);
         assert_eq!(store.account(&account).await.unwrap().unwrap().balance, 7);
+    }
+
+    /// A Flutterwave plan's subscriber is active from a paid plan charge (no
+    /// other event says the subscription started): provisioned once with
+    /// the grant, and ended by its cancellation, which is newer.
+    #[tokio::test]
+    async fn a_flutterwave_plan_subscriber_is_active_from_the_paid_charge_until_cancelled() {
+        use crate::adapters::MemoryProvisioner;
+
+        let store = Arc::new(MemoryEventStore::new());
+        let provisioner = Arc::new(MemoryProvisioner::new());
+        let plans = Plans::from_json(r#"{"3807": 100}"#).unwrap();
+        let effects =
+            BillingEffects::new(store.clone(), plans, Arc::new(SystemClock)).with_provisioner(provisioner.clone());
+        let ids = flutterwave::sample_ids();
+        let sample = |name: &str| {
+            let ids = crate::providers::SampleIds { event_id: flutterwave::sample_ids().event_id, ..ids.clone() };
+            flutterwave::SAMPLES.event(name, &ids).unwrap()
+        };
+        let account = AccountRef::new(Provider::Flutterwave, "acct-demo-001");
+        let entitlement = || {
+            let (store, account) = (store.clone(), account.clone());
+            async move { store.account(&account).await.unwrap().and_then(|a| a.entitlement) }
+        };
+        let charge = sample("charge.completed.renewal");
+        assert_eq!(apply(&store, &effects, charge).await, Applied::Committed);
+        let state = entitlement().await.expect("the subscriber is entitled");
+        assert_eq!((state.status.as_str(), state.plan.as_deref()), ("active", Some("3807")));
+        let actions = || provisioner.received().into_iter().map(|r| r.action).collect::<Vec<_>>();
+        assert_eq!(actions(), [Action::Provision]);
+        apply(&store, &effects, sample("subscription.cancelled")).await;
+        assert_eq!(entitlement().await.unwrap().status, crate::ports::ledger::CANCELLED);
+        assert_eq!(actions(), [Action::Provision, Action::Deprovision]);
+        assert_eq!(store.account(&account).await.unwrap().unwrap().balance, 100);
     }
 
     /// A period granted by an event that named no payment: the event that

@@ -149,6 +149,10 @@ pub struct Effect {
     pub change: Change,
     /// The event that causes it, completed in the same transaction.
     pub event: EventKey,
+    /// Whether it completes `event`: not when the event has a second effect
+    /// still to commit (a payment that also states its subscription); the
+    /// lease is still required.
+    pub completes_event: bool,
     /// Payments written in the same transaction, each only if unchanged
     /// since it was read.
     pub payments: Vec<PaymentWrite>,
@@ -167,6 +171,7 @@ impl Effect {
             account: Some(account),
             change,
             event,
+            completes_event: true,
             payments: Vec::new(),
             guard: None,
             flags: Vec::new(),

@@ -240,6 +240,26 @@ pub async fn an_effect_without_an_account_records_payments_and_completes(books: 
     assert_eq!(books.account(&AccountRef::new(Provider::Stripe, "unused")).await.expect("account"), None);
 }
 
+/// An event with two effects (a payment that also states its subscription):
+/// the first leaves it processing under its lease, the second completes it;
+/// neither commits without the lease.
+pub async fn an_effect_may_leave_its_event_for_a_second_one(books: Arc<dyn Books>) {
+    let account = AccountRef::new(Provider::Stripe, unique("acct"));
+    let event = leased_event(books.as_ref(), "w1").await;
+    let first = Effect { completes_event: false, ..grant(&account, &unique("state"), 0, &event) };
+    assert_eq!(books.commit(&first, "w2", t(2)).await.expect("commit"), CommitOutcome::LeaseLost, "not its lease");
+    assert_eq!(books.commit(&first, "w1", t(2)).await.expect("commit"), CommitOutcome::Applied);
+    let record = books.get(&event).await.expect("get").expect("record");
+    assert_eq!((record.status, record.lease_owner.as_deref()), (EventStatus::Processing, Some("w1")));
+    assert_eq!(
+        books.commit(&grant(&account, &unique("grant"), 100, &event), "w1", t(3)).await.expect("commit"),
+        CommitOutcome::Applied
+    );
+    assert_eq!(books.get(&event).await.expect("get").expect("record").status, EventStatus::Completed);
+    let state = books.account(&account).await.expect("account").expect("account");
+    assert_eq!((state.balance, state.entries), (100, 2));
+}
+
 /// Paystack stamps every event of a subscription with its creation time: at
 /// one time, a later stage of its life wins (live, changing, cancelled).
 pub async fn at_the_same_provider_time_a_later_stage_wins(books: Arc<dyn Books>) {

@@ -193,12 +193,10 @@ fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDat
         account: str_at(d, &["meta", "account_id"]).or_else(|| customer.clone()),
         customer,
         // Flutterwave's charges never name the subscription they pay for:
-        // a renewal is known by its plan, and the account's purchase and
-        // cancellation state one entitlement, named by no subscription id.
-        subscription: match kind {
-            EventKind::Renewal => plan.clone(),
-            _ => None,
-        },
+        // the account's plan charges, purchase and cancellation state one
+        // entitlement, named by no subscription id; a renewal's grant is
+        // known by its transaction.
+        subscription: None,
         plan,
         period: None,
         amount_minor: amount.and_then(|a| minor_units(a, currency.as_deref())),
@@ -211,7 +209,9 @@ fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDat
             _ => None,
         },
         payment_alias: None,
-        status: None,
+        // A plan's subscriber is active from a paid plan charge (the first
+        // one included): no other event says the subscription started.
+        status: (kind == EventKind::Renewal).then(|| "active".to_owned()),
         object: text_at(d, &["id"]),
         prorations: Vec::new(),
         event_type,
