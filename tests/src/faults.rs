@@ -34,6 +34,9 @@ pub enum Fault {
     After,
     Throttle,
     Delay,
+    /// During a delay, the clock the pipelines read moved on (up to a
+    /// lease): leases expire in the middle of work.
+    ClockJump,
 }
 
 impl Fault {
@@ -43,8 +46,17 @@ impl Fault {
             Fault::After => "fail after (write landed)",
             Fault::Throttle => "throttle",
             Fault::Delay => "delay",
+            Fault::ClockJump => "clock moved on mid-call",
         }
     }
+}
+
+/// A clock that delayed calls move forward.
+#[derive(Debug)]
+struct Jumps {
+    clock: Arc<payhooks::clock::ManualClock>,
+    rate: f64,
+    max: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +80,7 @@ pub struct Faults {
     random: Option<Random>,
     injected: Mutex<BTreeMap<Fault, u64>>,
     enabled: AtomicBool,
+    jumps: Option<Jumps>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -89,7 +102,26 @@ impl Faults {
             random: None,
             injected: Mutex::default(),
             enabled: AtomicBool::new(true),
+            jumps: None,
         }
+    }
+
+    /// A delayed call moves `clock` forward by up to `max` with `rate`.
+    pub fn moving(mut self, clock: Arc<payhooks::clock::ManualClock>, rate: f64, max: Duration) -> Self {
+        self.jumps = Some(Jumps { clock, rate, max });
+        self
+    }
+
+    /// Whether a delayed call moves the clock, and by how much.
+    fn jump(&self) -> Option<(&Jumps, time::Duration)> {
+        let jumps = self.jumps.as_ref()?;
+        let random = self.random.as_ref()?;
+        let mut rng = lock(&random.rng);
+        if !rng.random_bool(jumps.rate) {
+            return None;
+        }
+        let millis = rng.random_range(1..=jumps.max.as_millis().max(1) as i64);
+        Some((jumps, time::Duration::milliseconds(millis)))
     }
 
     /// Also fails and delays calls at random, reproducibly from `seed`.
@@ -163,10 +195,15 @@ impl Faults {
                 for _ in 0..3 {
                     tokio::task::yield_now().await;
                 }
+                if let Some((jumps, by)) = self.jump() {
+                    jumps.clock.advance(by);
+                    *lock(&self.injected).entry(Fault::ClockJump).or_default() += 1;
+                }
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 call.await
             }
-            None => call.await,
+            // Never decided: counted when a delay moves the clock.
+            Some(Fault::ClockJump) | None => call.await,
         }
     }
 }

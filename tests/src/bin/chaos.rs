@@ -37,6 +37,8 @@ fn main() -> ExitCode {
     let mut runtime = tokio::runtime::Builder::new_current_thread();
     runtime.enable_all();
     if args.emulators {
+        // In real time a worker's death cannot be placed at a delayed call.
+        settings.crash_rate = 0.0;
         settings.visibility = Duration::from_secs(2);
         settings.step = Duration::from_millis(200);
         settings.provider_step = Duration::from_secs(5);

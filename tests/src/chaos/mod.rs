@@ -2,9 +2,13 @@
 //! realistic mix of events for many accounts, signed as that provider signs,
 //! in random order, with duplicates, retrying each until it gets a 2xx;
 //! every port (event store, ledger, queue, DLQ, provisioner, Kill Bill's
-//! API) fails, throttles or delays at random (`crate::faults`), the queue
-//! duplicates some messages and redelivers on its visibility timeout, and
-//! moves to the DLQ after `maxReceiveCount`. Driven until quiet, the DLQ
+//! API) fails, throttles or delays at random (`crate::faults`), and some
+//! delays move the clock on by up to a lease, so leases expire mid-work;
+//! some workers die mid-batch (wherever a call was delayed: between the
+//! provisioner's answer and the commit too) and a new one takes over; the
+//! sweeper runs every simulated minute; the queue duplicates some messages
+//! and redelivers on its visibility timeout, and moves to the DLQ after
+//! `maxReceiveCount`. Driven until quiet, the DLQ
 //! replayed, driven until quiet again; then checked against what the
 //! scenario alone says must have happened: nothing lost, nothing doubled,
 //! every balance the sum of its ledger, every account's final entitlement
@@ -30,6 +34,7 @@ use payhooks::ports::{AccountRef, Action};
 use payhooks::process::{Processor, ProcessorPorts, ProcessorSettings};
 use payhooks::providers::Inbound;
 use payhooks::replay::{ReplayFilter, Replayer};
+use payhooks::sweep::{SweepSettings, Sweeper};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -59,6 +64,11 @@ pub struct ChaosSettings {
     /// How far the provider's schedule (retries within a minute, duplicates
     /// within five) moves per step: on the emulators, faster than real time.
     pub provider_step: Duration,
+    /// Chance that a worker dies at the first delayed call of a batch (on
+    /// the paused runtime only: a timeout shorter than the delay).
+    pub crash_rate: f64,
+    /// Chance that a delayed call moves the clock on, by up to a lease.
+    pub clock_jump_rate: f64,
 }
 
 impl ChaosSettings {
@@ -73,6 +83,8 @@ impl ChaosSettings {
             visibility: Duration::from_secs(30),
             step: Duration::from_secs(1),
             provider_step: Duration::from_secs(1),
+            crash_rate: 0.1,
+            clock_jump_rate: 0.25,
         }
     }
 }
@@ -93,6 +105,9 @@ pub struct ChaosReport {
     pub port_calls: u64,
     pub faults: BTreeMap<Fault, u64>,
     pub queue_duplicates: u64,
+    /// Workers that died mid-batch, and sweeper runs.
+    pub crashes: u64,
+    pub sweeps: u64,
     /// Requests the provisioner received, and how many repeated a key it
     /// had already received (a lost answer; the receiver dedupes by key).
     pub provision_requests: u64,
@@ -120,7 +135,8 @@ impl ChaosReport {
 
     /// The summary table.
     pub fn table(&self) -> String {
-        let failures: u64 = self.faults.iter().filter(|(f, _)| **f != Fault::Delay).map(|(_, n)| n).sum();
+        let failures: u64 =
+            self.faults.iter().filter(|(f, _)| !matches!(f, Fault::Delay | Fault::ClockJump)).map(|(_, n)| n).sum();
         let mut rows = vec![
             ("seed".to_owned(), self.seed.to_string()),
             ("accounts".to_owned(), self.accounts.to_string()),
@@ -147,6 +163,8 @@ impl ChaosReport {
         }
         rows.extend([
             ("queue duplicates".to_owned(), self.queue_duplicates.to_string()),
+            ("workers died mid-batch".to_owned(), self.crashes.to_string()),
+            ("sweeper runs".to_owned(), self.sweeps.to_string()),
             (
                 "provisioner requests".to_owned(),
                 format!("{} ({} repeats of a key)", self.provision_requests, self.provision_repeats),
@@ -206,8 +224,12 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
         by_provider.entry(provider).or_default().0 += 1;
     }
 
-    let faults = Arc::new(Faults::seeded(settings.seed ^ 0x5eed, settings.failure_rate, 0.1));
     let clock = Arc::new(ManualClock::at(payhooks::clock::whole_millis(time::OffsetDateTime::now_utc())));
+    let faults = Arc::new(Faults::seeded(settings.seed ^ 0x5eed, settings.failure_rate, 0.1).moving(
+        clock.clone(),
+        settings.clock_jump_rate,
+        settings.visibility,
+    ));
     let store = Arc::new(FaultyStore::with(backend.store.clone(), faults.clone()));
     let ledger = Arc::new(FaultyLedger::with(backend.ledger.clone(), faults.clone()));
     let queue = Arc::new(
@@ -230,24 +252,40 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
     let plans: BTreeMap<&str, i64> = scenario::plans().collect();
     let plans = Plans::from_json(&serde_json::to_string(&plans).expect("json")).expect("plans");
     let effects = Arc::new(BillingEffects::new(ledger, plans, clock.clone()).with_provisioner(provisioner));
-    let processor = Processor::new(
-        ProcessorPorts {
-            store: store.clone(),
-            queue: queue.clone(),
-            dead_letters: dead_letters.clone(),
-            metrics,
-            clock: clock.clone(),
-        },
-        effects,
-        ProcessorSettings {
-            lease: settings.visibility,
-            backoff_base: Duration::from_secs(1),
-            backoff_max: settings.visibility,
+    // A worker: a new one (its own lease owner) after one dies.
+    let worker = || {
+        Processor::new(
+            ProcessorPorts {
+                store: store.clone(),
+                queue: queue.clone(),
+                dead_letters: dead_letters.clone(),
+                metrics: metrics.clone(),
+                clock: clock.clone(),
+            },
+            effects.clone(),
+            ProcessorSettings {
+                lease: settings.visibility,
+                backoff_base: Duration::from_secs(1),
+                backoff_max: settings.visibility,
+                max_receive_count: crate::backend::MAX_RECEIVE_COUNT,
+                ..ProcessorSettings::default()
+            },
+        )
+        .with_confirmer(Provider::Killbill, confirmer.clone())
+    };
+    let processor = std::sync::Mutex::new(Arc::new(worker()));
+    let crashes = std::sync::Mutex::new(StdRng::seed_from_u64(settings.seed ^ 0xdead));
+    let sweeper = Sweeper::new(
+        store.clone(),
+        queue.clone(),
+        metrics.clone(),
+        clock.clone(),
+        SweepSettings {
+            older_than: settings.visibility * 4,
             max_receive_count: crate::backend::MAX_RECEIVE_COUNT,
-            ..ProcessorSettings::default()
+            ..SweepSettings::default()
         },
-    )
-    .with_confirmer(Provider::Killbill, confirmer);
+    );
 
     let mut provider = SimulatedProvider {
         acked: vec![false; events.len()],
@@ -301,10 +339,27 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
                 answered(provider, index, answer.status.is_success(), *elapsed_ms, report);
             }
             for _ in 0..5 {
-                match processor.poll_once(Duration::ZERO).await {
-                    Ok(batch) if batch.processed == 0 && batch.retry_message_ids.is_empty() => break,
+                let current = processor.lock().expect("worker").clone();
+                let dies = settings.crash_rate > 0.0 && crashes.lock().expect("rng").random_bool(settings.crash_rate);
+                let polled = if dies {
+                    // Dies at its first delayed call, if it makes one.
+                    tokio::time::timeout(Duration::from_micros(500), current.poll_once(Duration::ZERO)).await.ok()
+                } else {
+                    Some(current.poll_once(Duration::ZERO).await)
+                };
+                match polled {
+                    Some(Ok(batch)) if batch.processed == 0 && batch.retry_message_ids.is_empty() => break,
+                    None => {
+                        report.crashes += 1;
+                        *processor.lock().expect("worker") = Arc::new(worker());
+                    }
                     _ => {}
                 }
+            }
+            if (clock.now() - started).whole_seconds() / 60 > i64::try_from(report.sweeps).unwrap_or(i64::MAX) {
+                report.sweeps += 1;
+                // The sweeper's own calls fail like any other: the next run goes on.
+                let _ = sweeper.sweep().await;
             }
             let depth = backend.queue.counts().await.map(|d| d.visible + d.in_flight).unwrap_or(1);
             if provider.due.is_empty() && provider.acked.iter().all(|a| *a) && depth == 0 {
