@@ -16,7 +16,7 @@
 //! | `event` | kind |
 //! | --- | --- |
 //! | `subscription.activated` | purchase |
-//! | `subscription.charged` | renewal: the subscription's current period and plan, the payment's amount |
+//! | `subscription.charged` | renewal: the subscription's current period, plan and status (stated too), the payment's amount |
 //! | `subscription.pending`, `.halted`, `.paused`, `.resumed` | subscription updated (its status) |
 //! | `subscription.cancelled`, `subscription.completed` | cancellation |
 //! | `payment.failed` | payment failed |
