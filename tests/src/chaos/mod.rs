@@ -506,19 +506,30 @@ impl Checks<'_> {
         // Downstream ends where the account ends, keeping per account the
         // request with the newest `as_of` (a cancellation at equal times),
         // as the receiver is told to, whatever order requests arrived in.
-        let downstream = requests
-            .iter()
-            .filter(|r| r.provider == want.provider && r.account == want.name)
-            .max_by_key(|r| (r.as_of, r.action == Action::Deprovision))
-            .map(|r| r.action);
-        // Open, the last word is access given: a provision or a plan change.
-        let ends_right = match downstream {
-            Some(Action::Deprovision) => want.cancelled,
-            Some(Action::Provision | Action::ChangePlan) => !want.cancelled,
-            None => false,
+        // Each subscription the story names ends where it ends; where it
+        // names none, the account's one.
+        let named: Vec<(Option<&str>, bool)> = match want.subscriptions.as_slice() {
+            [] => vec![(None, want.cancelled)],
+            subscriptions => subscriptions.iter().map(|(id, cancelled)| (Some(id.as_str()), *cancelled)).collect(),
         };
-        if !ends_right {
-            report.lost.push(format!("{who}: downstream ends at {downstream:?}, cancelled {}", want.cancelled));
+        for (subscription, cancelled) in named {
+            let downstream = requests
+                .iter()
+                .filter(|r| r.provider == want.provider && r.account == want.name)
+                .filter(|r| subscription.is_none_or(|id| r.subscription.as_deref() == Some(id)))
+                .max_by_key(|r| (r.as_of, r.action == Action::Deprovision))
+                .map(|r| r.action);
+            // Open, the last word is access given: a provision or a plan change.
+            let ends_right = match downstream {
+                Some(Action::Deprovision) => cancelled,
+                Some(Action::Provision | Action::ChangePlan) => !cancelled,
+                None => false,
+            };
+            if !ends_right {
+                report
+                    .lost
+                    .push(format!("{who} {subscription:?}: downstream ends at {downstream:?}, cancelled {cancelled}"));
+            }
         }
     }
 }

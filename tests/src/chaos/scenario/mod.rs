@@ -110,6 +110,9 @@ pub struct Expected {
     pub payments: Vec<(String, i64)>,
     /// The plan the account's subscription ends on, where the story says.
     pub plan: Option<&'static str>,
+    /// Each subscription the story names, and whether it ends cancelled:
+    /// downstream must end each where it ends (else the account's one).
+    pub subscriptions: Vec<(String, bool)>,
 }
 
 /// The turns of a payment's life a simulated provider tells, beyond a paid
@@ -125,11 +128,19 @@ pub struct Lifecycle {
     pub disputes: bool,
     /// Halfway through a paid period, the plan changes to a richer one.
     pub upgrade: Option<Upgrade>,
+    /// The customer buys a second subscription on the same billing anchor
+    /// and keeps it.
+    pub second_subscription: bool,
 }
 
 impl Lifecycle {
-    pub const PAID_ONLY: Lifecycle =
-        Lifecycle { failed_charges: false, failed_refunds: false, disputes: false, upgrade: None };
+    pub const PAID_ONLY: Lifecycle = Lifecycle {
+        failed_charges: false,
+        failed_refunds: false,
+        disputes: false,
+        upgrade: None,
+        second_subscription: false,
+    };
 }
 
 /// An upgrade halfway through a period, paid for at once: the period is
@@ -179,6 +190,8 @@ pub struct Outline {
     pub period_rolls: Vec<bool>,
     /// The paid renewal whose period is upgraded halfway through.
     pub upgrade: Option<usize>,
+    /// Paid periods of a second subscription the account keeps.
+    pub second: usize,
     pub failed_payment: bool,
     pub cancelled: bool,
 }
@@ -221,6 +234,7 @@ impl Outline {
             Some(_) if !paid.is_empty() && rng.random_bool(0.4) => Some(paid[rng.random_range(0..paid.len())]),
             _ => None,
         };
+        let second = if lifecycle.second_subscription && rng.random_bool(0.3) { rng.random_range(1..=2) } else { 0 };
         Self {
             trial,
             renewals,
@@ -229,6 +243,7 @@ impl Outline {
             disputes,
             period_rolls,
             upgrade,
+            second,
             failed_payment: rng.random_bool(0.2),
             cancelled,
         }
@@ -262,19 +277,24 @@ impl Outline {
             credits - credits * standing(i, paid).min(paid) / paid
         };
         let top_up = lifecycle.upgrade.filter(|_| self.upgrade.is_some()).map_or(0, |u| u.top_up);
-        let balance = paid_renewals().map(kept).sum::<i64>() + top_up;
+        // A second subscription's periods are granted each, even on the
+        // first one's billing anchor.
+        let second = CREDITS * self.second as i64;
+        let balance = paid_renewals().map(kept).sum::<i64>() + top_up + second;
         let failures: u32 = self.charges.iter().map(|charge| charge.failures()).sum();
         Expected {
             provider,
             name,
             balance,
-            grants: paid_renewals().count(),
+            grants: paid_renewals().count() + self.second,
             trial: self.trial,
-            cancelled: self.cancelled,
+            // The account stays entitled by the subscription it keeps.
+            cancelled: self.cancelled && self.second == 0,
             open_status,
             failed_payments: u32::from(self.failed_payment) + failures,
             payments: Vec::new(),
             plan: None,
+            subscriptions: Vec::new(),
         }
     }
 }
@@ -292,10 +312,12 @@ pub struct Teller {
     pub open_status: &'static str,
     /// Points a sample at this account.
     rewrite: fn(String, &str) -> String,
-    /// What each payment must have granted, and the plan the subscription
-    /// ends on, where the provider's story says.
+    /// What each payment must have granted, the plan the subscription ends
+    /// on, and each subscription with whether it ends cancelled, where the
+    /// provider's story says.
     payments: Vec<(String, i64)>,
     plan: Option<&'static str>,
+    subscriptions: Vec<(String, bool)>,
     events: Vec<SimEvent>,
     /// The objects the provider's API must answer with (path → JSON).
     api: Vec<(String, Value)>,
@@ -351,12 +373,14 @@ pub fn account(provider: Provider, index: usize, run: &str, rng: &mut StdRng) ->
         api: Vec::new(),
         payments: Vec::new(),
         plan: None,
+        subscriptions: Vec::new(),
     };
     let outline = Outline::draw(rng, simulated);
     (simulated.tell)(&outline, &mut teller);
     let expected = Expected {
         payments: teller.payments,
         plan: teller.plan,
+        subscriptions: teller.subscriptions,
         ..outline.expected(simulated, provider, teller.name.clone(), teller.open_status)
     };
     Account { expected, events: teller.events, api: teller.api }

@@ -4,7 +4,9 @@
 //! trial with its $0 first invoice. Refunds name the payment intent; some
 //! fail after they were created; some payments are disputed, won or lost.
 //! Some subscriptions are upgraded from Pro to Team halfway through a paid
-//! period, its prorations invoiced at once; later periods bill Team.
+//! period, its prorations invoiced at once; later periods bill Team. Some
+//! customers buy a second subscription on the same billing anchor and keep
+//! it, whatever becomes of the first.
 //! Accounts are customers (no explicit account).
 
 use payhooks::providers::SampleIds;
@@ -22,7 +24,13 @@ pub const SIMULATED: Simulated = Simulated {
     plan: PLAN,
     paid: PAID,
     trial: true,
-    lifecycle: Lifecycle { failed_charges: true, failed_refunds: true, disputes: true, upgrade: Some(UPGRADE) },
+    lifecycle: Lifecycle {
+        failed_charges: true,
+        failed_refunds: true,
+        disputes: true,
+        upgrade: Some(UPGRADE),
+        second_subscription: true,
+    },
     name: customer,
     rewrite: without_explicit_account,
     tell,
@@ -44,6 +52,33 @@ fn upgrade(teller: &mut Teller, [change, invoice]: [SampleIds; 2], start: i64, e
     };
     teller.send("customer.subscription.updated.upgrade", change, times);
     teller.send("invoice.paid.upgrade", invoice, times);
+}
+
+/// A second subscription of the same customer, bought with a checkout and
+/// paid for `outline.second` periods on the first one's billing anchor.
+fn second_subscription(outline: &Outline, teller: &mut Teller) {
+    let (run, index, name) = (teller.run.clone(), teller.index, teller.name.clone());
+    let subscription = format!("sub_chaos_{run}_{index}_b");
+    let ids = |serial: usize, payment: usize| SampleIds {
+        event_id: format!("evt_chaos_{run}_{index}_b{serial}"),
+        customer_id: name.clone(),
+        subscription_id: subscription.clone(),
+        payment_id: format!("in_chaos_{run}_{index}_b{payment}"),
+        payment_alias_id: format!("pi_chaos_{run}_{index}_b{payment}"),
+        refund_id: format!("re_chaos_{run}_{index}_b{payment}"),
+    };
+    teller.send("checkout.session.completed", ids(0, 0), |b| b);
+    for k in 1..=outline.second {
+        let (start, end) = super::period(FIRST_PERIOD, k);
+        let period = move |body: String| {
+            body.replace("\"start\": 1766592000", &format!("\"start\": {start}"))
+                .replace("\"end\": 1769270400", &format!("\"end\": {end}"))
+        };
+        teller.payments.push((format!("in_chaos_{run}_{index}_b{k}"), super::CREDITS));
+        teller.send("invoice.payment_succeeded", ids(2 * k - 1, k), period);
+        teller.send("invoice_payment.paid", ids(2 * k, k), |b| b);
+    }
+    teller.subscriptions.push((subscription, false));
 }
 
 pub fn customer(run: &str, index: usize) -> String {
@@ -133,10 +168,15 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
     if outline.failed_payment {
         teller.send("invoice.payment_failed", ids(0, 0), same);
     }
+    teller.subscriptions.push((format!("sub_chaos_{run}_{index}"), outline.cancelled));
+    if outline.second > 0 {
+        second_subscription(outline, teller);
+    }
     // The checkout names no price: the plan is known once a subscription
     // event newer than it was told (a roll, the upgrade, the cancellation).
     let rolled = (0..outline.renewals.len()).any(|i| outline.period_rolls[i] || outline.charges[i] != Charge::Paid);
-    if rolled || outline.upgrade.is_some() || outline.cancelled {
+    // With a second subscription, the account's entitlement is either.
+    if outline.second == 0 && (rolled || outline.upgrade.is_some() || outline.cancelled) {
         teller.plan = Some(if outline.upgrade.is_some() { UPGRADE.plan } else { PLAN });
     }
     if outline.cancelled {
