@@ -35,6 +35,9 @@ pub(super) const PENDING_KEY: &str = "pending_key";
 pub(super) const PENDING_SORT: &str = "updated_at";
 pub(super) const INDEX_KEY: &str = "account_key";
 pub(super) const INDEX_SORT: &str = "entry_sort";
+/// The event is still leased by `:owner` (with `#status` and `:processing`
+/// bound): every write a worker makes under its lease is conditioned on it.
+pub(super) const LEASE_HELD: &str = "#status = :processing AND lease_owner = :owner";
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -447,7 +450,7 @@ impl Leases for DynamoEventStore {
                 "SET #status = :enqueued, last_error = :error, updated_at = :now \
                  REMOVE lease_owner, lease_until, expires_at",
             )
-            .condition_expression("#status = :processing AND lease_owner = :owner")
+            .condition_expression(LEASE_HELD)
             .expression_attribute_values(":enqueued", status(EventStatus::Enqueued))
             .expression_attribute_values(":processing", status(EventStatus::Processing))
             .expression_attribute_values(":owner", s(owner))
@@ -465,7 +468,7 @@ impl Leases for DynamoEventStore {
     ) -> Result<FinishOutcome, StoreError> {
         let mut request = self
             .update(key)
-            .condition_expression("#status = :processing AND lease_owner = :owner")
+            .condition_expression(LEASE_HELD)
             .expression_attribute_values(":final", status(finish.status()))
             .expression_attribute_values(":processing", status(EventStatus::Processing))
             .expression_attribute_values(":owner", s(owner))

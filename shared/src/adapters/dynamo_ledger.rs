@@ -14,8 +14,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use time::OffsetDateTime;
 
 use super::dynamo_event_store::{
-    ACCOUNT_INDEX, DynamoEventStore, INDEX_KEY, INDEX_SORT, Item, PARTITION_KEY, corrupt, get_n, get_s, get_time,
-    millis, n, required, s, status,
+    ACCOUNT_INDEX, DynamoEventStore, INDEX_KEY, INDEX_SORT, Item, LEASE_HELD, PARTITION_KEY, corrupt, get_n, get_s,
+    get_time, millis, n, required, s, status,
 };
 use crate::event::{EventId, EventKey, EventStatus, Period, Provider};
 use crate::ports::StoreError;
@@ -232,7 +232,7 @@ impl DynamoEventStore {
         ConditionCheck::builder()
             .table_name(&self.table)
             .key(PARTITION_KEY, s(effect.event.storage_key()))
-            .condition_expression("#status = :processing AND lease_owner = :owner")
+            .condition_expression(LEASE_HELD)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":processing", status(EventStatus::Processing))
             .expression_attribute_values(":owner", s(owner))
@@ -248,7 +248,7 @@ impl DynamoEventStore {
                 "SET #status = :completed, finished_at = :at, updated_at = :at, expires_at = :expires \
                  REMOVE lease_owner, lease_until, pending_key",
             )
-            .condition_expression("#status = :processing AND lease_owner = :owner")
+            .condition_expression(LEASE_HELD)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":completed", status(EventStatus::Completed))
             .expression_attribute_values(":processing", status(EventStatus::Processing))
