@@ -270,13 +270,10 @@ impl BillingEffects {
             // effect of its own, ordered by provider time (I6).
             EventKind::Purchase | EventKind::Cancellation => {
                 let status = if event.kind == EventKind::Purchase { "active" } else { crate::ports::ledger::CANCELLED };
-                effect(format!("state:{provider}:{}", record.event_id), entitle(event, status))
+                Ok(Some(stated(record, account()?, status)))
             }
             EventKind::SubscriptionUpdated => match &event.status {
-                Some(status) => effect(
-                    format!("state:{provider}:{}", record.event_id),
-                    entitle(event, &status.to_ascii_lowercase()),
-                ),
+                Some(status) => Ok(Some(stated(record, account()?, &status.to_ascii_lowercase()))),
                 None => Ok(None),
             },
             // Payment effects depend on what the ledger holds: see `apply`.
@@ -317,15 +314,8 @@ impl BillingEffects {
         let (Some(status), Some(account)) = (&event.status, &event.account) else {
             return Ok(None);
         };
-        let state = Effect {
-            completes_event: false,
-            ..Effect::new(
-                format!("state:{}:{}", record.provider, record.event_id),
-                AccountRef::new(record.provider, account),
-                entitle(event, &status.to_ascii_lowercase()),
-                record.key(),
-            )
-        };
+        let account = AccountRef::new(record.provider, account);
+        let state = Effect { completes_event: false, ..stated(record, account, &status.to_ascii_lowercase()) };
         // A duplicate or a stale state changes nothing; the payment still counts.
         if self.provision(record, &state).await?.is_some() {
             return Ok(None);
@@ -752,6 +742,13 @@ fn refund_named(record: &EventRecord) -> Result<(&str, i64), EffectError> {
     let amount =
         event.amount_minor.ok_or_else(|| EffectError::Permanent(format!("refund {refund_id} names no amount")))?;
     Ok((refund_id, amount))
+}
+
+/// The subscription state `record` states, `status` on the account: an
+/// effect of its own, keyed by the event (ordered by provider time, I6).
+fn stated(record: &EventRecord, account: AccountRef, status: &str) -> Effect {
+    let key = format!("state:{}:{}", record.provider, record.event_id);
+    Effect::new(key, account, entitle(&record.event, status), record.key())
 }
 
 fn entitle(event: &crate::event::DomainEvent, status: &str) -> Change {
