@@ -133,6 +133,7 @@ ledger_contract!(
     an_effect_may_leave_its_event_for_a_second_one,
     at_the_same_provider_time_a_later_stage_wins,
     each_subscription_is_ordered_on_its_own,
+    an_entitlement_commits_only_over_the_state_it_was_decided_from,
     a_checkpoint_is_kept_until_replaced_or_cleared,
 );
 

@@ -20,7 +20,7 @@ use super::dynamo_event_store::{
 use crate::event::{EventId, EventKey, EventStatus, Period, Provider};
 use crate::ports::StoreError;
 use crate::ports::ledger::{
-    AccountPage, AccountRef, AccountState, Audit, Audits, Balances, CANCELLED, Change, CommitOutcome, Effect,
+    AccountPage, AccountRef, AccountState, Audit, Audits, Balances, Basis, CANCELLED, Change, CommitOutcome, Effect,
     Entitlement, LIVE, LedgerEntry, Payment, PaymentRef, PaymentWrite, Postings, Stage,
 };
 
@@ -139,6 +139,17 @@ impl DynamoEventStore {
                     }
                     Stage::Live => "(attribute_not_exists(#subscription) OR #subscription.#as_of < :as_of)",
                 });
+                match &effect.basis {
+                    None => {}
+                    Some(Basis::Unknown) => conditions.push("attribute_not_exists(#subscription)"),
+                    Some(Basis::Stated { as_of, status }) => {
+                        names.push(("#status", "status".to_owned()));
+                        values.push((":basis_as_of", millis(*as_of)));
+                        values.push((":basis_status", s(status)));
+                        conditions
+                            .push("(#subscription.#as_of = :basis_as_of AND #subscription.#status = :basis_status)");
+                    }
+                }
             }
         }
         if !effect.flags.is_empty() {
@@ -378,7 +389,9 @@ impl Postings for DynamoEventStore {
             CommitOutcome::LeaseLost
         } else if failed(Part::BusinessKey) {
             CommitOutcome::DuplicateEffect
-        } else if failed(Part::Account) && matches!(effect.change, Change::Entitlement(_)) {
+        } else if failed(Part::Account) && matches!(effect.change, Change::Entitlement(_)) && effect.basis.is_none() {
+            // With a basis, stale and changed since read look alike: raced,
+            // the effect is decided again from what is stored now.
             CommitOutcome::Stale
         } else if failed(Part::Account) || failed(Part::Payment) || conflicted {
             CommitOutcome::Raced

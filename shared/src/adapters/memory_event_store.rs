@@ -386,10 +386,15 @@ impl Postings for MemoryEventStore {
             return Ok(CommitOutcome::DuplicateEffect);
         }
         let current = effect.account.as_ref().and_then(|a| accounts.get(a));
-        if let Change::Entitlement(new) = &effect.change
-            && current.and_then(|a| a.subscriptions.get(new.key())).is_some_and(|e| !new.supersedes(e))
-        {
-            return Ok(CommitOutcome::Stale);
+        if let Change::Entitlement(new) = &effect.change {
+            let stored = current.and_then(|a| a.subscriptions.get(new.key()));
+            // Changed since read, stale or not: decided again, as on DynamoDB.
+            if effect.basis.as_ref().is_some_and(|basis| !basis.holds(stored)) {
+                return Ok(CommitOutcome::Raced);
+            }
+            if stored.is_some_and(|e| !new.supersedes(e)) {
+                return Ok(CommitOutcome::Stale);
+            }
         }
         let version = |reference: &PaymentRef| payments.get(reference).map_or(0, |p| p.version);
         let balance = current.map_or(0, |a| a.balance);

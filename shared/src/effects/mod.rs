@@ -26,6 +26,8 @@
 pub mod payments;
 mod plan_changes;
 mod plans;
+#[cfg(test)]
+mod transitions;
 
 pub use plan_changes::PlanChanges;
 pub use plans::{InvalidPlans, Plans};
@@ -38,7 +40,7 @@ use time::OffsetDateTime;
 use crate::clock::Clock;
 use crate::event::{EventKind, EventRecord, Provider};
 use crate::ports::{
-    AccountRef, Action, Applied, BalanceGuard, Change, CommitOutcome, Effect, EffectError, Effects, Entitlement,
+    AccountRef, Action, Applied, BalanceGuard, Basis, Change, CommitOutcome, Effect, EffectError, Effects, Entitlement,
     Payment, PaymentRef, PaymentWrite, Postings, ProvisionRequest, Provisioner, StoreError,
 };
 
@@ -160,7 +162,12 @@ impl BillingEffects {
     /// and the provider time of the state it leaves, so two events of one
     /// transition (or two workers racing past this check) send the same
     /// key, and a later transition of the same kind is a new one.
-    async fn provision(&self, record: &EventRecord, effect: &Effect) -> Result<Option<Applied>, EffectError> {
+    ///
+    /// The effect is given the state it was decided from as its basis: it
+    /// commits only while that state is stored, so a transition told is
+    /// never one another event's commit made untrue (two workers reading one
+    /// state, a pause and its resumption).
+    async fn provision(&self, record: &EventRecord, effect: &mut Effect) -> Result<Option<Applied>, EffectError> {
         let Some(provisioner) = &self.provisioner else {
             return Ok(None);
         };
@@ -178,8 +185,18 @@ impl BillingEffects {
             // The same state told again (two events of one purchase) is a
             // duplicate; anything else older is stale.
             let restated = (&current.status, &current.plan, current.as_of) == (&new.status, &new.plan, new.as_of);
-            return Ok(Some(if restated { Applied::DuplicateEffect } else { Applied::Stale }));
+            if restated {
+                return Ok(Some(Applied::DuplicateEffect));
+            }
+            // An earlier attempt (or this one, before its commit raced) may
+            // have told downstream this event's transition: downstream hears
+            // where the subscription stands now, which is newer.
+            if record.attempts > 1 || effect.basis.is_some() {
+                self.retell(provisioner.as_ref(), record, account, new, current).await?;
+            }
+            return Ok(Some(Applied::Stale));
         }
+        effect.basis = Some(Basis::of(current.as_ref()));
         let replan = |c: &Entitlement| c.plan.is_some() && new.plan.is_some() && c.plan != new.plan;
         let action = match (&current, new.entitles()) {
             (None, true) => Action::Provision,
@@ -207,6 +224,51 @@ impl BillingEffects {
         };
         provisioner.send(&request).await.map_err(|e| EffectError::Transient(Box::new(e)))?;
         Ok(None)
+    }
+
+    /// Tells downstream the subscription's `current` state, as of its own
+    /// time, after `told` (a stale event's state) may have been: keyed as a
+    /// transition from `told`, so each stale event's correction is one.
+    async fn retell(
+        &self,
+        provisioner: &dyn Provisioner,
+        record: &EventRecord,
+        account: &AccountRef,
+        told: &Entitlement,
+        current: &Entitlement,
+    ) -> Result<(), EffectError> {
+        let action = if current.entitles() { Action::Provision } else { Action::Deprovision };
+        let since = told.as_of.unix_timestamp_nanos() / 1_000_000;
+        let request = ProvisionRequest {
+            idempotency_key: format!("{}:{}:{}:{since}", action.as_str(), record.provider, current.key()),
+            action,
+            status: current.status.clone(),
+            provider: record.provider,
+            account: account.account.clone(),
+            plan: current.plan.clone(),
+            subscription: current.subscription.clone(),
+            customer: current.customer.clone(),
+            event_id: record.event_id.to_string(),
+            as_of: current.as_of,
+        };
+        provisioner.send(&request).await.map_err(|e| EffectError::Transient(Box::new(e)))
+    }
+
+    /// States a subscription: the provisioner told of its transition from
+    /// the state read, then the commit, which holds only while that state
+    /// is stored; raced, the transition is decided again.
+    async fn state(&self, record: &EventRecord, effect: &Effect, owner: &str) -> Result<Applied, EffectError> {
+        let mut effect = effect.clone();
+        for _ in 0..RACE_RETRIES {
+            if let Some(decided) = self.provision(record, &mut effect).await? {
+                return Ok(decided);
+            }
+            match self.commit(&effect, owner).await? {
+                Applied::Raced => continue,
+                applied => return Ok(applied),
+            }
+        }
+        Err(EffectError::Transient(Box::new(Contended("the subscription kept changing while its state was told"))))
     }
 
     /// The effect of `record`, if its kind has one; a payment's credits
@@ -317,10 +379,7 @@ impl BillingEffects {
         let account = AccountRef::new(record.provider, account);
         let state = Effect { completes_event: false, ..stated(record, account, &status.to_ascii_lowercase()) };
         // A duplicate or a stale state changes nothing; the payment still counts.
-        if self.provision(record, &state).await?.is_some() {
-            return Ok(None);
-        }
-        match until_settled("the account was busy with other transactions", || self.commit(&state, owner)).await? {
+        match self.state(record, &state, owner).await? {
             Applied::LeaseLost => Ok(Some(Applied::LeaseLost)),
             _ => Ok(None),
         }
@@ -535,6 +594,7 @@ impl BillingEffects {
             payments: writes,
             guard,
             flags,
+            basis: None,
         };
         self.commit(&effect, owner).await
     }
@@ -574,6 +634,7 @@ impl BillingEffects {
             payments,
             guard: None,
             flags: Vec::new(),
+            basis: None,
         };
         if !self.ledger.has_effect(&refund_key).await.map_err(transient)? {
             let never_applied = Effect { also_keys: vec![refund_key], ..effect(None, 0, Vec::new()) };
@@ -636,6 +697,7 @@ impl BillingEffects {
             payments: writes,
             guard,
             flags: flag.into_iter().map(str::to_owned).collect(),
+            basis: None,
         };
         self.commit(&effect, owner).await
     }
@@ -718,8 +780,8 @@ impl Effects for BillingEffects {
         let Some(effect) = self.effect(record, top_up)? else {
             return Ok(Applied::Done);
         };
-        if let Some(decided) = self.provision(record, &effect).await? {
-            return Ok(decided);
+        if matches!(effect.change, Change::Entitlement(_)) {
+            return self.state(record, &effect, owner).await;
         }
         if matches!(record.event.kind, EventKind::Renewal | EventKind::Payment) {
             if let Some(decided) = self.state_paid(record, owner).await? {

@@ -161,6 +161,30 @@ pub struct Effect {
     pub guard: Option<BalanceGuard>,
     /// Flags added to the account (`negative_balance`, …).
     pub flags: Vec<String>,
+    /// For an entitlement: the subscription's state its transition was
+    /// decided from (and told downstream), which must still be the one
+    /// stored, else the commit is `Raced` and decided again.
+    pub basis: Option<Basis>,
+}
+
+/// The state of a subscription as an entitlement effect found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Basis {
+    /// The account had no state for the subscription.
+    Unknown,
+    /// The state stored, named by its provider time and status.
+    Stated { as_of: OffsetDateTime, status: String },
+}
+
+impl Basis {
+    pub fn of(stored: Option<&Entitlement>) -> Self {
+        stored.map_or(Basis::Unknown, |e| Basis::Stated { as_of: e.as_of, status: e.status.clone() })
+    }
+
+    /// Whether `stored` is still the state found.
+    pub fn holds(&self, stored: Option<&Entitlement>) -> bool {
+        *self == Basis::of(stored)
+    }
 }
 
 impl Effect {
@@ -175,6 +199,7 @@ impl Effect {
             payments: Vec::new(),
             guard: None,
             flags: Vec::new(),
+            basis: None,
         }
     }
 }
@@ -259,8 +284,9 @@ pub enum CommitOutcome {
     /// The account's state is newer than the event: nothing changed; the
     /// event is still to be finished (as stale).
     Stale,
-    /// A payment or the balance changed since it was read: nothing changed;
-    /// read again and retry.
+    /// A payment, the balance or the subscription's state (an effect's
+    /// basis) changed since it was read: nothing changed; read again and
+    /// retry. With a basis, a stale entitlement may be told as raced too.
     Raced,
 }
 

@@ -19,7 +19,7 @@ pub use event_store::{
     StoreError,
 };
 pub use ledger::{
-    AccountPage, AccountRef, AccountState, Audit, Audits, BalanceGuard, Balances, Change, CommitOutcome, Effect,
+    AccountPage, AccountRef, AccountState, Audit, Audits, BalanceGuard, Balances, Basis, Change, CommitOutcome, Effect,
     Entitlement, Ledger, LedgerEntry, Payment, PaymentRef, PaymentWrite, Postings,
 };
 pub use lock::Lock;

@@ -508,11 +508,12 @@ impl Checks<'_> {
         // as the receiver is told to, whatever order requests arrived in.
         // Each subscription the story names ends where it ends; where it
         // names none, the account's one.
+        // An open subscription paused or suspended ends without access too.
         let named: Vec<(Option<&str>, bool)> = match want.subscriptions.as_slice() {
-            [] => vec![(None, want.cancelled)],
+            [] => vec![(None, want.cancelled || !payhooks::ports::ledger::entitles(want.open_status))],
             subscriptions => subscriptions.iter().map(|(id, cancelled)| (Some(id.as_str()), *cancelled)).collect(),
         };
-        for (subscription, cancelled) in named {
+        for (subscription, closed) in named {
             let downstream = requests
                 .iter()
                 .filter(|r| r.provider == want.provider && r.account == want.name)
@@ -521,14 +522,14 @@ impl Checks<'_> {
                 .map(|r| r.action);
             // Open, the last word is access given: a provision or a plan change.
             let ends_right = match downstream {
-                Some(Action::Deprovision) => cancelled,
-                Some(Action::Provision | Action::ChangePlan) => !cancelled,
+                Some(Action::Deprovision) => closed,
+                Some(Action::Provision | Action::ChangePlan) => !closed,
                 None => false,
             };
             if !ends_right {
-                report
-                    .lost
-                    .push(format!("{who} {subscription:?}: downstream ends at {downstream:?}, cancelled {cancelled}"));
+                report.lost.push(format!(
+                    "{who} {subscription:?}: downstream ends at {downstream:?}, without access {closed}"
+                ));
             }
         }
     }

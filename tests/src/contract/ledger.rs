@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use payhooks::event::{DomainEvent, EventId, EventKey, EventKind, EventStatus, NewEvent, Period, Provider};
 use payhooks::ports::{
-    AccountRef, BalanceGuard, Change, CommitOutcome, Effect, EventStore, LeaseOutcome, Ledger, Payment, PaymentRef,
-    PaymentWrite,
+    AccountRef, BalanceGuard, Basis, Change, CommitOutcome, Effect, EventStore, LeaseOutcome, Ledger, Payment,
+    PaymentRef, PaymentWrite,
 };
 use time::OffsetDateTime;
 
@@ -331,6 +331,45 @@ pub async fn each_subscription_is_ordered_on_its_own(books: Arc<dyn Books>) {
     assert_eq!((entitlement.subscription.as_deref(), entitlement.status.as_str()), (Some("sub_a"), "active"));
     assert_eq!(commit("sub_a", "cancelled", 400, "w5").await, CommitOutcome::Applied);
     assert_eq!(commit("sub_a", "active", 500, "w6").await, CommitOutcome::Applied, "a reactivation is newer");
+}
+
+/// An entitlement whose transition was decided from a state (its basis)
+/// commits only while that state is stored: a newer state committed since
+/// makes it raced, to be decided again, never written over unseen.
+pub async fn an_entitlement_commits_only_over_the_state_it_was_decided_from(books: Arc<dyn Books>) {
+    let account = AccountRef::new(Provider::Paddle, unique("acct"));
+    let state = |status: &str, at: i64| payhooks::ports::Entitlement {
+        status: status.to_owned(),
+        plan: Some("pri_pro".into()),
+        subscription: Some("sub_1".into()),
+        customer: None,
+        period: None,
+        as_of: t(at),
+    };
+    let commit = |new: payhooks::ports::Entitlement, basis: Basis, owner: &'static str| {
+        let books = books.clone();
+        let account = account.clone();
+        async move {
+            let event = leased_event(books.as_ref(), owner).await;
+            let effect =
+                Effect { basis: Some(basis), ..Effect::new(unique("state"), account, Change::Entitlement(new), event) };
+            books.commit(&effect, owner, t(2)).await.expect("commit")
+        }
+    };
+    let active = state("active", 100);
+    let stated = |e: &payhooks::ports::Entitlement| Basis::of(Some(e));
+    assert_eq!(commit(state("active", 50), stated(&active), "w0").await, CommitOutcome::Raced, "no state yet");
+    assert_eq!(commit(active.clone(), Basis::Unknown, "w1").await, CommitOutcome::Applied);
+    assert_eq!(commit(state("paused", 600), Basis::Unknown, "w2").await, CommitOutcome::Raced, "a state is there now");
+    assert_eq!(commit(state("paused", 600), stated(&active), "w3").await, CommitOutcome::Applied);
+    // Decided from `active`, which a pause has replaced since.
+    assert_eq!(commit(state("active", 900), stated(&active), "w4").await, CommitOutcome::Raced);
+    let same_time_other_status = Basis::Stated { as_of: t(600), status: "active".into() };
+    assert_eq!(commit(state("active", 900), same_time_other_status, "w5").await, CommitOutcome::Raced);
+    assert_eq!(commit(state("active", 900), stated(&state("paused", 600)), "w6").await, CommitOutcome::Applied);
+    let stored = books.account(&account).await.expect("account").expect("account");
+    let entitlement = stored.entitlement.expect("entitled");
+    assert_eq!((entitlement.status.as_str(), entitlement.as_of), ("active", t(900)));
 }
 
 pub async fn a_checkpoint_is_kept_until_replaced_or_cleared(books: Arc<dyn Books>) {

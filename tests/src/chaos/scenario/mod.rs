@@ -4,7 +4,8 @@
 //! Each account's story is drawn once (`Outline`): sometimes a trial, a
 //! purchase, one to four renewals (where the provider rolls a period before
 //! charging it, some charges fail, then recover or not), partial refunds of
-//! paid ones, sometimes a failed payment, sometimes a cancellation. Its
+//! paid ones, sometimes a failed payment, sometimes a pause or suspension
+//! after the last renewal (resumed or not), sometimes a cancellation. Its
 //! provider then tells it in its own samples and habits (`stripe`,
 //! `paystack`, …): Stripe rolls the period before the invoice, sends a
 //! trial's $0 invoice and links its payment intent; Kill Bill's
@@ -57,6 +58,11 @@ impl Simulated {
             rewrite: with_account,
             tell,
         }
+    }
+
+    /// The same provider, telling the turns of `lifecycle` too.
+    const fn telling(self, lifecycle: Lifecycle) -> Self {
+        Self { lifecycle, ..self }
     }
 }
 
@@ -131,6 +137,9 @@ pub struct Lifecycle {
     /// The customer buys a second subscription on the same billing anchor
     /// and keeps it.
     pub second_subscription: bool,
+    /// After its last renewal, the subscription is paused (suspended), then
+    /// resumed (reactivated) or not.
+    pub pauses: bool,
 }
 
 impl Lifecycle {
@@ -140,7 +149,11 @@ impl Lifecycle {
         disputes: false,
         upgrade: None,
         second_subscription: false,
+        pauses: false,
     };
+
+    /// Paid renewals only, and pauses.
+    pub const PAUSING: Lifecycle = Lifecycle { pauses: true, ..Lifecycle::PAID_ONLY };
 }
 
 /// An upgrade halfway through a period, paid for at once: the period is
@@ -192,6 +205,8 @@ pub struct Outline {
     pub upgrade: Option<usize>,
     /// Paid periods of a second subscription the account keeps.
     pub second: usize,
+    /// A pause after the last renewal, and whether it is resumed.
+    pub pause: Option<bool>,
     pub failed_payment: bool,
     pub cancelled: bool,
 }
@@ -235,6 +250,9 @@ impl Outline {
             _ => None,
         };
         let second = if lifecycle.second_subscription && rng.random_bool(0.3) { rng.random_range(1..=2) } else { 0 };
+        let failed_payment = rng.random_bool(0.2);
+        // Only a subscription in good standing is paused.
+        let pause = (lifecycle.pauses && !failed_payment && rng.random_bool(0.3)).then(|| rng.random_bool(0.5));
         Self {
             trial,
             renewals,
@@ -244,7 +262,8 @@ impl Outline {
             period_rolls,
             upgrade,
             second,
-            failed_payment: rng.random_bool(0.2),
+            pause,
+            failed_payment,
             cancelled,
         }
     }

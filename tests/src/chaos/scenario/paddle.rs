@@ -6,20 +6,22 @@
 //! `adjustment.created` (pending approval: nothing moves) then
 //! `adjustment.updated` (approved); a failed renewal with its roll,
 //! `transaction.payment_failed` and `subscription.past_due` (a roll that is
-//! never paid grants nothing); a cancellation with `subscription.canceled`.
+//! never paid grants nothing); a pause with `subscription.paused` and a
+//! resumption with `subscription.resumed`; a cancellation with
+//! `subscription.canceled`.
 //! The account is the custom data's `account_id`.
 
 use payhooks::providers::SampleIds;
 use serde_json::{Value, json};
 
-use super::{Outline, Simulated, Teller, edited};
+use super::{Lifecycle, Outline, Simulated, Teller, edited};
 
 pub const PLAN: &str = "pri_test_pro_monthly";
 /// The transaction's grand total, in cents.
 pub const PAID: i64 = 2000;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell);
+pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell).telling(Lifecycle::PAUSING);
 const FIRST_PERIOD: i64 = 1_793_523_600;
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {
@@ -77,6 +79,15 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
         teller.send("transaction.payment_failed", ids(after, 0), |b| b);
         teller.send("subscription.past_due", ids(0, 0), roll(after, "past_due", 300));
         teller.open_status = "past_due";
+    }
+    if let Some(resumed) = outline.pause {
+        let dated = |offset| move |b: String| edited(b, |v| v["occurred_at"] = at(after, offset));
+        teller.send("subscription.paused", ids(0, 0), dated(600));
+        if resumed {
+            teller.send("subscription.resumed", ids(0, 0), dated(900));
+        } else {
+            teller.open_status = "paused";
+        }
     }
     if outline.cancelled {
         teller.send("subscription.canceled", ids(0, 0), |b| edited(b, |v| v["occurred_at"] = at(after + 1, 0)));

@@ -1,20 +1,22 @@
 //! PayPal tells a purchase with `BILLING.SUBSCRIPTION.ACTIVATED` (the
 //! plan), each renewal with `PAYMENT.SALE.COMPLETED` (no plan, no period:
 //! one grant per sale, the subscription's plan), refunds with
-//! `PAYMENT.SALE.REFUNDED` naming the sale, a cancellation with
+//! `PAYMENT.SALE.REFUNDED` naming the sale, a suspension and a
+//! reactivation with `BILLING.SUBSCRIPTION.SUSPENDED` and `.RE-ACTIVATED`
+//! (dated days apart, before any cancellation), a cancellation with
 //! `BILLING.SUBSCRIPTION.CANCELLED`. Every delivery is signed anew with
 //! the run's certificate.
 
 use payhooks::providers::SampleIds;
 
-use super::{Outline, Simulated, Teller};
+use super::{Lifecycle, Outline, Simulated, Teller};
 
 pub const PLAN: &str = "P-5ML4271244454362WXNWU5NQ";
 /// A sale's 20.00 USD, in cents.
 pub const PAID: i64 = 2000;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell);
+pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell).telling(Lifecycle::PAUSING);
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {
     let (run, index) = (teller.run.clone(), teller.index);
@@ -44,6 +46,14 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
     }
     if outline.failed_payment {
         teller.send("BILLING.SUBSCRIPTION.PAYMENT.FAILED", ids(0, 0), |b| b);
+    }
+    if let Some(resumed) = outline.pause {
+        teller.send("BILLING.SUBSCRIPTION.SUSPENDED", ids(0, 0), |b| b);
+        if resumed {
+            teller.send("BILLING.SUBSCRIPTION.RE-ACTIVATED", ids(0, 0), |b| b);
+        } else {
+            teller.open_status = "suspended";
+        }
     }
     if outline.cancelled {
         teller.send("BILLING.SUBSCRIPTION.CANCELLED", ids(0, 0), |b| b);

@@ -2,21 +2,22 @@
 //! with `subscription.charged` (the subscription's current period, the
 //! payment), refunds with `refund.processed` naming the payment, a failed
 //! charge with `payment.failed` and `subscription.pending` (Razorpay's
-//! retries: the subscription waits, nothing is granted), a cancellation with
-//! `subscription.cancelled`. The event id travels in `x-razorpay-event-id`;
+//! retries: the subscription waits, nothing is granted), a pause with
+//! `subscription.paused` and a resumption with `subscription.resumed`, a
+//! cancellation with `subscription.cancelled`. The event id travels in `x-razorpay-event-id`;
 //! the account is the notes' `account_id`.
 
 use payhooks::providers::SampleIds;
 use serde_json::json;
 
-use super::{Outline, Simulated, Teller, edited};
+use super::{Lifecycle, Outline, Simulated, Teller, edited};
 
 pub const PLAN: &str = "plan_test_pro_monthly";
 /// The payment's amount, in paise.
 pub const PAID: i64 = 200_000;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell);
+pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell).telling(Lifecycle::PAUSING);
 const FIRST_PERIOD: i64 = 1_793_523_600;
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {
@@ -60,6 +61,14 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
         teller.send("payment.failed", ids(after, 0), |b| b);
         teller.send("subscription.pending", ids(0, 0), at(after, 300));
         teller.open_status = "pending";
+    }
+    if let Some(resumed) = outline.pause {
+        teller.send("subscription.paused", ids(0, 0), at(after, 600));
+        if resumed {
+            teller.send("subscription.resumed", ids(0, 0), at(after, 900));
+        } else {
+            teller.open_status = "paused";
+        }
     }
     if outline.cancelled {
         teller.send("subscription.cancelled", ids(0, 0), at(after + 1, 0));

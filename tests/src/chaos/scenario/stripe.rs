@@ -30,6 +30,7 @@ pub const SIMULATED: Simulated = Simulated {
         disputes: true,
         upgrade: Some(UPGRADE),
         second_subscription: true,
+        pauses: false,
     },
     name: customer,
     rewrite: without_explicit_account,
