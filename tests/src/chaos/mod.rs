@@ -249,7 +249,7 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
     };
     let ingest =
         Ingest::new(signing.verifiers(), store.clone(), queue.clone(), metrics.clone(), clock.clone(), ingest_settings);
-    let plans: BTreeMap<&str, i64> = scenario::plans().collect();
+    let plans: BTreeMap<&str, serde_json::Value> = scenario::plans().collect();
     let plans = Plans::from_json(&serde_json::to_string(&plans).expect("json")).expect("plans");
     let effects = Arc::new(BillingEffects::new(ledger, plans, clock.clone()).with_provisioner(provisioner));
     // A worker: a new one (its own lease owner) after one dies.

@@ -28,6 +28,8 @@ use serde_json::Value;
 
 /// Credits per period of every story's plan.
 pub const CREDITS: i64 = 100;
+/// Credits the one trial of a plan with trials grants.
+pub const TRIAL_CREDITS: i64 = 10;
 
 /// A provider's simulated provider: the plan its stories name, what each
 /// renewal pays (minor units), whether a story may start with a trial,
@@ -80,13 +82,21 @@ pub fn simulated(provider: Provider) -> &'static Simulated {
     }
 }
 
-/// The plans the stories' samples name, with their credits per period:
-/// `CREDITS`, and an upgrade's plan its own.
-pub fn plans() -> impl Iterator<Item = (&'static str, i64)> {
+/// The plans the stories' samples name, as `PAYHOOKS_PLANS` says them:
+/// `CREDITS` per period (and `TRIAL_CREDITS` for a trial where stories have
+/// trials), an upgrade's plan its own credits, a credit pack its credits
+/// per payment.
+pub fn plans() -> impl Iterator<Item = (&'static str, Value)> {
     Provider::ALL.iter().flat_map(|&provider| {
         let simulated = simulated(provider);
-        let upgrade = simulated.lifecycle.upgrade.map(|u| (u.plan, u.credits));
-        std::iter::once((simulated.plan, CREDITS)).chain(upgrade)
+        let plan = match simulated.trial {
+            true => serde_json::json!({"credits": CREDITS, "trial_credits": TRIAL_CREDITS}),
+            false => serde_json::json!(CREDITS),
+        };
+        let upgrade = simulated.lifecycle.upgrade.map(|u| (u.plan, serde_json::json!(u.credits)));
+        let pack =
+            simulated.lifecycle.credit_pack.map(|p| (p.plan, serde_json::json!({"credits_per_payment": p.credits})));
+        std::iter::once((simulated.plan, plan)).chain(upgrade).chain(pack)
     })
 }
 
@@ -116,8 +126,9 @@ pub struct Expected {
     pub payments: Vec<(String, i64)>,
     /// The plan the account's subscription ends on, where the story says.
     pub plan: Option<&'static str>,
-    /// Each subscription the story names, and whether it ends cancelled:
-    /// downstream must end each where it ends (else the account's one).
+    /// Each subscription the story names, and whether it ends without
+    /// access (cancelled, paused): downstream must end each where it ends
+    /// (else the account's one).
     pub subscriptions: Vec<(String, bool)>,
 }
 
@@ -134,6 +145,13 @@ pub struct Lifecycle {
     pub disputes: bool,
     /// Halfway through a paid period, the plan changes to a richer one.
     pub upgrade: Option<Upgrade>,
+    /// Halfway through a later paid period, the plan goes back down (no
+    /// proration: the lower plan bills from the next period).
+    pub downgrade: bool,
+    /// A trial may end unpaid, pausing the subscription.
+    pub lapsing_trials: bool,
+    /// One-off invoices of a credit pack.
+    pub credit_pack: Option<CreditPack>,
     /// The customer buys a second subscription on the same billing anchor
     /// and keeps it.
     pub second_subscription: bool,
@@ -148,6 +166,9 @@ impl Lifecycle {
         failed_refunds: false,
         disputes: false,
         upgrade: None,
+        downgrade: false,
+        lapsing_trials: false,
+        credit_pack: None,
         second_subscription: false,
         pauses: false,
     };
@@ -165,6 +186,15 @@ pub struct Upgrade {
     pub credits: i64,
     pub paid: i64,
     pub top_up: i64,
+}
+
+/// A price bought by one-off invoices, granting `credits` per payment of
+/// `paid`.
+#[derive(Debug, Clone, Copy)]
+pub struct CreditPack {
+    pub plan: &'static str,
+    pub credits: i64,
+    pub paid: i64,
 }
 
 /// How a renewal's charge goes.
@@ -203,6 +233,12 @@ pub struct Outline {
     pub period_rolls: Vec<bool>,
     /// The paid renewal whose period is upgraded halfway through.
     pub upgrade: Option<usize>,
+    /// A later paid renewal whose period is downgraded halfway through.
+    pub downgrade: Option<usize>,
+    /// The trial ended unpaid: no renewal ever, the subscription paused.
+    pub lapsed: bool,
+    /// Credit packs bought.
+    pub packs: usize,
     /// Paid periods of a second subscription the account keeps.
     pub second: usize,
     /// A pause after the last renewal, and whether it is resumed.
@@ -217,11 +253,15 @@ impl Outline {
         let paid = simulated.paid;
         let trial = simulated.trial && rng.random_bool(0.3);
         let cancelled = rng.random_bool(0.5);
+        let lifecycle = simulated.lifecycle;
+        let packs = if lifecycle.credit_pack.is_some() && rng.random_bool(0.3) { rng.random_range(1..=2) } else { 0 };
+        if trial && lifecycle.lapsing_trials && rng.random_bool(0.3) {
+            return Self::lapsed(cancelled);
+        }
         let mut renewals = Vec::new();
         let mut period_rolls = Vec::new();
         let mut charges = Vec::new();
         let (mut failed_refunds, mut disputes) = (Vec::new(), Vec::new());
-        let lifecycle = simulated.lifecycle;
         for _ in 0..rng.random_range(1..=4) {
             let charge = match rng.random_range(0..10) {
                 0 if lifecycle.failed_charges => Charge::Failed,
@@ -249,6 +289,13 @@ impl Outline {
             Some(_) if !paid.is_empty() && rng.random_bool(0.4) => Some(paid[rng.random_range(0..paid.len())]),
             _ => None,
         };
+        let downgrade = match upgrade {
+            Some(at) if lifecycle.downgrade && rng.random_bool(0.5) => {
+                let later: Vec<usize> = paid.iter().copied().filter(|&i| i > at).collect();
+                (!later.is_empty()).then(|| later[rng.random_range(0..later.len())])
+            }
+            _ => None,
+        };
         let second = if lifecycle.second_subscription && rng.random_bool(0.3) { rng.random_range(1..=2) } else { 0 };
         let failed_payment = rng.random_bool(0.2);
         // Only a subscription in good standing is paused.
@@ -261,6 +308,9 @@ impl Outline {
             disputes,
             period_rolls,
             upgrade,
+            downgrade,
+            lapsed: false,
+            packs,
             second,
             pause,
             failed_payment,
@@ -268,11 +318,38 @@ impl Outline {
         }
     }
 
-    /// Renewal `i`'s plan credits and what it pays: the upgrade's after
-    /// the period it happened in.
+    /// A trial that ended unpaid: nothing else happens but, maybe, its
+    /// cancellation.
+    fn lapsed(cancelled: bool) -> Self {
+        Self {
+            trial: true,
+            renewals: Vec::new(),
+            charges: Vec::new(),
+            failed_refunds: Vec::new(),
+            disputes: Vec::new(),
+            period_rolls: Vec::new(),
+            upgrade: None,
+            downgrade: None,
+            lapsed: true,
+            packs: 0,
+            second: 0,
+            pause: None,
+            failed_payment: false,
+            cancelled,
+        }
+    }
+
+    /// Whether renewal `i` (or the story's end, past the last) bills the
+    /// upgrade's plan: after the period it happened in, until the period a
+    /// downgrade happened in.
+    pub fn upgraded(&self, i: usize) -> bool {
+        self.upgrade.is_some_and(|at| i > at) && self.downgrade.is_none_or(|at| i <= at)
+    }
+
+    /// Renewal `i`'s plan credits and what it pays.
     pub fn terms(&self, i: usize, lifecycle: Lifecycle, paid: i64) -> (i64, i64) {
-        match (lifecycle.upgrade, self.upgrade) {
-            (Some(upgrade), Some(at)) if i > at => (upgrade.credits, upgrade.paid),
+        match lifecycle.upgrade {
+            Some(upgrade) if self.upgraded(i) => (upgrade.credits, upgrade.paid),
             _ => (CREDITS, paid),
         }
     }
@@ -281,8 +358,9 @@ impl Outline {
     /// credits once (a trial's $0 invoice and a period never paid grant
     /// nothing); the refunds that stand (not failed) and a dispute lost
     /// (of the whole payment) claw back `floor(credits × refunded ÷ paid)`,
-    /// never more than was granted; an upgrade adds its top-up. Every
-    /// failed charge is counted.
+    /// never more than was granted; an upgrade adds its top-up (a downgrade
+    /// neither takes nor gives); the trial grants its credits once, each
+    /// credit pack its own. Every failed charge is counted.
     fn expected(&self, simulated: &Simulated, provider: Provider, name: String, open_status: &'static str) -> Expected {
         let lifecycle = simulated.lifecycle;
         let standing = |i: usize, paid: i64| -> i64 {
@@ -299,7 +377,9 @@ impl Outline {
         // A second subscription's periods are granted each, even on the
         // first one's billing anchor.
         let second = CREDITS * self.second as i64;
-        let balance = paid_renewals().map(kept).sum::<i64>() + top_up + second;
+        let packs = lifecycle.credit_pack.map_or(0, |pack| pack.credits * self.packs as i64);
+        let trial = if self.trial { TRIAL_CREDITS } else { 0 };
+        let balance = paid_renewals().map(kept).sum::<i64>() + top_up + second + packs + trial;
         let failures: u32 = self.charges.iter().map(|charge| charge.failures()).sum();
         Expected {
             provider,
