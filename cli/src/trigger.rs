@@ -11,8 +11,9 @@ pub struct TriggerArgs {
     #[arg(value_parser = providers_parser())]
     provider: Provider,
     /// The event type, e.g. invoice.payment_succeeded; `list` shows them all;
-    /// `scenario` sends a purchase, renewal, refund and cancellation for one
-    /// customer.
+    /// `scenario` sends one customer's story: a purchase, a renewal whose
+    /// first charge fails, a refund, a cancellation (Stripe's and Paddle's
+    /// with an upgrade too).
     event_type: String,
     /// Where to send it; default: the local server's route for the provider.
     #[arg(long)]

@@ -200,7 +200,7 @@ fn every_providers_scenario_names_its_own_samples() {
     for &provider in Provider::ALL {
         let samples = providers::sample_event_types(provider);
         let scenario = providers::scenario(provider);
-        assert!(scenario.len() >= 4, "{provider}: purchase, renewal, refund, cancellation");
+        assert!(scenario.len() >= 5, "{provider}: purchase, failed charge, renewal, refund, cancellation");
         for name in scenario {
             assert!(samples.contains(name), "{provider}: {name} is not a sample");
         }
@@ -265,5 +265,6 @@ async fn every_providers_scenario_grants_claws_back_and_cancels_one_account() {
         let clawed: i64 = -deltas.iter().filter(|d| **d < 0).sum::<i64>();
         assert!(clawed > 0 && clawed <= 100, "{provider}: the refund claws back part of the grant: {deltas:?}");
         assert_eq!(state.entitlement.expect("entitlement").status, "cancelled", "{provider}");
+        assert_eq!(state.failed_payments, 1, "{provider}: the renewal's first charge failed");
     }
 }

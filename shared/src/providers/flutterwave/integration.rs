@@ -74,7 +74,13 @@ impl Integration for Flutterwave {
     }
 
     fn scenario(&self) -> &'static [&'static str] {
-        &["charge.completed", "charge.completed.renewal", "refund.completed", "subscription.cancelled"]
+        &[
+            "charge.completed",
+            "charge.completed.failed",
+            "charge.completed.renewal",
+            "refund.completed",
+            "subscription.cancelled",
+        ]
     }
 
     fn sign_sample(

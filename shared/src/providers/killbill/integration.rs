@@ -82,7 +82,13 @@ impl Integration for Killbill {
     }
 
     fn scenario(&self) -> &'static [&'static str] {
-        &["SUBSCRIPTION_CREATION", "INVOICE_PAYMENT_SUCCESS", "PAYMENT_SUCCESS.refund", "SUBSCRIPTION_CANCEL"]
+        &[
+            "SUBSCRIPTION_CREATION",
+            "INVOICE_PAYMENT_FAILED",
+            "INVOICE_PAYMENT_SUCCESS",
+            "PAYMENT_SUCCESS.refund",
+            "SUBSCRIPTION_CANCEL",
+        ]
     }
 
     fn sign_sample(

@@ -72,7 +72,13 @@ impl Integration for Lago {
     }
 
     fn scenario(&self) -> &'static [&'static str] {
-        &["subscription.started", "invoice.payment_status_updated", "credit_note.created", "subscription.terminated"]
+        &[
+            "subscription.started",
+            "invoice.payment_failure",
+            "invoice.payment_status_updated",
+            "credit_note.created",
+            "subscription.terminated",
+        ]
     }
 
     /// Lago sends one signature, made with the organization's current key:

@@ -45,7 +45,13 @@ impl Integration for Paddle {
     }
 
     fn scenario(&self) -> &'static [&'static str] {
-        &["subscription.created", "transaction.completed", "adjustment.updated", "subscription.canceled"]
+        &[
+            "subscription.created",
+            "transaction.payment_failed",
+            "transaction.completed",
+            "adjustment.updated",
+            "subscription.canceled",
+        ]
     }
 
     fn sign_sample(

@@ -92,6 +92,7 @@ impl Integration for Paypal {
     fn scenario(&self) -> &'static [&'static str] {
         &[
             "BILLING.SUBSCRIPTION.ACTIVATED",
+            "BILLING.SUBSCRIPTION.PAYMENT.FAILED",
             "PAYMENT.SALE.COMPLETED",
             "PAYMENT.SALE.REFUNDED",
             "BILLING.SUBSCRIPTION.CANCELLED",

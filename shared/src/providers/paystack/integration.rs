@@ -65,7 +65,14 @@ impl Integration for Paystack {
     }
 
     fn scenario(&self) -> &'static [&'static str] {
-        &["subscription.create", "invoice.update", "refund.processed", "subscription.not_renew", "subscription.disable"]
+        &[
+            "subscription.create",
+            "invoice.payment_failed",
+            "invoice.update",
+            "refund.processed",
+            "subscription.not_renew",
+            "subscription.disable",
+        ]
     }
 
     fn sign_sample(

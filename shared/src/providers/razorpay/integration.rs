@@ -40,7 +40,13 @@ impl Integration for Razorpay {
     }
 
     fn scenario(&self) -> &'static [&'static str] {
-        &["subscription.activated", "subscription.charged", "refund.processed", "subscription.cancelled"]
+        &[
+            "subscription.activated",
+            "payment.failed",
+            "subscription.charged",
+            "refund.processed",
+            "subscription.cancelled",
+        ]
     }
 
     /// Razorpay signs with one secret; the event id rides in its header.
