@@ -213,8 +213,8 @@ pub struct Period {
 }
 
 /// A part of a period billed again at another plan after the plan changed
-/// mid-period (Stripe's proration lines): the new plan's remaining time
-/// charged, or the old plan's unused time credited.
+/// mid-period (Stripe's proration lines, Paddle's prorated items): the new
+/// plan's remaining time charged, or the old plan's unused time credited.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proration {
     pub plan: String,
@@ -222,6 +222,19 @@ pub struct Proration {
     pub period: Period,
     /// Unused time given back (a negative line), not time charged.
     pub credit: bool,
+    /// The share of the whole period it covers, in billionths, where the
+    /// provider says (Paddle's `rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<i64>,
+}
+
+impl Proration {
+    /// The whole period's length, implied by the share the line covers.
+    pub fn implied_period_secs(&self) -> Option<i64> {
+        let secs = i128::from((self.period.end - self.period.start).whole_seconds());
+        let share = i128::from(self.share.filter(|share| *share > 0)?);
+        i64::try_from(secs * 1_000_000_000 / share).ok().filter(|secs| *secs > 0)
+    }
 }
 
 /// A provider's event normalized onto the domain: what the processor acts on.

@@ -208,7 +208,7 @@ fn every_providers_scenario_names_its_own_samples() {
 }
 
 /// Credits per period for every plan the scenarios' samples name: 100, and
-/// 250 for the plan Stripe's scenario upgrades to.
+/// 250 for the plan Stripe's and Paddle's scenarios upgrade to.
 fn sample_plans() -> payhooks::effects::Plans {
     let mut plans: serde_json::Map<String, serde_json::Value> = Provider::ALL
         .iter()
@@ -216,6 +216,7 @@ fn sample_plans() -> payhooks::effects::Plans {
         .map(|plan| (plan.to_owned(), serde_json::json!(100)))
         .collect();
     plans.insert("price_1TestPlanTeam".to_owned(), serde_json::json!(250));
+    plans.insert("pri_test_team_monthly".to_owned(), serde_json::json!(250));
     payhooks::effects::Plans::from_json(&serde_json::Value::Object(plans).to_string()).expect("plans")
 }
 
@@ -258,9 +259,10 @@ async fn every_providers_scenario_grants_claws_back_and_cancels_one_account() {
         assert_eq!(state.balance, deltas.iter().sum::<i64>(), "{provider}: the balance is the sum of its ledger");
         let mut grants: Vec<i64> = deltas.iter().copied().filter(|d| *d > 0).collect();
         grants.sort_unstable();
-        // Stripe's upgrade halfway through the period tops it up by half of
-        // the 150 more that Team is worth.
-        let expected = if provider == Provider::Stripe { vec![75, 100] } else { vec![100] };
+        // Stripe's and Paddle's upgrades halfway through the period top it
+        // up by half of the 150 more that Team is worth.
+        let upgrades = [Provider::Stripe, Provider::Paddle];
+        let expected = if upgrades.contains(&provider) { vec![75, 100] } else { vec![100] };
         assert_eq!(grants, expected, "{provider}: the paid period, and a top-up: {deltas:?}");
         let clawed: i64 = -deltas.iter().filter(|d| **d < 0).sum::<i64>();
         assert!(clawed > 0 && clawed <= 100, "{provider}: the refund claws back part of the grant: {deltas:?}");

@@ -150,28 +150,27 @@ impl BillingEffects {
         self
     }
 
-    /// Tells the provisioner about an entitlement effect that changes
-    /// whether its subscription gives access, or its plan while it does:
-    /// not yet given access to given it (a purchase, a reactivation, a
-    /// resumption, a first status that entitles), access ended (a
-    /// cancellation, a pause, a suspension), or the plan changed. A
-    /// duplicate, a late event and a change that changes neither never
-    /// reach downstream.
+    /// Decides a subscription state against the one stored: a duplicate
+    /// or a stale state goes no further; a state that states no period (a
+    /// Paddle cancellation) keeps the one before it, since the
+    /// subscription's periods are as long as they were; the effect is
+    /// given the stored state as its basis, so it commits only while that
+    /// state is stored (two workers reading one state, a pause and its
+    /// resumption, cannot both commit what they decided).
+    ///
+    /// Then tells the provisioner about a state that changes whether its
+    /// subscription gives access, or its plan while it does: not yet given
+    /// access to given it (a purchase, a reactivation, a resumption, a
+    /// first status that entitles), access ended (a cancellation, a pause,
+    /// a suspension), or the plan changed. A change that changes neither
+    /// never reaches downstream.
     ///
     /// The request's key names the transition: the action, the subscription
     /// and the provider time of the state it leaves, so two events of one
     /// transition (or two workers racing past this check) send the same
     /// key, and a later transition of the same kind is a new one.
-    ///
-    /// The effect is given the state it was decided from as its basis: it
-    /// commits only while that state is stored, so a transition told is
-    /// never one another event's commit made untrue (two workers reading one
-    /// state, a pause and its resumption).
-    async fn provision(&self, record: &EventRecord, effect: &mut Effect) -> Result<Option<Applied>, EffectError> {
-        let Some(provisioner) = &self.provisioner else {
-            return Ok(None);
-        };
-        let (Change::Entitlement(new), Some(account)) = (&effect.change, &effect.account) else {
+    async fn decide(&self, record: &EventRecord, effect: &mut Effect) -> Result<Option<Applied>, EffectError> {
+        let (Change::Entitlement(new), Some(account)) = (&mut effect.change, &effect.account) else {
             return Ok(None);
         };
         if self.ledger.has_effect(&effect.business_key).await.map_err(transient)? {
@@ -191,12 +190,20 @@ impl BillingEffects {
             // An earlier attempt (or this one, before its commit raced) may
             // have told downstream this event's transition: downstream hears
             // where the subscription stands now, which is newer.
-            if record.attempts > 1 || effect.basis.is_some() {
+            if let Some(provisioner) = &self.provisioner
+                && (record.attempts > 1 || effect.basis.is_some())
+            {
                 self.retell(provisioner.as_ref(), record, account, new, current).await?;
             }
             return Ok(Some(Applied::Stale));
         }
+        if new.period.is_none() {
+            new.period = current.as_ref().and_then(|c| c.period);
+        }
         effect.basis = Some(Basis::of(current.as_ref()));
+        let Some(provisioner) = &self.provisioner else {
+            return Ok(None);
+        };
         let replan = |c: &Entitlement| c.plan.is_some() && new.plan.is_some() && c.plan != new.plan;
         let action = match (&current, new.entitles()) {
             (None, true) => Action::Provision,
@@ -260,7 +267,7 @@ impl BillingEffects {
     async fn state(&self, record: &EventRecord, effect: &Effect, owner: &str) -> Result<Applied, EffectError> {
         let mut effect = effect.clone();
         for _ in 0..RACE_RETRIES {
-            if let Some(decided) = self.provision(record, &mut effect).await? {
+            if let Some(decided) = self.decide(record, &mut effect).await? {
                 return Ok(decided);
             }
             match self.commit(&effect, owner).await? {
@@ -387,8 +394,9 @@ impl BillingEffects {
 
     /// What a payment adds to its period for a plan change it paid for
     /// (see [`PlanChanges`]), pro rata to the length of the subscription's
-    /// period as its last state stated it (else as the payment's own
-    /// period line does). A top-up that overtook every statement of the
+    /// period: as the provider's share of it implies (Paddle's rate), else
+    /// as the subscription's last state stated it, else as the payment's
+    /// own period line does. A top-up that overtook every statement of the
     /// period waits for one (retried).
     async fn top_up(&self, record: &EventRecord) -> Result<i64, EffectError> {
         let event = &record.event;
@@ -396,15 +404,17 @@ impl BillingEffects {
             return Ok(0);
         }
         let secs = |period: crate::event::Period| (period.end - period.start).whole_seconds();
+        let implied = event.prorations.iter().find_map(crate::event::Proration::implied_period_secs);
         let mut period = None;
         // Only prorating needs the period's length.
-        if let (PlanChanges::Prorate, Some(account), Some(subscription)) =
-            (self.plan_changes, event.account.as_deref(), event.subscription.as_deref())
+        if let (PlanChanges::Prorate, None, Some(account), Some(subscription)) =
+            (self.plan_changes, implied, event.account.as_deref(), event.subscription.as_deref())
         {
             let state = self.ledger.account(&AccountRef::new(record.provider, account)).await.map_err(transient)?;
             period = state.and_then(|mut a| a.subscriptions.remove(subscription)).and_then(|s| s.period).map(secs);
         }
-        self.plan_changes.top_up(&event.prorations, &self.plans, period.or(event.period.map(secs))).map_err(|_| {
+        let period = implied.or(period).or(event.period.map(secs));
+        self.plan_changes.top_up(&event.prorations, &self.plans, period).map_err(|_| {
             EffectError::Transient(Box::new(Contended(
                 "the plan change's top-up needs its subscription's period: waiting for the subscription's update",
             )))

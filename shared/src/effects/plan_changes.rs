@@ -107,7 +107,7 @@ mod tests {
 
     fn line(plan: &str, from_day: i64, credit: bool) -> Proration {
         let at = |day: i64| OffsetDateTime::from_unix_timestamp(1_766_592_000 + day * DAY).unwrap();
-        Proration { plan: plan.to_owned(), period: Period { start: at(from_day), end: at(30) }, credit }
+        Proration { plan: plan.to_owned(), period: Period { start: at(from_day), end: at(30) }, credit, share: None }
     }
 
     fn plans() -> Plans {

@@ -134,6 +134,24 @@ async fn ends(store: &MemoryEventStore, downstream: &MemoryProvisioner) -> (Stri
     (state.entitlement.unwrap().status, kept.action)
 }
 
+/// Paddle's cancelled subscription has no `current_billing_period`: its
+/// state keeps the period before it, which is how long the subscription's
+/// periods are (a plan change paid after it is prorated by it).
+#[tokio::test]
+async fn a_state_that_states_no_period_keeps_the_one_before() {
+    let store = Arc::new(MemoryEventStore::new());
+    let effects = BillingEffects::new(store.clone(), Plans::default(), Arc::new(SystemClock));
+    let created = event("subscription.created", "2026-11-01T10:00:02Z");
+    let period = created.event.period.expect("the created subscription's period");
+    apply(&store, &effects, "w", created).await;
+    let cancelled = event("subscription.canceled", "2026-11-20T10:00:00Z");
+    assert_eq!(cancelled.event.period, None);
+    assert_eq!(apply(&store, &effects, "w", cancelled).await, Applied::Committed);
+    let account = AccountRef::new(Provider::Paddle, "acct-demo-001");
+    let state = store.account(&account).await.unwrap().unwrap().entitlement.unwrap();
+    assert_eq!((state.status.as_str(), state.period), ("cancelled", Some(period)));
+}
+
 const PAUSED_AT: &str = "2026-11-20T09:00:00Z";
 const RESUMED_AT: &str = "2026-11-22T09:00:00Z";
 

@@ -43,6 +43,7 @@ fn new_event(key: &EventKey, fingerprint: &str) -> NewEvent {
                 plan: "price_2".into(),
                 period: payhooks::event::Period { start: t(-3600), end: t(3600) },
                 credit: false,
+                share: Some(500_000_000),
             }],
         },
         received_at: t(0),

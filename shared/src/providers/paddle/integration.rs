@@ -49,6 +49,8 @@ impl Integration for Paddle {
             "subscription.created",
             "transaction.payment_failed",
             "transaction.completed",
+            "subscription.updated.upgrade",
+            "transaction.completed.upgrade",
             "adjustment.updated",
             "subscription.canceled",
         ]

@@ -23,7 +23,8 @@
 //! | `subscription.created`, `subscription.activated` | otherwise | purchase |
 //! | `subscription.updated`, `.past_due`, `.paused`, `.resumed` | | subscription updated (its status) |
 //! | `subscription.canceled` | | cancellation |
-//! | `transaction.paid`, `transaction.completed` | names a subscription | renewal: the billing period, the recurring price, the grand total |
+//! | `transaction.paid`, `transaction.completed` | names a subscription and bills a recurring price not prorated | renewal: the billing period, the recurring price, the grand total, any prorations billed with it |
+//! | `transaction.paid`, `transaction.completed` | names a subscription, bills only prorations (a change billed at once) | payment: the grand total, the prorated lines (price, time covered, credit or charge) |
 //! | `transaction.payment_failed` | | payment failed |
 //! | `adjustment.created`, `adjustment.updated` | `action` refund or chargeback, `status` approved | refund of its transaction, for its total |
 //! | anything else (a pending adjustment, a one-off transaction) | | other: recorded as ignored |
@@ -48,7 +49,7 @@ use super::json::{at, str_at, time_at};
 use super::money::decimal_to_minor;
 use super::timestamped_hmac::TimestampedHmac;
 use super::{Inbound, Rejection, SampleIds, Samples, VerifiedEvent, Verifier};
-use crate::event::{DomainEvent, EventId, EventKind, Period, Provider};
+use crate::event::{DomainEvent, EventId, EventKind, Period, Proration, Provider};
 use crate::secret::{Secret, SecretSet};
 
 pub const SIGNATURE_HEADER: &str = "paddle-signature";
@@ -115,12 +116,14 @@ pub const SAMPLES: Samples = Samples(&[
     ("subscription.created", include_str!("samples/subscription.created.json")),
     ("subscription.activated", include_str!("samples/subscription.activated.json")),
     ("subscription.updated", include_str!("samples/subscription.updated.json")),
+    ("subscription.updated.upgrade", include_str!("samples/subscription.updated.upgrade.json")),
     ("subscription.past_due", include_str!("samples/subscription.past_due.json")),
     ("subscription.paused", include_str!("samples/subscription.paused.json")),
     ("subscription.resumed", include_str!("samples/subscription.resumed.json")),
     ("subscription.canceled", include_str!("samples/subscription.canceled.json")),
     ("transaction.paid", include_str!("samples/transaction.paid.json")),
     ("transaction.completed", include_str!("samples/transaction.completed.json")),
+    ("transaction.completed.upgrade", include_str!("samples/transaction.completed.upgrade.json")),
     ("transaction.payment_failed", include_str!("samples/transaction.payment_failed.json")),
     ("adjustment.created", include_str!("samples/adjustment.created.json")),
     ("adjustment.updated", include_str!("samples/adjustment.updated.json")),
@@ -174,15 +177,41 @@ fn period_at(value: &Value, path: &str) -> Option<Period> {
     Some(Period { start: time_at(value, &[path, "starts_at"])?, end: time_at(value, &[path, "ends_at"])? })
 }
 
-/// The recurring price a subscription or transaction bills: the first item
-/// whose price has a billing cycle (one-off add-ons have none), whatever
-/// its position.
+/// The recurring price a subscription or transaction bills for a whole
+/// period: the first item whose price has a billing cycle (one-off add-ons
+/// have none) and that is not a proration, whatever its position.
 fn recurring_price(o: &Value) -> Option<String> {
     o.get("items")?.as_array()?.iter().find_map(|item| {
+        if item.get("proration").is_some_and(|p| !p.is_null()) {
+            return None;
+        }
         let price = item.get("price")?;
         price.get("billing_cycle").filter(|cycle| !cycle.is_null())?;
         str_at(price, &["id"])
     })
+}
+
+/// A transaction's prorated lines (a subscription's items changed within
+/// its period): each line's price, the time it covers (from the change to
+/// the period's end), the share of the period that is (its `rate`) and
+/// whether it gives unused time back (a negative total or quantity), read
+/// from `details.line_items`.
+fn prorations(o: &Value) -> Vec<Proration> {
+    let lines = o.pointer("/details/line_items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    lines
+        .iter()
+        .filter_map(|line| {
+            let proration = line.get("proration").filter(|p| !p.is_null())?;
+            let negative_total = str_at(line, &["totals", "total"]).is_some_and(|t| t.starts_with('-'));
+            let negative_quantity = line.get("quantity").and_then(Value::as_i64).is_some_and(|q| q < 0);
+            Some(Proration {
+                plan: str_at(line, &["price_id"])?,
+                period: period_at(proration, "billing_period")?,
+                credit: negative_total || negative_quantity,
+                share: str_at(proration, &["rate"]).and_then(|rate| decimal_to_minor(&rate, 9)),
+            })
+        })
+        .collect()
 }
 
 fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value) -> DomainEvent {
@@ -216,13 +245,21 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value) -> Doma
         "transaction.paid" | "transaction.completed" => {
             // A one-off transaction pays for no period: recorded only.
             if let Some(subscription) = str_at(o, &["subscription_id"]) {
-                event.kind = EventKind::Renewal;
                 event.subscription = Some(subscription);
                 event.plan = recurring_price(o);
-                event.period = period_at(o, "billing_period");
                 event.amount_minor = amount_at(o, &["details", "totals", "grand_total"]);
                 event.payment = str_at(o, &["id"]);
                 event.payment_alias = str_at(o, &["invoice_id"]);
+                event.prorations = prorations(o);
+                // A change billed at once (`prorated_immediately`) bills
+                // only prorations: paid, but for no new period, whatever
+                // its `billing_period` says.
+                if event.plan.is_none() && !event.prorations.is_empty() {
+                    event.kind = EventKind::Payment;
+                } else {
+                    event.kind = EventKind::Renewal;
+                    event.period = period_at(o, "billing_period");
+                }
             }
         }
         "transaction.payment_failed" => {
@@ -389,6 +426,41 @@ mod tests {
             assert_eq!(e.kind, EventKind::SubscriptionUpdated, "{name}");
             assert!(e.status.is_some(), "{name}");
         }
+    }
+
+    /// Paddle's upgrade with `proration_billing_mode: prorated_immediately`:
+    /// `subscription.updated` names the new price at once; the transaction
+    /// it creates (`origin: subscription_update`) bills the unused time of
+    /// the old price back (a negative line) and the rest of the period on
+    /// the new one, each line with its `proration`. That transaction is a
+    /// payment for no new period; its lines are read by what they are.
+    #[test]
+    fn an_upgrade_billed_at_once_is_a_payment_of_prorations() {
+        let (_, change) = sample("subscription.updated.upgrade");
+        let e = change.event;
+        assert_eq!((e.kind, e.plan.as_deref()), (EventKind::SubscriptionUpdated, Some("pri_test_team_monthly")));
+        let (ids, paid) = sample("transaction.completed.upgrade");
+        let e = paid.event;
+        assert_eq!((e.kind, e.plan.as_deref(), e.period), (EventKind::Payment, None, None));
+        assert_eq!((e.amount_minor, e.payment), (Some(1500), Some(format!("{}_upgrade", ids.payment_id))));
+        let lines: Vec<_> = e.prorations.iter().map(|p| (p.plan.as_str(), p.credit)).collect();
+        assert_eq!(lines, [("pri_test_pro_monthly", true), ("pri_test_team_monthly", false)]);
+        let half = time_at(&Value::String("2026-11-16T10:00:00Z".into()), &[]).unwrap();
+        let end = time_at(&Value::String("2026-12-01T10:00:00Z".into()), &[]).unwrap();
+        assert!(e.prorations.iter().all(|p| p.period == Period { start: half, end }));
+        assert!(e.prorations.iter().all(|p| p.share == Some(500_000_000)), "half the period");
+        let month = 30 * 86_400;
+        assert_eq!(e.prorations[0].implied_period_secs(), Some(month));
+
+        // `prorated_next_billing_period`: the prorations ride on the next
+        // renewal, which still bills its whole period on the new price.
+        let renewal = as_sent("transaction.completed.upgrade", "transaction.completed", &ids, |data| {
+            let mut whole = data["items"][1].clone();
+            whole["proration"] = Value::Null;
+            data["items"].as_array_mut().unwrap().push(whole);
+        });
+        assert_eq!((renewal.kind, renewal.plan.as_deref()), (EventKind::Renewal, Some("pri_test_team_monthly")));
+        assert_eq!(renewal.prorations.len(), 2);
     }
 
     /// One sample, sent as `event_type` with `edit` applied to its data.

@@ -363,6 +363,7 @@ fn prorations(invoice: &Value) -> Vec<Proration> {
                 plan: line_price(line)?,
                 period: period_at(line, &["period", "start"], &["period", "end"])?,
                 credit: int_at(line, &["amount"])? < 0,
+                share: None,
             })
         })
         .collect()

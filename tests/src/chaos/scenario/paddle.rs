@@ -6,7 +6,10 @@
 //! `adjustment.created` (pending approval: nothing moves) then
 //! `adjustment.updated` (approved); a failed renewal with its roll,
 //! `transaction.payment_failed` and `subscription.past_due` (a roll that is
-//! never paid grants nothing); a pause with `subscription.paused` and a
+//! never paid grants nothing); an upgrade from Pro to Team halfway through a
+//! paid period with `subscription.updated` naming Team and the transaction
+//! of its prorations (`prorated_immediately`), later periods billing Team;
+//! a pause with `subscription.paused` and a
 //! resumption with `subscription.resumed`; a cancellation with
 //! `subscription.canceled`.
 //! The account is the custom data's `account_id`.
@@ -14,14 +17,18 @@
 use payhooks::providers::SampleIds;
 use serde_json::{Value, json};
 
-use super::{Lifecycle, Outline, Simulated, Teller, edited};
+use super::{Lifecycle, Outline, Simulated, Teller, Upgrade, edited};
 
 pub const PLAN: &str = "pri_test_pro_monthly";
 /// The transaction's grand total, in cents.
 pub const PAID: i64 = 2000;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell).telling(Lifecycle::PAUSING);
+pub const SIMULATED: Simulated =
+    Simulated::paid_only(PLAN, PAID, tell).telling(Lifecycle { upgrade: Some(UPGRADE), ..Lifecycle::PAUSING });
+/// Team for 250 credits at 5,000: halfway through a period, the upgrade's
+/// transaction bills 1,500 and tops the period up by half of 150.
+const UPGRADE: Upgrade = Upgrade { plan: "pri_test_team_monthly", credits: 250, paid: 5000, top_up: 75 };
 const FIRST_PERIOD: i64 = 1_793_523_600;
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {
@@ -44,11 +51,15 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
     // Subscription events are dated as the story runs (the newest status
     // wins), whatever order they arrive in.
     let at = |k: usize, offset: i64| json!(super::rfc3339_millis(super::period(FIRST_PERIOD, k).0 + offset));
+    // After an upgrade, periods bill Team: the subscription names its
+    // price, each renewal's transaction bills it.
+    let price = |k: usize| if outline.upgraded(k - 1) { UPGRADE.plan } else { PLAN };
     let roll = |k: usize, status: &'static str, offset: i64| {
         let period = billing_period(k);
         let occurred = at(k, offset);
+        let price = price(k);
         move |b: String| {
-            edited(b, |v| {
+            edited(b.replace(PLAN, price), |v| {
                 v["occurred_at"] = occurred;
                 v["data"]["current_billing_period"] = period;
                 v["data"]["status"] = json!(status);
@@ -56,7 +67,12 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
         }
     };
     let after = outline.renewals.len() + 1;
-    teller.send("subscription.created", ids(0, 0), |b| edited(b, |v| v["occurred_at"] = at(1, 0)));
+    teller.send("subscription.created", ids(0, 0), |b| {
+        edited(b, |v| {
+            v["occurred_at"] = at(1, 0);
+            v["data"]["current_billing_period"] = billing_period(1);
+        })
+    });
     for (i, refunds) in outline.renewals.iter().enumerate() {
         let k = i + 1;
         // The first period is the checkout's; each later one rolls first.
@@ -64,14 +80,42 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
             teller.send("subscription.updated", ids(0, 0), roll(k, "active", 0));
         }
         let period = billing_period(k);
+        let (_, paid) = outline.terms(i, SIMULATED.lifecycle, PAID);
         for sample in ["transaction.paid", "transaction.completed"] {
             let period = period.clone();
-            teller.send(sample, ids(k, 0), |b| edited(b, |v| v["data"]["billing_period"] = period));
+            teller.send(sample, ids(k, 0), |b| {
+                edited(b.replace(PLAN, price(k)), |v| {
+                    v["data"]["billing_period"] = period;
+                    v["data"]["details"]["totals"]["grand_total"] = json!(paid.to_string());
+                })
+            });
         }
         for (r, amount) in refunds.iter().enumerate() {
             let total = |v: &mut Value| v["data"]["totals"]["total"] = json!(amount.to_string());
             teller.send("adjustment.created", ids(k, r + 1), |b| edited(b, total));
             teller.send("adjustment.updated", ids(k, r + 1), |b| edited(b, total));
+        }
+        if outline.upgrade == Some(i) {
+            let (start, end) = super::period(FIRST_PERIOD, k);
+            let half = start + (end - start) / 2;
+            let (change, remaining) = (super::rfc3339_millis(half), super::rfc3339_millis(end));
+            let current = billing_period(k);
+            teller.send("subscription.updated.upgrade", ids(0, 0), |b| {
+                edited(b, |v| {
+                    v["occurred_at"] = json!(change);
+                    v["data"]["current_billing_period"] = current;
+                })
+            });
+            let prorated = json!({"starts_at": change, "ends_at": remaining});
+            teller.payments.push((format!("txn_chaos_{run}_{index}_{k}_upgrade"), UPGRADE.top_up));
+            teller.send("transaction.completed.upgrade", ids(k, 0), |b| {
+                edited(b, |v| {
+                    v["occurred_at"] = json!(super::rfc3339_millis(half + 4));
+                    for line in v["data"]["details"]["line_items"].as_array_mut().expect("lines") {
+                        line["proration"]["billing_period"] = prorated.clone();
+                    }
+                })
+            });
         }
     }
     if outline.failed_payment {
