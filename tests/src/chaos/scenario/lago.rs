@@ -34,6 +34,7 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
     for (i, refunds) in outline.renewals.iter().enumerate() {
         let k = i + 1;
         let (start, end) = super::period(FIRST_PERIOD, k);
+        teller.payments.push((format!("inv-chaos-{run}-{index}-{k}"), super::CREDITS));
         teller.send("invoice.payment_status_updated", ids(k, 0), |b| {
             b.replace("2026-03-15T00:00:00+00:00", &super::rfc3339_millis(start))
                 .replace("2026-04-14T23:59:59+00:00", &super::rfc3339_millis(end))

@@ -80,7 +80,8 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
             teller.send("subscription.updated", ids(0, 0), roll(k, "active", 0));
         }
         let period = billing_period(k);
-        let (_, paid) = outline.terms(i, SIMULATED.lifecycle, PAID);
+        let (credits, paid) = outline.terms(i, SIMULATED.lifecycle, PAID);
+        teller.payments.push((format!("txn_chaos_{run}_{index}_{k}"), credits));
         for sample in ["transaction.paid", "transaction.completed"] {
             let period = period.clone();
             teller.send(sample, ids(k, 0), |b| {

@@ -34,6 +34,7 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
     teller.send("BILLING.SUBSCRIPTION.ACTIVATED", ids(0, 0), |b| b);
     for (i, refunds) in outline.renewals.iter().enumerate() {
         let k = i + 1;
+        teller.payments.push((format!("SALE{run}X{index}X{k}"), super::CREDITS));
         teller.send("PAYMENT.SALE.COMPLETED", ids(k, 0), |b| b);
         for (r, amount) in refunds.iter().enumerate() {
             teller.send("PAYMENT.SALE.REFUNDED", ids(k, r + 1), |b| {

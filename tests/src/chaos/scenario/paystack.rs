@@ -34,6 +34,7 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
     for (i, refunds) in outline.renewals.iter().enumerate() {
         let k = i + 1;
         let (start, end) = super::period(FIRST_PERIOD, k);
+        teller.payments.push((format!("T_pay{run}x{index}x{k}"), super::CREDITS));
         teller.send("invoice.update", ids(k), |b| {
             b.replace(
                 "\"period_start\": \"2025-12-24T16:00:00.000Z\"",

@@ -45,6 +45,7 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
     for (i, refunds) in outline.renewals.iter().enumerate() {
         let k = i + 1;
         let (start, end) = super::period(FIRST_PERIOD, k);
+        teller.payments.push((format!("pay_chaos{run}x{index}x{k}"), super::CREDITS));
         teller.send("subscription.charged", ids(k, 0), |b| {
             edited(b, |v| {
                 v["payload"]["subscription"]["entity"]["current_start"] = json!(start);
