@@ -21,6 +21,8 @@
 //! | `subscription.cancelled`, `subscription.completed` | cancellation |
 //! | `payment.failed` | payment failed |
 //! | `refund.processed` | refund of its payment, for its amount |
+//! | `payment.dispute.lost` | refund of its payment (keyed by the dispute id), for the `amount_deducted` (else the disputed `amount`) |
+//! | `payment.dispute.created`, `.won`, `.closed`, `.under_review`, `.action_required` | other: Razorpay takes nothing until a dispute is lost |
 //! | `payment.captured` | other: a subscription's payment is granted by its `subscription.charged`, which names the period; a one-off payment changes no credits |
 //! | anything else | other: recorded as ignored |
 //!
@@ -115,6 +117,7 @@ pub const SAMPLES: Samples = Samples(&[
     ("payment.captured", include_str!("samples/payment.captured.json")),
     ("payment.failed", include_str!("samples/payment.failed.json")),
     ("refund.processed", include_str!("samples/refund.processed.json")),
+    ("payment.dispute.lost", include_str!("samples/payment.dispute.lost.json")),
 ]);
 
 /// Ids in Razorpay's shapes (a prefix and 14 characters; event ids have
@@ -214,6 +217,19 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, payload: &Value) -
             event.payment = str_at(refund, &["payment_id"]);
             event.object = str_at(refund, &["id"]);
         }
+        // A dispute moves money only when lost: Razorpay deducts then what
+        // it says it deducted (the disputed amount, until then 0). Won,
+        // closed or still open, nothing was taken.
+        "payment.dispute.lost" => {
+            let dispute = payload.pointer("/dispute/entity").unwrap_or(&Value::Null);
+            event.kind = EventKind::Refund;
+            event.refund_id = str_at(dispute, &["id"]);
+            event.amount_minor =
+                int_at(dispute, &["amount_deducted"]).filter(|a| *a > 0).or_else(|| int_at(dispute, &["amount"]));
+            event.currency = str_at(dispute, &["currency"]).map(|c| c.to_ascii_uppercase());
+            event.payment = str_at(dispute, &["payment_id"]);
+            event.object = str_at(dispute, &["id"]);
+        }
         _ => {}
     }
     event.account = explicit_account.or(customer);
@@ -291,6 +307,21 @@ mod tests {
         );
         assert_eq!(sample("payment.failed").1.event.kind, EventKind::PaymentFailed);
         assert_eq!(sample("payment.captured").1.event.kind, EventKind::Other);
+
+        // A lost dispute is what Razorpay deducted, keyed by the dispute;
+        // before it is lost (created, won, closed) nothing was taken.
+        let (ids, lost) = sample("payment.dispute.lost");
+        let e = lost.event;
+        assert_eq!((e.kind, e.amount_minor), (EventKind::Refund, Some(200_000)));
+        let dispute = format!("disp_{}", ids.event_id);
+        assert_eq!(
+            (e.refund_id.as_deref(), e.payment.as_deref()),
+            (Some(dispute.as_str()), Some(ids.payment_id.as_str()))
+        );
+        for other in ["payment.dispute.created", "payment.dispute.won", "payment.dispute.closed"] {
+            let body = SAMPLES.event("payment.dispute.lost", &ids).unwrap().replace("payment.dispute.lost", other);
+            assert_eq!(parse_event(&ids.event_id, body.as_bytes()).unwrap().event.kind, EventKind::Other, "{other}");
+        }
         for name in ["subscription.cancelled", "subscription.completed"] {
             assert_eq!(sample(name).1.event.kind, EventKind::Cancellation, "{name}");
         }

@@ -4,7 +4,9 @@
 //! charge with `payment.failed` and `subscription.pending` (Razorpay's
 //! retries: the subscription waits, nothing is granted), a pause with
 //! `subscription.paused` and a resumption with `subscription.resumed`, a
-//! cancellation with `subscription.cancelled`. The event id travels in `x-razorpay-event-id`;
+//! cancellation with `subscription.cancelled`. Some payments are disputed
+//! (`payment.dispute.created`), then won or lost (`.won`, `.lost`, the
+//! whole payment deducted). The event id travels in `x-razorpay-event-id`;
 //! the account is the notes' `account_id`.
 
 use payhooks::providers::SampleIds;
@@ -17,7 +19,8 @@ pub const PLAN: &str = "plan_test_pro_monthly";
 pub const PAID: i64 = 200_000;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell).telling(Lifecycle::PAUSING);
+pub const SIMULATED: Simulated =
+    Simulated::paid_only(PLAN, PAID, tell).telling(Lifecycle { disputes: true, ..Lifecycle::PAUSING });
 const FIRST_PERIOD: i64 = 1_793_523_600;
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {
@@ -56,6 +59,25 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
             teller.send("refund.processed", ids(k, r + 1), |b| {
                 edited(b, |v| v["payload"]["refund"]["entity"]["amount"] = json!(amount))
             });
+        }
+        if let Some(won) = outline.disputes[i] {
+            let dispute = format!("disp_chaos{run}x{index}x{k}");
+            let told = |event: &'static str, status: &'static str, deducted: i64| {
+                let dispute = dispute.clone();
+                move |b: String| {
+                    edited(b, |v| {
+                        v["event"] = json!(event);
+                        let entity = &mut v["payload"]["dispute"]["entity"];
+                        entity["id"] = json!(dispute);
+                        entity["status"] = json!(status);
+                        entity["amount_deducted"] = json!(deducted);
+                    })
+                }
+            };
+            teller.send("payment.dispute.lost", ids(k, 0), told("payment.dispute.created", "open", 0));
+            let outcome =
+                if won { told("payment.dispute.won", "won", 0) } else { told("payment.dispute.lost", "lost", PAID) };
+            teller.send("payment.dispute.lost", ids(k, 0), outcome);
         }
     }
     if outline.failed_payment {
