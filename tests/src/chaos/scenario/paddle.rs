@@ -24,8 +24,11 @@ pub const PLAN: &str = "pri_test_pro_monthly";
 pub const PAID: i64 = 2000;
 
 /// How this provider tells a story.
-pub const SIMULATED: Simulated =
-    Simulated::paid_only(PLAN, PAID, tell).telling(Lifecycle { upgrade: Some(UPGRADE), ..Lifecycle::PAUSING });
+pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell).telling(Lifecycle {
+    upgrade: Some(UPGRADE),
+    second_subscription: true,
+    ..Lifecycle::PAUSING
+});
 /// Team for 250 credits at 5,000: halfway through a period, the upgrade's
 /// transaction bills 1,500 and tops the period up by half of 150.
 const UPGRADE: Upgrade = Upgrade { plan: "pri_test_team_monthly", credits: 250, paid: 5000, top_up: 75 };
@@ -136,5 +139,43 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
     }
     if outline.cancelled {
         teller.send("subscription.canceled", ids(0, 0), |b| edited(b, |v| v["occurred_at"] = at(after + 1, 0)));
+    }
+    if outline.second > 0 {
+        second_subscription(outline, teller);
+    }
+}
+
+/// A second subscription of the same customer, bought a minute after the
+/// first on its billing anchor and paid for `outline.second` periods, kept
+/// whatever becomes of the first: the account stays entitled by it.
+fn second_subscription(outline: &Outline, teller: &mut Teller) {
+    let (run, index) = (teller.run.clone(), teller.index);
+    let first = format!("sub_chaos_{run}_{index}");
+    let first_closed = outline.cancelled || !payhooks::ports::ledger::entitles(teller.open_status);
+    teller.subscriptions.push((first, first_closed));
+    let subscription = format!("sub_chaos_{run}_{index}_b");
+    let mut serial = 0;
+    let mut ids = |payment: usize| {
+        serial += 1;
+        SampleIds {
+            customer_id: format!("ctm_chaos_{run}_{index}"),
+            subscription_id: subscription.clone(),
+            payment_id: format!("txn_chaos_{run}_{index}_b{payment}"),
+            ..super::ids(format!("evt_chaos_{run}_{index}_b{serial}"))
+        }
+    };
+    let created = super::rfc3339_millis(FIRST_PERIOD + 60);
+    teller.send("subscription.created", ids(0), |b| edited(b, |v| v["occurred_at"] = json!(created)));
+    for k in 1..=outline.second {
+        let (start, end) = super::period(FIRST_PERIOD, k);
+        let period = json!({"starts_at": super::rfc3339_millis(start), "ends_at": super::rfc3339_millis(end)});
+        teller.payments.push((format!("txn_chaos_{run}_{index}_b{k}"), super::CREDITS));
+        teller.send("transaction.completed", ids(k), |b| edited(b, |v| v["data"]["billing_period"] = period));
+    }
+    teller.subscriptions.push((subscription, false));
+    // The first gives no access any more: the account's entitlement is the
+    // second's.
+    if first_closed {
+        teller.open_status = "active";
     }
 }
