@@ -173,7 +173,13 @@ impl BillingEffects {
         let (Change::Entitlement(new), Some(account)) = (&mut effect.change, &effect.account) else {
             return Ok(None);
         };
-        if self.ledger.has_effect(&effect.business_key).await.map_err(transient)? {
+        // With no one to tell, only a state without a period needs the one
+        // stored; the commit alone orders the rest (I6), with no read.
+        let telling = self.provisioner.is_some();
+        if !telling && new.period.is_some() {
+            return Ok(None);
+        }
+        if telling && self.ledger.has_effect(&effect.business_key).await.map_err(transient)? {
             return Ok(Some(Applied::DuplicateEffect));
         }
         let state = self.ledger.account(account).await.map_err(transient)?;
