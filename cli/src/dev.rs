@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use clap::Args;
 use payhooks::config;
+use payhooks::effects::{NegativeBalances, PlanChanges};
 use payhooks::event::Provider;
-use payhooks::local::LocalApp;
+use payhooks::local::{Billing, LocalApp};
 use payhooks::process::ProcessorSettings;
 use payhooks::providers;
 use payhooks::secret::SecretSet;
@@ -60,13 +61,27 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
         verifiers.push(providers::verifier(provider, set, &config::verifier_settings(provider, &env)?));
     }
     let plans = env.var(config::PLANS).map(|json| config::parse_plans(json.as_bytes())).transpose()?;
-    match &plans {
-        Some(_) => println!("effects on: credits per period from {}", config::PLANS),
-        None => println!("effects off: set {} (JSON: plan id -> credits per period) to apply them", config::PLANS),
-    }
+    let billing = match plans {
+        Some(plans) => {
+            let plan_changes = env.parsed(config::PLAN_CHANGES, PlanChanges::default(), "prorate, full or none")?;
+            let negative_balances =
+                env.parsed(config::NEGATIVE_BALANCES, NegativeBalances::default(), "allow or forbid")?;
+            println!(
+                "effects on: credits per period from {}; plan changes {plan_changes:?}, negative balances {negative_balances:?} ({}, {})",
+                config::PLANS,
+                config::PLAN_CHANGES,
+                config::NEGATIVE_BALANCES
+            );
+            Some(Billing { plans, plan_changes, negative_balances })
+        }
+        None => {
+            println!("effects off: set {} (JSON: plan id -> credits per period) to apply them", config::PLANS);
+            None
+        }
+    };
     let app = LocalApp::with_verifiers(
         verifiers,
-        plans,
+        billing,
         config::ingest_settings(&env)?,
         ProcessorSettings {
             lease: Duration::from_secs(30),

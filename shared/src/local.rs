@@ -15,7 +15,7 @@ use crate::adapters::{MemoryEventStore, MemoryMetrics, MemoryProvisioner, Memory
 use crate::clock::SystemClock;
 use crate::edge::admin::Admin;
 use crate::edge::http::{JsonResponse, webhook};
-use crate::effects::{BillingEffects, Plans};
+use crate::effects::{BillingEffects, NegativeBalances, PlanChanges, Plans};
 use crate::event::{EventId, EventKey, Provider};
 use crate::ingest::{Ingest, IngestSettings};
 use crate::ports::{AccountRef, Balances, Effects, EventRecords};
@@ -26,6 +26,22 @@ use crate::sweep::{SweepSettings, Sweeper};
 
 /// SQS's default redrive setting in `template.yaml`.
 pub const MAX_RECEIVE_COUNT: u32 = crate::sweep::DEFAULT_MAX_RECEIVE_COUNT;
+
+/// How the local server's effects apply money: the plans, and the
+/// settings the processor reads (`PAYHOOKS_PLAN_CHANGES`,
+/// `PAYHOOKS_NEGATIVE_BALANCES`).
+#[derive(Debug, Clone)]
+pub struct Billing {
+    pub plans: Plans,
+    pub plan_changes: PlanChanges,
+    pub negative_balances: NegativeBalances,
+}
+
+impl From<Plans> for Billing {
+    fn from(plans: Plans) -> Self {
+        Self { plans, plan_changes: PlanChanges::default(), negative_balances: NegativeBalances::default() }
+    }
+}
 
 /// Everything the local server runs, shared by its routes and its worker.
 #[derive(Debug, Clone)]
@@ -59,7 +75,7 @@ impl LocalApp {
     /// without, it only records events.
     pub fn with_verifiers(
         verifiers: Vec<Arc<dyn Verifier>>,
-        plans: Option<Plans>,
+        billing: Option<Billing>,
         ingest_settings: IngestSettings,
         processor_settings: ProcessorSettings,
     ) -> Self {
@@ -76,10 +92,13 @@ impl LocalApp {
         let ingest =
             Ingest::new(verifiers, store.clone(), queue.clone(), metrics.clone(), clock.clone(), ingest_settings);
         let provisioner = Arc::new(MemoryProvisioner::new());
-        let effects: Arc<dyn Effects> = match plans {
-            Some(plans) => {
-                Arc::new(BillingEffects::new(store.clone(), plans, clock.clone()).with_provisioner(provisioner.clone()))
-            }
+        let effects: Arc<dyn Effects> = match billing {
+            Some(billing) => Arc::new(
+                BillingEffects::new(store.clone(), billing.plans, clock.clone())
+                    .with_plan_changes(billing.plan_changes)
+                    .with_negative_balances(billing.negative_balances)
+                    .with_provisioner(provisioner.clone()),
+            ),
             None => Arc::new(RecordOnlyEffects),
         };
         let processor = Processor::new(

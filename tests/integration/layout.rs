@@ -166,7 +166,12 @@ async fn the_local_server_shows_an_accounts_balance_entitlement_and_ledger() {
         &VerifierSettings::default(),
     )];
     let plans = payhooks::effects::Plans::from_json(r#"{"price_1TestPlanPro": 100}"#).expect("plans");
-    let app = LocalApp::with_verifiers(verifiers, Some(plans), IngestSettings::default(), ProcessorSettings::default());
+    let app = LocalApp::with_verifiers(
+        verifiers,
+        Some(plans.into()),
+        IngestSettings::default(),
+        ProcessorSettings::default(),
+    );
     let ids = payhooks::providers::SampleIds::random("evt");
     for sample in ["checkout.session.completed", "invoice.payment_succeeded"] {
         let body = payhooks::providers::stripe::SAMPLES.event(sample, &ids.next_event("evt")).expect("sample");

@@ -52,7 +52,8 @@ impl Local {
                 _ => providers::verifier(provider, SecretSet::from_comma_separated(SECRET).expect("secret"), &settings),
             })
             .collect();
-        let app = LocalApp::with_verifiers(verifiers, plans, IngestSettings::default(), ProcessorSettings::default());
+        let billing = plans.map(Into::into);
+        let app = LocalApp::with_verifiers(verifiers, billing, IngestSettings::default(), ProcessorSettings::default());
         Self { app, paypal_file, paypal_other_file }
     }
 
