@@ -25,6 +25,7 @@ pub const PAID: i64 = 2000;
 const UPGRADE: Upgrade = Upgrade { plan: "price_1TestPlanTeam", credits: 250, paid: 5000, top_up: 75 };
 /// 40 credits for 10.00.
 const PACK: CreditPack = CreditPack { plan: "price_1TestPack40", credits: 40, paid: 1000 };
+
 /// How this provider tells a story.
 pub const SIMULATED: Simulated = Simulated {
     plan: PLAN,
