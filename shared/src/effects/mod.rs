@@ -221,21 +221,8 @@ impl BillingEffects {
             (Some(c), true) if replan(c) => Action::ChangePlan,
             _ => return Ok(None),
         };
-        let since =
-            current.map_or_else(|| "new".to_owned(), |c| (c.as_of.unix_timestamp_nanos() / 1_000_000).to_string());
-        let request = ProvisionRequest {
-            idempotency_key: format!("{}:{}:{}:{since}", action.as_str(), record.provider, new.key()),
-            action,
-            status: new.status.clone(),
-            provider: record.provider,
-            account: account.account.clone(),
-            plan: new.plan.clone(),
-            subscription: new.subscription.clone(),
-            customer: new.customer.clone(),
-            event_id: record.event_id.to_string(),
-            as_of: new.as_of,
-        };
-        provisioner.send(&request).await.map_err(|e| EffectError::Transient(Box::new(e)))?;
+        let since = current.map_or_else(|| "new".to_owned(), |c| millis(c.as_of));
+        provisioner.send(&request(record, account, action, &since, new)).await.map_err(told_failed)?;
         Ok(None)
     }
 
@@ -251,20 +238,7 @@ impl BillingEffects {
         current: &Entitlement,
     ) -> Result<(), EffectError> {
         let action = if current.entitles() { Action::Provision } else { Action::Deprovision };
-        let since = told.as_of.unix_timestamp_nanos() / 1_000_000;
-        let request = ProvisionRequest {
-            idempotency_key: format!("{}:{}:{}:{since}", action.as_str(), record.provider, current.key()),
-            action,
-            status: current.status.clone(),
-            provider: record.provider,
-            account: account.account.clone(),
-            plan: current.plan.clone(),
-            subscription: current.subscription.clone(),
-            customer: current.customer.clone(),
-            event_id: record.event_id.to_string(),
-            as_of: current.as_of,
-        };
-        provisioner.send(&request).await.map_err(|e| EffectError::Transient(Box::new(e)))
+        provisioner.send(&request(record, account, action, &millis(told.as_of), current)).await.map_err(told_failed)
     }
 
     /// States a subscription: the provisioner told of its transition from
@@ -808,6 +782,38 @@ impl Effects for BillingEffects {
         // Raced here means another transaction held the account: try again.
         until_settled("the account was busy with other transactions", || self.commit(&effect, owner)).await
     }
+}
+
+/// The request telling downstream of `record`'s transition to `state`, keyed
+/// by the action, the subscription and `since` (the state it leaves).
+fn request(
+    record: &EventRecord,
+    account: &AccountRef,
+    action: Action,
+    since: &str,
+    state: &Entitlement,
+) -> ProvisionRequest {
+    ProvisionRequest {
+        idempotency_key: format!("{}:{}:{}:{since}", action.as_str(), record.provider, state.key()),
+        action,
+        status: state.status.clone(),
+        provider: record.provider,
+        account: account.account.clone(),
+        plan: state.plan.clone(),
+        subscription: state.subscription.clone(),
+        customer: state.customer.clone(),
+        event_id: record.event_id.to_string(),
+        as_of: state.as_of,
+    }
+}
+
+/// A provider time as a request key names it: Unix milliseconds.
+fn millis(at: OffsetDateTime) -> String {
+    (at.unix_timestamp_nanos() / 1_000_000).to_string()
+}
+
+fn told_failed(e: crate::ports::ProvisionError) -> EffectError {
+    EffectError::Transient(Box::new(e))
 }
 
 /// The refund a refund event (or its reversal) names, and its amount.
