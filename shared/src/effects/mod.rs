@@ -946,7 +946,7 @@ mod tests {
         apply_verified(store, effects, Provider::Flutterwave, verified).await
     }
 
-    async fn apply_verified(
+    pub(super) async fn apply_verified(
         store: &Arc<MemoryEventStore>,
         effects: &BillingEffects,
         provider: Provider,

@@ -12,10 +12,10 @@ use time::OffsetDateTime;
 use super::{BillingEffects, Plans};
 use crate::adapters::{MemoryEventStore, MemoryProvisioner};
 use crate::clock::SystemClock;
-use crate::event::{EventKey, NewEvent, Provider};
+use crate::event::Provider;
 use crate::ports::{
-    AccountRef, AccountState, Action, Applied, Balances, CommitOutcome, Effect, Effects, Intake, LeaseOutcome, Leases,
-    LedgerEntry, Payment, PaymentRef, Postings, ProvisionError, ProvisionRequest, Provisioner, StoreError,
+    AccountRef, AccountState, Action, Applied, Balances, CommitOutcome, Effect, LedgerEntry, Payment, PaymentRef,
+    Postings, ProvisionError, ProvisionRequest, Provisioner, StoreError,
 };
 use crate::providers::{SampleIds, paddle};
 
@@ -107,22 +107,13 @@ fn event(name: &str, at: &str) -> crate::providers::VerifiedEvent {
     paddle::parse_event(value.to_string().as_bytes()).unwrap()
 }
 
-/// Claims, leases (as worker `owner`) and applies `verified` on `store`.
+/// Claims, leases and applies `verified` on `store`.
 async fn apply(
     store: &Arc<MemoryEventStore>,
     effects: &BillingEffects,
-    owner: &str,
     verified: crate::providers::VerifiedEvent,
 ) -> Applied {
-    let now = OffsetDateTime::now_utc();
-    let key = EventKey::new(Provider::Paddle, verified.event_id);
-    let new = NewEvent { key: key.clone(), fingerprint: verified.fingerprint, event: verified.event, received_at: now };
-    store.claim(&new).await.unwrap();
-    let LeaseOutcome::Acquired(record) = store.lease(&key, owner, now, now + time::Duration::minutes(1)).await.unwrap()
-    else {
-        panic!("leased");
-    };
-    effects.apply(&record, owner).await.unwrap()
+    super::tests::apply_verified(store, effects, Provider::Paddle, verified).await
 }
 
 /// The status the ledger ends on, and what downstream keeps: the request
@@ -143,10 +134,10 @@ async fn a_state_that_states_no_period_keeps_the_one_before() {
     let effects = BillingEffects::new(store.clone(), Plans::default(), Arc::new(SystemClock));
     let created = event("subscription.created", "2026-11-01T10:00:02Z");
     let period = created.event.period.expect("the created subscription's period");
-    apply(&store, &effects, "w", created).await;
+    apply(&store, &effects, created).await;
     let cancelled = event("subscription.canceled", "2026-11-20T10:00:00Z");
     assert_eq!(cancelled.event.period, None);
-    assert_eq!(apply(&store, &effects, "w", cancelled).await, Applied::Committed);
+    assert_eq!(apply(&store, &effects, cancelled).await, Applied::Committed);
     let account = AccountRef::new(Provider::Paddle, "acct-demo-001");
     let state = store.account(&account).await.unwrap().unwrap().entitlement.unwrap();
     assert_eq!((state.status.as_str(), state.period), ("cancelled", Some(period)));
@@ -164,7 +155,7 @@ async fn a_state_read_before_another_commits_is_decided_again() {
     let downstream = Arc::new(MemoryProvisioner::new());
     let plain = BillingEffects::new(store.clone(), Plans::default(), Arc::new(SystemClock))
         .with_provisioner(downstream.clone());
-    apply(&store, &plain, "w", event("subscription.created", "2026-11-01T10:00:02Z")).await;
+    apply(&store, &plain, event("subscription.created", "2026-11-01T10:00:02Z")).await;
 
     let ledger = Arc::new(ReadThenOther { store: store.clone(), other: Mutex::new(None) });
     let pause = {
@@ -172,16 +163,13 @@ async fn a_state_read_before_another_commits_is_decided_again() {
         async move {
             let effects = BillingEffects::new(store.clone(), Plans::default(), Arc::new(SystemClock))
                 .with_provisioner(downstream);
-            assert_eq!(
-                apply(&store, &effects, "other", event("subscription.paused", PAUSED_AT)).await,
-                Applied::Committed
-            );
+            assert_eq!(apply(&store, &effects, event("subscription.paused", PAUSED_AT)).await, Applied::Committed);
         }
     };
     *ledger.other.lock().unwrap() = Some(Box::pin(pause));
     let reading =
         BillingEffects::new(ledger, Plans::default(), Arc::new(SystemClock)).with_provisioner(downstream.clone());
-    assert_eq!(apply(&store, &reading, "w", event("subscription.resumed", RESUMED_AT)).await, Applied::Committed);
+    assert_eq!(apply(&store, &reading, event("subscription.resumed", RESUMED_AT)).await, Applied::Committed);
 
     assert_eq!(ends(&store, &downstream).await, ("active".to_owned(), Action::Provision));
     let actions: Vec<_> = downstream.received().into_iter().map(|r| r.action).collect();
@@ -196,24 +184,21 @@ async fn a_transition_told_then_overtaken_is_corrected_downstream() {
     let received = Arc::new(MemoryProvisioner::new());
     let plain =
         BillingEffects::new(store.clone(), Plans::default(), Arc::new(SystemClock)).with_provisioner(received.clone());
-    apply(&store, &plain, "w", event("subscription.created", "2026-11-01T10:00:02Z")).await;
+    apply(&store, &plain, event("subscription.created", "2026-11-01T10:00:02Z")).await;
 
     let resume = {
         let (store, received) = (store.clone(), received.clone());
         async move {
             let effects =
                 BillingEffects::new(store.clone(), Plans::default(), Arc::new(SystemClock)).with_provisioner(received);
-            assert_eq!(
-                apply(&store, &effects, "other", event("subscription.resumed", RESUMED_AT)).await,
-                Applied::Committed
-            );
+            assert_eq!(apply(&store, &effects, event("subscription.resumed", RESUMED_AT)).await, Applied::Committed);
         }
     };
     let downstream = Arc::new(SendThenOther { received: received.clone(), other: OtherOnce::default() });
     *downstream.other.0.lock().unwrap() = Some(Box::pin(resume));
     let telling =
         BillingEffects::new(store.clone(), Plans::default(), Arc::new(SystemClock)).with_provisioner(downstream);
-    assert_eq!(apply(&store, &telling, "w", event("subscription.paused", PAUSED_AT)).await, Applied::Stale);
+    assert_eq!(apply(&store, &telling, event("subscription.paused", PAUSED_AT)).await, Applied::Stale);
 
     assert_eq!(ends(&store, &received).await, ("active".to_owned(), Action::Provision));
 }
