@@ -283,6 +283,11 @@ pub struct DomainEvent {
     /// What a paid invoice bills for a plan change mid-period.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prorations: Vec<Proration>,
+    /// The share of a whole period a renewal pays for, in billionths, where
+    /// the provider bills less than one (Lago's first fee of a subscription
+    /// that starts mid-period, an upgrade's among them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_share: Option<i64>,
 }
 
 impl DomainEvent {
@@ -306,6 +311,7 @@ impl DomainEvent {
             status: None,
             object: None,
             prorations: Vec::new(),
+            period_share: None,
         }
     }
 }

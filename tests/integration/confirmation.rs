@@ -523,7 +523,7 @@ async fn a_paypal_activation_read_back_after_a_cancellation_is_judged_at_its_tim
             .expect("sample")
             .replace("BILLING.SUBSCRIPTION.CANCELLED", "BILLING.SUBSCRIPTION.SUSPENDED")
             .replace("\"status\": \"CANCELLED\"", "\"status\": \"SUSPENDED\"")
-            .replace("\"create_time\": \"2025-12-02T16:40:11.000Z\"", &format!("\"create_time\": \"{create_time}\""));
+            .replace("\"create_time\": \"2026-01-02T16:40:11.000Z\"", &format!("\"create_time\": \"{create_time}\""));
         let event = paypal::parse_event(body.as_bytes()).expect("parses").event;
         assert_eq!((event.kind, event.status.as_deref()), (EventKind::SubscriptionUpdated, Some("suspended")));
         body

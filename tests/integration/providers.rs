@@ -209,7 +209,7 @@ fn every_providers_scenario_names_its_own_samples() {
 }
 
 /// Credits per period for every plan the scenarios' samples name: 100, and
-/// 250 for the plan Stripe's and Paddle's scenarios upgrade to.
+/// 250 for the plan the scenarios upgrade to.
 fn sample_plans() -> payhooks::effects::Plans {
     let mut plans: serde_json::Map<String, serde_json::Value> = Provider::ALL
         .iter()
@@ -217,7 +217,9 @@ fn sample_plans() -> payhooks::effects::Plans {
         .map(|plan| (plan.to_owned(), serde_json::json!(100)))
         .collect();
     plans.insert("price_1TestPlanTeam".to_owned(), serde_json::json!(250));
-    plans.insert("pri_test_team_monthly".to_owned(), serde_json::json!(250));
+    for team in ["pri_test_team_monthly", "team_monthly", "P-2TM4271244454362WXNWU5NQ", "plan_test_team_monthly"] {
+        plans.insert(team.to_owned(), serde_json::json!(250));
+    }
     payhooks::effects::Plans::from_json(&serde_json::Value::Object(plans).to_string()).expect("plans")
 }
 
@@ -260,11 +262,18 @@ async fn every_providers_scenario_grants_claws_back_and_cancels_one_account() {
         assert_eq!(state.balance, deltas.iter().sum::<i64>(), "{provider}: the balance is the sum of its ledger");
         let mut grants: Vec<i64> = deltas.iter().copied().filter(|d| *d > 0).collect();
         grants.sort_unstable();
-        // Stripe's and Paddle's upgrades halfway through the period top it
-        // up by half of the 150 more that Team is worth.
-        let upgrades = [Provider::Stripe, Provider::Paddle];
-        let expected = if upgrades.contains(&provider) { vec![75, 100] } else { vec![100] };
-        assert_eq!(grants, expected, "{provider}: the paid period, and a top-up: {deltas:?}");
+        let expected = match provider {
+            // An upgrade halfway through the period, invoiced at once: half
+            // of the 150 more that Team is worth.
+            Provider::Stripe | Provider::Paddle => vec![75, 100],
+            // Lago starts Team for the days left (16 of 31, paid 5110 of
+            // 9900: 129) and credits Pro's unused days (a claw-back).
+            Provider::Lago => vec![100, 129],
+            // PayPal and Razorpay bill the new plan from the next cycle.
+            Provider::Paypal | Provider::Razorpay => vec![100, 250],
+            _ => vec![100],
+        };
+        assert_eq!(grants, expected, "{provider}: the paid periods, and a top-up: {deltas:?}");
         let clawed: i64 = -deltas.iter().filter(|d| **d < 0).sum::<i64>();
         assert!(clawed > 0 && clawed <= 100, "{provider}: the refund claws back part of the grant: {deltas:?}");
         assert_eq!(state.entitlement.expect("entitlement").status, "cancelled", "{provider}");

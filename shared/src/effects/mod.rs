@@ -282,6 +282,7 @@ impl BillingEffects {
                     .plans
                     .credits(plan)
                     .ok_or_else(|| EffectError::Permanent(format!("unknown plan {plan:?}: add it to the plans")))?;
+                let credits = share_of(credits, event.period_share);
                 // Once per period where the provider names it (two events of
                 // one renewal meet here); where it names none, once per
                 // payment (its only renewal event names the payment).
@@ -844,6 +845,18 @@ fn entitle(event: &crate::event::DomainEvent, status: &str) -> Change {
         period: event.period,
         as_of: event.occurred_at,
     })
+}
+
+/// A plan's credits for the share of a period a payment paid for (in
+/// billionths; a whole period where the provider states none), rounded
+/// down.
+fn share_of(credits: i64, share: Option<i64>) -> i64 {
+    match share {
+        Some(share) if (0..1_000_000_000).contains(&share) => {
+            i64::try_from(i128::from(credits) * i128::from(share) / 1_000_000_000).unwrap_or(0)
+        }
+        _ => credits,
+    }
 }
 
 #[cfg(test)]

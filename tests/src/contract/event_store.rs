@@ -45,6 +45,7 @@ fn new_event(key: &EventKey, fingerprint: &str) -> NewEvent {
                 credit: false,
                 share: Some(500_000_000),
             }],
+            period_share: Some(500_000_000),
         },
         received_at: t(0),
     }

@@ -214,6 +214,7 @@ fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDat
         status: (kind == EventKind::Renewal).then(|| "active".to_owned()),
         object: text_at(d, &["id"]),
         prorations: Vec::new(),
+        period_share: None,
         event_type,
     }
 }

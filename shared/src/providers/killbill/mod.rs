@@ -150,6 +150,7 @@ fn normalize(
         status: None,
         object,
         prorations: Vec::new(),
+        period_share: None,
         event_type,
     }
 }

@@ -24,6 +24,12 @@ pub const SAMPLES: Samples = Samples(&[
     ("invoice.payment_failure", include_str!("samples/invoice.payment_failure.json")),
     ("credit_note.created", include_str!("samples/credit_note.created.json")),
     ("subscription.terminated", include_str!("samples/subscription.terminated.json")),
+    // Pro to Team halfway through the period: Lago starts a new subscription
+    // under the same external id, bills Team for the days left and credits
+    // Pro's unused days.
+    ("subscription.started.upgrade", include_str!("samples/subscription.started.upgrade.json")),
+    ("invoice.payment_status_updated.upgrade", include_str!("samples/invoice.payment_status_updated.upgrade.json")),
+    ("credit_note.created.upgrade", include_str!("samples/credit_note.created.upgrade.json")),
 ]);
 
 /// Ids for a sample: the unique key is a UUID, as Lago's.
@@ -141,6 +147,7 @@ fn normalize(event_type: String, o: &Value, received_at: OffsetDateTime) -> Doma
             event.period = period_at(fee, &["from_date"], &["to_date"])
                 .or_else(|| period_at(billing_period, &["subscription_from_datetime"], &["subscription_to_datetime"]));
             event.amount_minor = int_at(o, &["total_amount_cents"]);
+            event.period_share = period_share(fee);
             let subscription_invoice = str_at(o, &["invoice_type"]).as_deref() == Some("subscription");
             event.kind = match str_at(o, &["payment_status"]).as_deref() {
                 Some("succeeded") if subscription_invoice => {
@@ -158,7 +165,12 @@ fn normalize(event_type: String, o: &Value, received_at: OffsetDateTime) -> Doma
         "credit_note.created" => {
             event.customer = str_at(o, &["customer", "external_id"]);
             event.subscription = str_at(o, &["items", "0", "fee", "external_subscription_id"]);
-            let refund = int_at(o, &["refund_amount_cents"]).filter(|cents| *cents > 0);
+            // What the note gives back, refunded or credited to the
+            // customer's balance (an upgrade's unused days, a termination's):
+            // either way time the customer no longer pays for.
+            let given_back =
+                int_at(o, &["refund_amount_cents"]).unwrap_or(0) + int_at(o, &["credit_amount_cents"]).unwrap_or(0);
+            let refund = Some(given_back).filter(|cents| *cents > 0);
             if refund.is_some() {
                 event.kind = EventKind::Refund;
                 event.amount_minor = refund;
@@ -175,6 +187,17 @@ fn normalize(event_type: String, o: &Value, received_at: OffsetDateTime) -> Doma
     }
     event.account = event.customer.clone();
     event
+}
+
+/// The share of its plan's whole period a subscription fee bills, in
+/// billionths, where it bills less than the plan's price: Lago bills a
+/// subscription that starts mid-period (an upgrade's new plan among them)
+/// for its days only, and states the plan's price beside the fee
+/// (`amount_details.plan_amount_cents`).
+fn period_share(fee: &Value) -> Option<i64> {
+    let billed = i128::from(int_at(fee, &["amount_cents"])?);
+    let whole = i128::from(int_at(fee, &["amount_details", "plan_amount_cents"]).filter(|cents| *cents > 0)?);
+    (billed < whole).then(|| i64::try_from(billed.max(0) * 1_000_000_000 / whole).ok()).flatten()
 }
 
 fn period_at(value: &Value, start: &[&str], end: &[&str]) -> Option<Period> {

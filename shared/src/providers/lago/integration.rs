@@ -76,7 +76,9 @@ impl Integration for Lago {
             "subscription.started",
             "invoice.payment_failure",
             "invoice.payment_status_updated",
-            "credit_note.created",
+            "subscription.started.upgrade",
+            "invoice.payment_status_updated.upgrade",
+            "credit_note.created.upgrade",
             "subscription.terminated",
         ]
     }

@@ -45,10 +45,10 @@
 //! | `subscription.terminated` | `next_plan_code` set (the old half of an up/downgrade) | SubscriptionUpdated | plan = `next_plan_code`, status `active` (the subscription lives on: both halves, stamped alike, state the same) |
 //! | `subscription.terminated` | otherwise | Cancellation | |
 //! | `subscription.trial_ended`, `subscription.updated` | | SubscriptionUpdated | |
-//! | `invoice.created`, `invoice.payment_status_updated` | `invoice_type` = `subscription`, `payment_status` = `succeeded` | Renewal | amount = `total_amount_cents` |
+//! | `invoice.created`, `invoice.payment_status_updated` | `invoice_type` = `subscription`, `payment_status` = `succeeded` | Renewal | amount = `total_amount_cents`; share of the period = fee `amount_cents` ÷ `amount_details.plan_amount_cents` where below one |
 //! | `invoice.payment_status_updated` | `payment_status` = `failed` | PaymentFailed | amount = `total_amount_cents` |
 //! | `invoice.payment_failure` | | PaymentFailed | invoice in `lago_invoice_id` only |
-//! | `credit_note.created` | `refund_amount_cents` > 0 | Refund | refund id = credit note `lago_id`, amount = `refund_amount_cents` |
+//! | `credit_note.created` | `refund_amount_cents` + `credit_amount_cents` > 0 | Refund | refund id = credit note `lago_id`, amount = that sum |
 //! | anything else | | Other | |
 //!
 //! Subscription events take the subscription from `subscription.external_id`,
@@ -68,8 +68,11 @@
 //! an invoice grants nothing (Other) until `invoice.payment_status_updated`
 //! says `succeeded`. A first purchase is provisioned by `subscription.started`
 //! (Purchase) and its first paid invoice grants the first period (Renewal),
-//! whatever the invoice's `invoicing_reason`. A credit note refunds money only
-//! when `refund_amount_cents` > 0; credit-only notes are Other.
+//! whatever the invoice's `invoicing_reason`; a fee that bills less than its
+//! plan's price (a subscription started mid-period, an upgrade's new plan
+//! among them) pays for that share of the period. A credit note gives back
+//! what it refunds and what it credits to the customer's balance (an
+//! upgrade's unused days among them); one that gives back nothing is Other.
 //!
 //! Every amount is in integer cents (`*_amount_cents`). The provider time is
 //! the object's `updated_at`, else its `created_at` (`terminated_at` /

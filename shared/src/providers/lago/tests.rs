@@ -300,11 +300,15 @@ fn every_sample_parses_into_the_kind_it_illustrates() {
         ("invoice.payment_failure", EventKind::PaymentFailed),
         ("credit_note.created", EventKind::Refund),
         ("subscription.terminated", EventKind::Cancellation),
+        ("subscription.started.upgrade", EventKind::SubscriptionUpdated),
+        ("invoice.payment_status_updated.upgrade", EventKind::Renewal),
+        ("credit_note.created.upgrade", EventKind::Refund),
     ];
     assert_eq!(SAMPLES.types().count(), expected.len());
-    for (event_type, kind) in expected {
-        let body = SAMPLES.event(event_type, &ids).unwrap();
-        assert!(!body.contains("{{"), "{event_type} keeps a placeholder");
+    for (sample, kind) in expected {
+        let event_type = sample.strip_suffix(".upgrade").unwrap_or(sample);
+        let body = SAMPLES.event(sample, &ids).unwrap();
+        assert!(!body.contains("{{"), "{sample} keeps a placeholder");
         let verified = parse_event(&ids.event_id, body.as_bytes(), now()).unwrap();
         assert_eq!(verified.event_id.as_str(), ids.event_id);
         let event = verified.event;
@@ -364,7 +368,7 @@ fn a_refund_is_keyed_by_its_credit_note() {
 }
 
 #[test]
-fn a_credit_only_note_refunds_nothing() {
+fn a_note_that_gives_nothing_back_refunds_nothing() {
     let ids = sample_ids();
     let body = SAMPLES
         .event("credit_note.created", &ids)
@@ -372,6 +376,39 @@ fn a_credit_only_note_refunds_nothing() {
         .replace(r#""refund_amount_cents": 2940"#, r#""refund_amount_cents": 0"#);
     let event = parse_event(&ids.event_id, body.as_bytes(), now()).unwrap().event;
     assert_eq!((event.kind, event.refund_id), (EventKind::Other, None));
+}
+
+#[test]
+fn a_note_crediting_the_balance_gives_back_as_a_refund_does() {
+    let ids = sample_ids();
+    let event =
+        parse_event(&ids.event_id, SAMPLES.event("credit_note.created.upgrade", &ids).unwrap().as_bytes(), now())
+            .unwrap()
+            .event;
+    assert_eq!(event.kind, EventKind::Refund);
+    // Pro's unused 16 days of 31, with tax: credited, not refunded.
+    assert_eq!(event.amount_minor, Some(3035));
+    assert_eq!(event.payment.as_deref(), Some(ids.payment_id.as_str()), "the Pro invoice it credits");
+    assert_eq!(event.refund_id, Some(format!("{}_upgrade", ids.refund_id)));
+}
+
+#[test]
+fn an_upgrades_invoice_pays_the_new_plan_for_the_share_of_the_period_left() {
+    let upgrade = sample("subscription.started.upgrade");
+    assert_eq!((upgrade.kind, upgrade.plan.as_deref()), (EventKind::SubscriptionUpdated, Some("team_monthly")));
+    let invoice = sample("invoice.payment_status_updated.upgrade");
+    assert_eq!(invoice.plan.as_deref(), Some("team_monthly"));
+    assert_eq!(invoice.period, upgrade.period, "the new subscription's first period: the days left");
+    // 5110 of Team's 9900: 16 days of 31.
+    assert_eq!(invoice.period_share, Some(516_161_616));
+    assert_eq!(sample("invoice.payment_status_updated").period_share, None, "a whole period is paid in full");
+    let ids = sample_ids();
+    let unstated = SAMPLES
+        .event("invoice.payment_status_updated.upgrade", &ids)
+        .unwrap()
+        .replace(r#""plan_amount_cents": 9900"#, r#""plan_amount_cents": 0"#);
+    let unstated = parse_event(&ids.event_id, unstated.as_bytes(), now()).unwrap().event;
+    assert_eq!(unstated.period_share, None, "no plan price: a whole period, as Lago before amount_details");
 }
 
 #[test]

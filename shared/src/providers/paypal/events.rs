@@ -25,6 +25,10 @@ pub const SAMPLES: Samples = Samples(&[
     ("PAYMENT.SALE.REFUNDED", include_str!("samples/PAYMENT.SALE.REFUNDED.json")),
     ("PAYMENT.CAPTURE.COMPLETED", include_str!("samples/PAYMENT.CAPTURE.COMPLETED.json")),
     ("PAYMENT.CAPTURE.REFUNDED", include_str!("samples/PAYMENT.CAPTURE.REFUNDED.json")),
+    // Pro to Team: PayPal bills the new plan from the next cycle on, and
+    // prorates nothing.
+    ("BILLING.SUBSCRIPTION.UPDATED.upgrade", include_str!("samples/BILLING.SUBSCRIPTION.UPDATED.upgrade.json")),
+    ("PAYMENT.SALE.COMPLETED.upgrade", include_str!("samples/PAYMENT.SALE.COMPLETED.upgrade.json")),
 ]);
 
 /// Ids in PayPal's shapes: `WH-…` events, 13-character payer ids, `I-…`

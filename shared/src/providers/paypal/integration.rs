@@ -94,6 +94,8 @@ impl Integration for Paypal {
             "BILLING.SUBSCRIPTION.ACTIVATED",
             "BILLING.SUBSCRIPTION.PAYMENT.FAILED",
             "PAYMENT.SALE.COMPLETED",
+            "BILLING.SUBSCRIPTION.UPDATED.upgrade",
+            "PAYMENT.SALE.COMPLETED.upgrade",
             "PAYMENT.SALE.REFUNDED",
             "BILLING.SUBSCRIPTION.CANCELLED",
         ]

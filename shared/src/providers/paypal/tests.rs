@@ -522,10 +522,31 @@ fn every_sample_parses_into_the_kind_it_illustrates() {
             Some("EUR"),
             Some(ids.refund_id.as_str()),
         ),
+        (
+            "BILLING.SUBSCRIPTION.UPDATED.upgrade",
+            EventKind::SubscriptionUpdated,
+            sub,
+            payer,
+            Some("acct-demo-001"),
+            None,
+            None,
+            None,
+        ),
+        (
+            "PAYMENT.SALE.COMPLETED.upgrade",
+            EventKind::Renewal,
+            sub,
+            None,
+            Some("acct-demo-001"),
+            Some(5000),
+            Some("USD"),
+            None,
+        ),
     ];
     assert_eq!(SAMPLES.types().count(), expected.len());
-    for (event_type, kind, subscription, customer, account, amount, currency, refund) in expected {
-        let body = SAMPLES.event(event_type, &ids).unwrap();
+    for (sample, kind, subscription, customer, account, amount, currency, refund) in expected {
+        let event_type = sample.strip_suffix(".upgrade").unwrap_or(sample);
+        let body = SAMPLES.event(sample, &ids).unwrap();
         assert!(!body.contains("{{"), "{event_type} keeps a placeholder");
         let verified = parse_event(body.as_bytes()).unwrap();
         let event = verified.event;
@@ -604,4 +625,23 @@ fn debug_output_of_the_local_signer_hides_the_key() {
     let signer = LocalSigner::from_key(test_key(), "WH-TEST-HOOK", LOCAL_URL);
     let printed = format!("{signer:?}");
     assert!(!printed.contains("PRIVATE") && !printed.contains("key:"), "{printed}");
+}
+
+/// PayPal bills a revised plan from the next cycle on and prorates
+/// nothing: the revision states the new plan, and the next sale, naming
+/// none, is granted by it.
+#[test]
+fn a_plan_revision_states_the_plan_the_next_sale_pays_for() {
+    let ids = sample_ids();
+    let event = |sample: &str| parse_event(SAMPLES.event(sample, &ids).unwrap().as_bytes()).unwrap().event;
+    let revised = event("BILLING.SUBSCRIPTION.UPDATED.upgrade");
+    assert_eq!(revised.plan.as_deref(), Some("P-2TM4271244454362WXNWU5NQ"));
+    assert_eq!(revised.status.as_deref(), Some("active"));
+    assert!(revised.prorations.is_empty());
+    let sale = event("PAYMENT.SALE.COMPLETED");
+    let next = event("PAYMENT.SALE.COMPLETED.upgrade");
+    assert!(sale.occurred_at < revised.occurred_at && revised.occurred_at < next.occurred_at);
+    assert!(revised.occurred_at < event("BILLING.SUBSCRIPTION.CANCELLED").occurred_at);
+    assert_eq!(next.plan, None, "the sale names no plan: the subscription's does");
+    assert_eq!(next.payment, Some(format!("{}_upgrade", ids.payment_id)));
 }

@@ -190,6 +190,7 @@ fn normalize(event_type: String, d: &Value, received_at: OffsetDateTime) -> Doma
         status: if event_type.starts_with("subscription.") { str_at(d, &["status"]) } else { None },
         object: None,
         prorations: Vec::new(),
+        period_share: None,
         event_type,
     }
 }

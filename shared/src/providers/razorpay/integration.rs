@@ -44,6 +44,8 @@ impl Integration for Razorpay {
             "subscription.activated",
             "payment.failed",
             "subscription.charged",
+            "subscription.updated",
+            "subscription.charged.upgrade",
             "refund.processed",
             "subscription.cancelled",
         ]

@@ -18,6 +18,7 @@
 //! | `subscription.activated` | purchase |
 //! | `subscription.charged` | renewal: the subscription's current period, plan and status (stated too), the payment's amount |
 //! | `subscription.pending`, `.halted`, `.paused`, `.resumed` | subscription updated (its status) |
+//! | `subscription.updated` | subscription updated: its plan, period and status (a plan change; Razorpay bills the new plan from its `subscription.charged`) |
 //! | `subscription.cancelled`, `subscription.completed` | cancellation |
 //! | `payment.failed` | payment failed |
 //! | `refund.processed` | refund of its payment, for its amount |
@@ -118,6 +119,9 @@ pub const SAMPLES: Samples = Samples(&[
     ("payment.failed", include_str!("samples/payment.failed.json")),
     ("refund.processed", include_str!("samples/refund.processed.json")),
     ("payment.dispute.lost", include_str!("samples/payment.dispute.lost.json")),
+    // Pro to Team at the cycle's end: the change, then the first cycle on Team.
+    ("subscription.updated", include_str!("samples/subscription.updated.json")),
+    ("subscription.charged.upgrade", include_str!("samples/subscription.charged.upgrade.json")),
 ]);
 
 /// Ids in Razorpay's shapes (a prefix and 14 characters; event ids have
@@ -195,7 +199,11 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, payload: &Value) -
             event.payment = str_at(payment, &["id"]);
             event.payment_alias = str_at(payment, &["invoice_id"]);
         }
-        "subscription.pending" | "subscription.halted" | "subscription.paused" | "subscription.resumed" => {
+        "subscription.pending"
+        | "subscription.halted"
+        | "subscription.paused"
+        | "subscription.resumed"
+        | "subscription.updated" => {
             event.kind = EventKind::SubscriptionUpdated;
             subscription_fields(&mut event);
         }
@@ -330,6 +338,28 @@ mod tests {
             assert_eq!(e.kind, EventKind::SubscriptionUpdated, "{name}");
             assert!(e.status.is_some(), "{name}");
         }
+    }
+
+    /// A plan change at the cycle's end: `subscription.updated` states the
+    /// new plan and the cycle it starts; that cycle's `subscription.charged`
+    /// names the plan it paid for.
+    #[test]
+    fn a_plan_change_states_the_plan_and_the_next_charge_pays_for_it() {
+        let (_, updated) = sample("subscription.updated");
+        let e = updated.event;
+        assert_eq!(
+            (e.kind, e.plan.as_deref(), e.status.as_deref()),
+            (EventKind::SubscriptionUpdated, Some("plan_test_team_monthly"), Some("active"))
+        );
+        let (ids, charged) = sample("subscription.charged.upgrade");
+        let next = charged.event;
+        assert_eq!((next.kind, next.plan.as_deref()), (EventKind::Renewal, Some("plan_test_team_monthly")));
+        assert_eq!(next.period, e.period, "the cycle the change starts");
+        assert_eq!(next.payment, Some(format!("{}_upgrade", ids.payment_id)));
+        let first = sample("subscription.charged").1.event;
+        assert_eq!(first.period.unwrap().end, next.period.unwrap().start);
+        let cancelled = sample("subscription.cancelled").1.event;
+        assert!(e.occurred_at < next.occurred_at && next.occurred_at < cancelled.occurred_at);
     }
 
     /// Razorpay's subscription docs: `subscription.authenticated` on the

@@ -179,13 +179,17 @@ impl Lifecycle {
 
 /// An upgrade halfway through a period, paid for at once: the period is
 /// topped up by `top_up` (half of the plans' difference), and every later
-/// period pays `paid` for the new plan's `credits`.
+/// period pays `paid` for the new plan's `credits`. Where the provider
+/// gives the old plan's unused time back on the upgraded period's payment
+/// instead (Lago's credit note), `credited` is that amount: a claw-back
+/// like a refund's, and `top_up` the new plan's half.
 #[derive(Debug, Clone, Copy)]
 pub struct Upgrade {
     pub plan: &'static str,
     pub credits: i64,
     pub paid: i64,
     pub top_up: i64,
+    pub credited: i64,
 }
 
 /// A price bought by one-off invoices, granting `credits` per payment of
@@ -366,7 +370,8 @@ impl Outline {
         let standing = |i: usize, paid: i64| -> i64 {
             let refunds = self.renewals[i].iter().zip(&self.failed_refunds[i]);
             let refunded: i64 = refunds.filter(|(_, fails)| !**fails).map(|(amount, _)| amount).sum();
-            refunded + if self.disputes[i] == Some(false) { paid } else { 0 }
+            let credited = lifecycle.upgrade.filter(|_| self.upgrade == Some(i)).map_or(0, |u| u.credited);
+            refunded + credited + if self.disputes[i] == Some(false) { paid } else { 0 }
         };
         let paid_renewals = || (0..self.renewals.len()).filter(|&i| self.charges[i].paid());
         let kept = |i: usize| {
@@ -374,6 +379,7 @@ impl Outline {
             credits - credits * standing(i, paid).min(paid) / paid
         };
         let top_up = lifecycle.upgrade.filter(|_| self.upgrade.is_some()).map_or(0, |u| u.top_up);
+        let credited_upgrade = lifecycle.upgrade.is_some_and(|u| u.credited > 0) && self.upgrade.is_some();
         // A second subscription's periods are granted each, even on the
         // first one's billing anchor.
         let second = CREDITS * self.second as i64;
@@ -385,7 +391,9 @@ impl Outline {
             provider,
             name,
             balance,
-            grants: paid_renewals().count() + self.second,
+            // Where the old plan's time is credited back, the new plan's
+            // half is a period of its own, granted once more.
+            grants: paid_renewals().count() + self.second + usize::from(credited_upgrade),
             trial: self.trial,
             // The account stays entitled by the subscription it keeps.
             cancelled: self.cancelled && self.second == 0,

@@ -31,7 +31,7 @@ pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell).telling(
 });
 /// Team for 250 credits at 5,000: halfway through a period, the upgrade's
 /// transaction bills 1,500 and tops the period up by half of 150.
-const UPGRADE: Upgrade = Upgrade { plan: "pri_test_team_monthly", credits: 250, paid: 5000, top_up: 75 };
+const UPGRADE: Upgrade = Upgrade { plan: "pri_test_team_monthly", credits: 250, paid: 5000, top_up: 75, credited: 0 };
 const FIRST_PERIOD: i64 = 1_793_523_600;
 
 pub fn tell(outline: &Outline, teller: &mut Teller) {

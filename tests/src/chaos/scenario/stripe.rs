@@ -22,7 +22,7 @@ pub const PLAN: &str = "price_1TestPlanPro";
 pub const PAID: i64 = 2000;
 /// Team for 250 credits at 5,000: halfway through a period, the upgrade
 /// charges 1,500 and tops the period up by half of 150.
-const UPGRADE: Upgrade = Upgrade { plan: "price_1TestPlanTeam", credits: 250, paid: 5000, top_up: 75 };
+const UPGRADE: Upgrade = Upgrade { plan: "price_1TestPlanTeam", credits: 250, paid: 5000, top_up: 75, credited: 0 };
 /// 40 credits for 10.00.
 const PACK: CreditPack = CreditPack { plan: "price_1TestPack40", credits: 40, paid: 1000 };
 
