@@ -323,8 +323,11 @@ fn every_sample_parses_into_the_kind_it_illustrates() {
 }
 
 fn sample(event_type: &str) -> DomainEvent {
-    let ids = sample_ids();
-    let body = SAMPLES.event(event_type, &ids).unwrap();
+    sample_of(event_type, &sample_ids())
+}
+
+fn sample_of(event_type: &str, ids: &crate::providers::SampleIds) -> DomainEvent {
+    let body = SAMPLES.event(event_type, ids).unwrap();
     parse_event(&ids.event_id, body.as_bytes(), now()).unwrap().event
 }
 
@@ -381,10 +384,7 @@ fn a_note_that_gives_nothing_back_refunds_nothing() {
 #[test]
 fn a_note_crediting_the_balance_gives_back_as_a_refund_does() {
     let ids = sample_ids();
-    let event =
-        parse_event(&ids.event_id, SAMPLES.event("credit_note.created.upgrade", &ids).unwrap().as_bytes(), now())
-            .unwrap()
-            .event;
+    let event = sample_of("credit_note.created.upgrade", &ids);
     assert_eq!(event.kind, EventKind::Refund);
     // Pro's unused 16 days of 31, with tax: credited, not refunded.
     assert_eq!(event.amount_minor, Some(3035));
