@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use payhooks::event::EventRecord;
 use payhooks::ports::{Confirmation, Confirmer, EffectError};
-use payhooks::providers::killbill::api::{judge, what_to_read};
+use payhooks::providers::killbill::api::{KillbillObjects, confirm};
 use serde_json::Value;
 
 #[derive(Debug, Default)]
@@ -18,11 +18,15 @@ pub struct SimulatedKillbill {
 }
 
 #[async_trait]
+impl KillbillObjects for SimulatedKillbill {
+    async fn read(&self, path: &str) -> Result<Option<Value>, EffectError> {
+        Ok(self.objects.get(path).cloned())
+    }
+}
+
+#[async_trait]
 impl Confirmer for SimulatedKillbill {
     async fn confirm(&self, record: &EventRecord) -> Result<Confirmation, EffectError> {
-        Ok(match what_to_read(&record.event) {
-            Ok((kind, path)) => judge(&record.event, kind, self.objects.get(&path)),
-            Err(answer) => answer,
-        })
+        confirm(self, &record.event).await
     }
 }

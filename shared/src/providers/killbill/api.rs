@@ -3,17 +3,18 @@
 //! payhooks' own API credentials. The notification is only a hint: the
 //! object must exist, belong to the notification's account, and be in the
 //! state the notification implies. The objects add what notifications
-//! lack: an invoice its billing period and plan, a subscription its plan
-//! and the dates it started and was cancelled.
+//! lack: an invoice its billing period and plan (and, for a plan change,
+//! the items it repairs, read by `/invoices/byItemId/{id}`), a
+//! subscription its plan and the dates it started and was cancelled.
 
 use async_trait::async_trait;
 use serde_json::Value;
 use time::{Date, OffsetDateTime, Time};
 
-use crate::event::{DomainEvent, EventKind, EventRecord, Period};
+use crate::event::{DomainEvent, EventKind, EventRecord, Period, Proration};
 use crate::ports::{Confirmation, Confirmer, EffectError};
 use crate::providers::api::{ApiError, get_json, http_client};
-use crate::providers::money::minor_units;
+use crate::providers::money::{decimal_to_minor, minor_units};
 use crate::secret::Secret;
 
 const API: &str = "Kill Bill's API";
@@ -57,14 +58,46 @@ impl KillbillApi {
 }
 
 #[async_trait]
+impl KillbillObjects for KillbillApi {
+    async fn read(&self, path: &str) -> Result<Option<Value>, EffectError> {
+        Ok(self.get(path).await?)
+    }
+}
+
+#[async_trait]
 impl Confirmer for KillbillApi {
     async fn confirm(&self, record: &EventRecord) -> Result<Confirmation, EffectError> {
-        let event = &record.event;
-        match what_to_read(event) {
-            Ok((object, path)) => Ok(judge(event, object, self.get(&path).await?.as_ref())),
-            Err(answer) => Ok(answer),
+        confirm(self, &record.event).await
+    }
+}
+
+/// Where Kill Bill's objects are read from: its API, or a simulation of it.
+#[async_trait]
+pub trait KillbillObjects: Send + Sync {
+    /// The object at `path` under `/1.0/kb/`; `None` when there is none.
+    async fn read(&self, path: &str) -> Result<Option<Value>, EffectError>;
+}
+
+/// Confirms `event` against the objects it names: the object itself and,
+/// for an invoice that repairs items of earlier invoices (a plan change),
+/// each repaired item, read from the invoice that holds it.
+pub async fn confirm(objects: &dyn KillbillObjects, event: &DomainEvent) -> Result<Confirmation, EffectError> {
+    let (kind, path) = match what_to_read(event) {
+        Ok(read) => read,
+        Err(answer) => return Ok(answer),
+    };
+    let object = objects.read(&path).await?;
+    let mut repaired = Vec::new();
+    if let (KillbillObject::Invoice, Some(invoice)) = (kind, &object) {
+        for id in items_of(invoice, "REPAIR_ADJ").filter_map(|item| text(item, "linkedInvoiceItemId")) {
+            let holder = objects.read(&format!("invoices/byItemId/{id}")).await?;
+            let items = holder.as_ref().and_then(|h| h.get("items")).and_then(Value::as_array);
+            if let Some(item) = items.and_then(|items| items.iter().find(|i| text(i, "invoiceItemId") == Some(id))) {
+                repaired.push(item.clone());
+            }
         }
     }
+    Ok(judge(event, kind, object.as_ref(), &repaired))
 }
 
 /// The kinds of object a notification names.
@@ -104,8 +137,9 @@ pub fn what_to_read(event: &DomainEvent) -> Result<(KillbillObject, String), Con
 }
 
 /// The verdict on `event` given what Kill Bill answered for the object it
-/// names (`None`: no such object).
-pub fn judge(event: &DomainEvent, kind: KillbillObject, object: Option<&Value>) -> Confirmation {
+/// names (`None`: no such object) and, for an invoice, the earlier items it
+/// repairs.
+pub fn judge(event: &DomainEvent, kind: KillbillObject, object: Option<&Value>, repaired: &[Value]) -> Confirmation {
     let id = event.object.as_deref().unwrap_or_default();
     let what = kind.name();
     let Some(object) = object else {
@@ -116,7 +150,7 @@ pub fn judge(event: &DomainEvent, kind: KillbillObject, object: Option<&Value>) 
         return contradicted(format!("{what} {id} belongs to another account"));
     }
     match kind {
-        KillbillObject::Invoice => confirm_invoice(event, object),
+        KillbillObject::Invoice => confirm_invoice(event, object, repaired),
         KillbillObject::Payment => confirm_refund(event, object),
         KillbillObject::Subscription => confirm_subscription(event, object),
     }
@@ -135,20 +169,90 @@ fn day(value: &Value, key: &str) -> Option<OffsetDateTime> {
     Some(date.with_time(Time::MIDNIGHT).assume_utc())
 }
 
-fn confirm_invoice(event: &DomainEvent, invoice: &Value) -> Confirmation {
+fn items_of<'v>(invoice: &'v Value, item_type: &'static str) -> impl Iterator<Item = &'v Value> {
+    let items = invoice.get("items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    items.iter().filter(move |item| text(item, "itemType") == Some(item_type))
+}
+
+fn period_of(item: &Value) -> Option<Period> {
+    Some(Period { start: day(item, "startDate")?, end: day(item, "endDate")? })
+}
+
+/// `part` of `whole` (decimal amounts, either sign), in billionths, where
+/// it is less than the whole.
+fn share(part: &Value, whole: &Value) -> Option<i64> {
+    let (part, whole) = (i128::from(scaled(part)?), i128::from(scaled(whole)?));
+    (whole > 0 && part < whole).then(|| i64::try_from(part * 1_000_000_000 / whole).ok()).flatten()
+}
+
+/// The magnitude of a decimal amount, in millionths: exact for any price
+/// Kill Bill states, and only ever compared with another.
+fn scaled(amount: &Value) -> Option<i64> {
+    let text = match amount {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_owned(),
+        _ => return None,
+    };
+    decimal_to_minor(text.strip_prefix('-').unwrap_or(&text), 6)
+}
+
+/// A paid invoice: the period its recurring item bills (Kill Bill prorates
+/// a period that starts off the billing day: the item's `amount` is then
+/// that share of its plan's `rate`). An invoice with repairs is a plan
+/// change billed at once (Kill Bill's `REPAIR_ADJ` gives back the unused
+/// time of an earlier item, on this invoice): its prorated items are what
+/// it tops up, the new plan's time charged and the repaired plans' time
+/// credited; it pays for no period of its own unless an item bills a whole
+/// one.
+fn confirm_invoice(event: &DomainEvent, invoice: &Value, repaired: &[Value]) -> Confirmation {
     let balance = invoice.get("balance").and_then(|b| minor_units(b, event.currency.as_deref()));
     if event.kind == EventKind::Renewal && balance != Some(0) {
         return contradicted(format!("the invoice is not paid (balance {balance:?} minor units)"));
     }
-    let items = invoice.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
-    let recurring = items.iter().find(|item| text(item, "itemType") == Some("RECURRING")).or_else(|| items.first());
     let mut confirmed = event.clone();
-    if let Some(item) = recurring {
-        if let (Some(start), Some(end)) = (day(item, "startDate"), day(item, "endDate")) {
-            confirmed.period = Some(Period { start, end });
+    let items = invoice.get("items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let recurring: Vec<&Value> = items_of(invoice, "RECURRING").collect();
+    let repairs: Vec<&Value> = items_of(invoice, "REPAIR_ADJ").collect();
+    let partial = |item: &Value| share(item.get("amount")?, item.get("rate")?);
+    if !repairs.is_empty() {
+        for item in recurring.iter().filter(|item| partial(item).is_some()) {
+            if let (Some(plan), Some(period)) = (text(item, "planName"), period_of(item)) {
+                let charged = Proration { plan: plan.to_owned(), period, credit: false, share: partial(item) };
+                confirmed.prorations.push(charged);
+            }
         }
-        confirmed.plan = text(item, "planName").map(str::to_owned).or(confirmed.plan);
-        confirmed.subscription = text(item, "subscriptionId").map(str::to_owned).or(confirmed.subscription);
+        for repair in &repairs {
+            let linked = text(repair, "linkedInvoiceItemId");
+            let old = repaired.iter().find(|item| text(item, "invoiceItemId") == linked);
+            let given_back = old.and_then(|item| share(repair.get("amount")?, item.get("amount")?));
+            if let (Some(plan), Some(period)) = (old.and_then(|item| text(item, "planName")), period_of(repair)) {
+                confirmed.prorations.push(Proration { plan: plan.to_owned(), period, credit: true, share: given_back });
+            }
+        }
+    }
+    // The period the invoice pays for: its recurring item; on a plan
+    // change, only one that bills a whole period.
+    let paid_for = if repairs.is_empty() {
+        recurring.first().copied().or_else(|| items.first())
+    } else {
+        recurring.iter().copied().find(|item| partial(item).is_none())
+    };
+    match paid_for {
+        Some(item) => {
+            confirmed.period = period_of(item).or(confirmed.period);
+            confirmed.plan = text(item, "planName").map(str::to_owned).or(confirmed.plan);
+            confirmed.subscription = text(item, "subscriptionId").map(str::to_owned).or(confirmed.subscription);
+            confirmed.period_share = partial(item);
+        }
+        None => {
+            let item = recurring.first().copied();
+            confirmed.subscription =
+                item.and_then(|i| text(i, "subscriptionId")).map(str::to_owned).or(confirmed.subscription);
+            // Only prorations: paid, but for no period of its own.
+            if event.kind == EventKind::Renewal {
+                confirmed.kind = EventKind::Payment;
+            }
+        }
     }
     Confirmation::Confirmed(Box::new(confirmed))
 }
@@ -200,4 +304,95 @@ fn confirm_subscription(event: &DomainEvent, subscription: &Value) -> Confirmati
     };
     confirmed.occurred_at = happened.unwrap_or(confirmed.occurred_at);
     Confirmation::Confirmed(Box::new(confirmed))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::effects::{PlanChanges, Plans};
+    use crate::providers::killbill::{SAMPLES, parse_event, sample_ids};
+
+    struct Objects(HashMap<String, Value>);
+
+    #[async_trait]
+    impl KillbillObjects for Objects {
+        async fn read(&self, path: &str) -> Result<Option<Value>, EffectError> {
+            Ok(self.0.get(path).cloned())
+        }
+    }
+
+    const ACCOUNT: &str = "4b3c2d1e-0f9a-4b8c-9d7e-6f5a4b3c2d1e";
+
+    /// The sample payment of invoice `invoice`, for the sample's account.
+    fn payment(invoice: &str) -> DomainEvent {
+        let ids = crate::providers::SampleIds { event_id: invoice.to_owned(), ..sample_ids() };
+        let body = SAMPLES.event("INVOICE_PAYMENT_SUCCESS", &ids).unwrap();
+        let event = parse_event(body.as_bytes(), OffsetDateTime::now_utc()).unwrap().event;
+        DomainEvent { account: Some(ACCOUNT.to_owned()), ..event }
+    }
+
+    fn item(item_type: &str, plan: Option<&str>, start: &str, end: &str, amount: &str, rate: Option<&str>) -> Value {
+        json!({"invoiceItemId": format!("{item_type}-{start}-{amount}"), "itemType": item_type, "planName": plan,
+               "subscriptionId": "sub-1", "startDate": start, "endDate": end, "amount": amount, "rate": rate})
+    }
+
+    async fn confirmed(objects: Objects, event: &DomainEvent) -> DomainEvent {
+        match confirm(&objects, event).await.unwrap() {
+            Confirmation::Confirmed(event) => *event,
+            other => panic!("not confirmed: {other:?}"),
+        }
+    }
+
+    /// Kill Bill changes a plan at once by repairing the old item's unused
+    /// time (`REPAIR_ADJ`, linked to the item on the invoice that billed
+    /// it) and billing the new plan from the change (`RECURRING`, prorated
+    /// from its `rate`), both on the change's invoice.
+    #[tokio::test]
+    async fn a_plan_change_invoice_tops_up_the_new_plans_time_less_the_old_ones() {
+        let old = item("RECURRING", Some("pro-monthly"), "2026-01-01", "2026-01-31", "20.00", Some("20.00"));
+        let mut repair = item("REPAIR_ADJ", None, "2026-01-16", "2026-01-31", "-10.00", None);
+        repair["linkedInvoiceItemId"] = old["invoiceItemId"].clone();
+        let team = item("RECURRING", Some("team-monthly"), "2026-01-16", "2026-01-31", "25.00", Some("50.00"));
+        let change = json!({"accountId": ACCOUNT, "balance": 0, "items": [repair, team]});
+        let earlier = json!({"accountId": ACCOUNT, "balance": 0, "items": [old]});
+        let event = payment("inv-change");
+        let objects = Objects(HashMap::from([
+            ("invoices/inv-change?withItems=true".to_owned(), change),
+            (format!("invoices/byItemId/{}", old["invoiceItemId"].as_str().unwrap()), earlier),
+        ]));
+        let e = confirmed(objects, &event).await;
+        assert_eq!(e.kind, EventKind::Payment, "paid, but for no period of its own");
+        assert_eq!((e.period, e.plan.as_deref()), (None, None));
+        let lines: Vec<_> = e.prorations.iter().map(|p| (p.plan.as_str(), p.credit, p.share)).collect();
+        assert_eq!(lines, [("team-monthly", false, Some(500_000_000)), ("pro-monthly", true, Some(500_000_000))]);
+        let plans = Plans::from_json(r#"{"pro-monthly": 100, "team-monthly": 250}"#).unwrap();
+        let implied = e.prorations.iter().find_map(Proration::implied_period_secs);
+        assert_eq!(PlanChanges::Prorate.top_up(&e.prorations, &plans, implied), Ok(75));
+    }
+
+    /// A period that starts off the billing day is billed for its share
+    /// of the plan's rate, and pays for that share only.
+    #[tokio::test]
+    async fn a_prorated_period_pays_for_its_share_and_a_whole_one_for_all_of_it() {
+        let event = payment("inv-first");
+        let first = item("RECURRING", Some("pro-monthly"), "2026-01-16", "2026-01-31", "10.00", Some("20.00"));
+        let invoice = json!({"accountId": ACCOUNT, "balance": 0, "items": [first]});
+        let objects = Objects(HashMap::from([("invoices/inv-first?withItems=true".to_owned(), invoice)]));
+        let e = confirmed(objects, &event).await;
+        assert_eq!(
+            (e.kind, e.plan.as_deref(), e.period_share),
+            (EventKind::Renewal, Some("pro-monthly"), Some(500_000_000))
+        );
+        assert!(e.prorations.is_empty());
+
+        let whole = item("RECURRING", Some("pro-monthly"), "2026-02-01", "2026-03-01", "20.00", Some("20.00"));
+        let invoice = json!({"accountId": ACCOUNT, "balance": 0, "items": [whole]});
+        let objects = Objects(HashMap::from([("invoices/inv-first?withItems=true".to_owned(), invoice)]));
+        let e = confirmed(objects, &event).await;
+        assert_eq!((e.kind, e.period_share), (EventKind::Renewal, None));
+    }
 }
