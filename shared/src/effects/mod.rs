@@ -881,7 +881,7 @@ mod tests {
         let account = AccountRef::new(Provider::Flutterwave, "acct-demo-001");
         let entries = store.entries(&account).await.unwrap();
         let grants: Vec<_> = entries.iter().filter(|e| e.delta != 0).map(|e| e.business_key.as_str()).collect();
-        assert_eq!(grants, [format!("grant:flutterwave:acct-demo-001:payment:{}", ids.payment_id)]);
+        assert_eq!(grants, [format!("grant:flutterwave:acct-demo-001:plan-3807:payment:{}", ids.payment_id)]);
         assert_eq!(store.account(&account).await.unwrap().unwrap().balance, 7);
     }
 

@@ -79,6 +79,7 @@ impl Integration for Flutterwave {
             "charge.completed.failed",
             "charge.completed.renewal",
             "refund.completed",
+            "charge.completed.upgrade",
             "subscription.cancelled",
         ]
     }

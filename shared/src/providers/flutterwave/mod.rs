@@ -178,7 +178,9 @@ fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDat
     let plan = text_at(d, &["payment_plan"]);
     let kind = match event_type.as_str() {
         "charge.completed" if succeeded && plan.is_some() => EventKind::Renewal,
-        "charge.completed" if succeeded => EventKind::Purchase,
+        // A charge for no plan is a one-off payment: recorded, and worth
+        // credits only where its plan is a credit pack (it names none).
+        "charge.completed" if succeeded => EventKind::Payment,
         "charge.completed" if status == "failed" => EventKind::PaymentFailed,
         "subscription.cancelled" => EventKind::Cancellation,
         "refund" if succeeded => EventKind::Refund,
@@ -192,11 +194,16 @@ fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDat
         occurred_at,
         account: str_at(d, &["meta", "account_id"]).or_else(|| customer.clone()),
         customer,
-        // Flutterwave's charges never name the subscription they pay for:
-        // the account's plan charges, purchase and cancellation state one
-        // entitlement, named by no subscription id; a renewal's grant is
-        // known by its transaction.
-        subscription: None,
+        // Flutterwave's charges never name the subscription they pay for,
+        // but a customer holds one subscription per payment plan: the plan
+        // names it, for its charges and its cancellation alike, so a second
+        // plan's subscription outlives the first one's cancellation. A
+        // renewal's grant is known by its transaction.
+        subscription: match event_type.as_str() {
+            "charge.completed" => plan.as_deref().map(plan_subscription),
+            "subscription.cancelled" => text_at(d, &["plan", "id"]).as_deref().map(plan_subscription),
+            _ => None,
+        },
         plan,
         period: None,
         amount_minor: amount.and_then(|a| minor_units(a, currency.as_deref())),
@@ -204,7 +211,7 @@ fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDat
         refund_id: if kind == EventKind::Refund { text_at(d, &["id"]) } else { None },
         // The transaction id: a renewal's own, and the one a refund refunds.
         payment: match kind {
-            EventKind::Renewal => text_at(d, &["id"]),
+            EventKind::Renewal | EventKind::Payment => text_at(d, &["id"]),
             EventKind::Refund => text_at(d, &["TransactionId"]),
             _ => None,
         },
@@ -219,10 +226,18 @@ fn normalize(event_type: String, status: &str, d: &Value, occurred_at: OffsetDat
     }
 }
 
+/// The subscription a customer holds to payment plan `plan`.
+fn plan_subscription(plan: &str) -> String {
+    format!("plan-{plan}")
+}
+
 pub const SAMPLES: Samples = Samples(&[
     ("charge.completed", include_str!("samples/charge.completed.json")),
     ("charge.completed.renewal", include_str!("samples/charge.completed.renewal.json")),
     ("charge.completed.failed", include_str!("samples/charge.completed.failed.json")),
+    // Flutterwave changes no plan: the customer subscribes to Team (its
+    // first paid charge) and cancels Pro.
+    ("charge.completed.upgrade", include_str!("samples/charge.completed.upgrade.json")),
     ("subscription.cancelled", include_str!("samples/subscription.cancelled.json")),
     ("refund.completed", include_str!("samples/refund.completed.json")),
     ("v4.charge.completed", include_str!("samples/v4.charge.completed.json")),
@@ -325,16 +340,35 @@ mod tests {
         assert_eq!(parse_event(without.as_bytes(), now()).unwrap().event.occurred_at, at("2025-11-24T16:00:04Z"));
     }
 
+    /// A customer holds one subscription per payment plan: a plan's charges
+    /// and its cancellation name the same one, another plan's another, and
+    /// a one-off charge none.
+    #[test]
+    fn each_payment_plan_is_a_subscription_of_its_own() {
+        let ids = sample_ids();
+        let event = |sample: &str| parse_event(SAMPLES.event(sample, &ids).unwrap().as_bytes(), now()).unwrap().event;
+        let pro = event("charge.completed.renewal");
+        assert_eq!(pro.subscription.as_deref(), Some("plan-3807"));
+        assert_eq!(event("subscription.cancelled").subscription, pro.subscription);
+        let team = event("charge.completed.upgrade");
+        assert_eq!((team.subscription.as_deref(), team.plan.as_deref()), (Some("plan-3808"), Some("3808")));
+        assert_ne!(team.payment, pro.payment);
+        let one_off = event("charge.completed");
+        assert_eq!((one_off.kind, one_off.subscription), (EventKind::Payment, None));
+        assert_eq!(one_off.payment.as_deref(), Some(ids.event_id.as_str()), "the transaction");
+    }
+
     #[test]
     fn every_sample_parses_into_the_kind_it_illustrates() {
         let ids = sample_ids();
         for (sample, kind) in [
-            ("charge.completed", EventKind::Purchase),
+            ("charge.completed", EventKind::Payment),
             ("charge.completed.renewal", EventKind::Renewal),
+            ("charge.completed.upgrade", EventKind::Renewal),
             ("charge.completed.failed", EventKind::PaymentFailed),
             ("subscription.cancelled", EventKind::Cancellation),
             ("refund.completed", EventKind::Refund),
-            ("v4.charge.completed", EventKind::Purchase),
+            ("v4.charge.completed", EventKind::Payment),
         ] {
             let body = SAMPLES.event(sample, &ids).unwrap();
             let event = parse_event(body.as_bytes(), now()).unwrap().event;

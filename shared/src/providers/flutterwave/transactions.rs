@@ -32,7 +32,7 @@ impl Confirmer for FlutterwaveTransactions {
     async fn confirm(&self, record: &EventRecord) -> Result<Confirmation, EffectError> {
         let event = &record.event;
         let expected_status = match (event.event_type.as_str(), event.kind) {
-            ("charge.completed", EventKind::Purchase | EventKind::Renewal) => "successful",
+            ("charge.completed", EventKind::Payment | EventKind::Renewal) => "successful",
             ("charge.completed", EventKind::PaymentFailed) => "failed",
             // Nothing of value hangs on the rest, or the v3 API has no
             // lookup for it (v4 charges have their own API): as received.

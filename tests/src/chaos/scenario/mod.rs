@@ -96,7 +96,8 @@ pub fn plans() -> impl Iterator<Item = (&'static str, Value)> {
         let upgrade = simulated.lifecycle.upgrade.map(|u| (u.plan, serde_json::json!(u.credits)));
         let pack =
             simulated.lifecycle.credit_pack.map(|p| (p.plan, serde_json::json!({"credits_per_payment": p.credits})));
-        std::iter::once((simulated.plan, plan)).chain(upgrade).chain(pack)
+        let second = simulated.lifecycle.second_plan.map(|plan| (plan, serde_json::json!(CREDITS)));
+        std::iter::once((simulated.plan, plan)).chain(upgrade).chain(pack).chain(second)
     })
 }
 
@@ -155,6 +156,10 @@ pub struct Lifecycle {
     /// The customer buys a second subscription on the same billing anchor
     /// and keeps it.
     pub second_subscription: bool,
+    /// The second subscription's plan, where it must be another than the
+    /// first's (Flutterwave names a subscription by its plan); worth
+    /// `CREDITS` a period too.
+    pub second_plan: Option<&'static str>,
     /// After its last renewal, the subscription is paused (suspended), then
     /// resumed (reactivated) or not.
     pub pauses: bool,
@@ -170,6 +175,7 @@ impl Lifecycle {
         lapsing_trials: false,
         credit_pack: None,
         second_subscription: false,
+        second_plan: None,
         pauses: false,
     };
 

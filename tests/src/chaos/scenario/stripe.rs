@@ -40,6 +40,7 @@ pub const SIMULATED: Simulated = Simulated {
         lapsing_trials: true,
         credit_pack: Some(PACK),
         second_subscription: true,
+        second_plan: None,
         pauses: false,
     },
     name: customer,
