@@ -26,7 +26,9 @@
 //! | `transaction.paid`, `transaction.completed` | names a subscription and bills a recurring price not prorated | renewal: the billing period, the recurring price, the grand total, any prorations billed with it |
 //! | `transaction.paid`, `transaction.completed` | names a subscription, bills only prorations (a change billed at once) | payment: the grand total, the prorated lines (price, time covered, credit or charge) |
 //! | `transaction.payment_failed` | | payment failed |
-//! | `adjustment.created`, `adjustment.updated` | `action` refund or chargeback, `status` approved | refund of its transaction, for its total |
+//! | `adjustment.created`, `adjustment.updated` | `action` refund, `status` approved | refund of its transaction, for its total (keyed by the adjustment) |
+//! | `adjustment.created`, `adjustment.updated` | `action` chargeback, `status` approved | refund of its transaction, for its total (keyed `chargeback:{transaction}`: the reversal names no adjustment) |
+//! | `adjustment.created`, `adjustment.updated` | `action` chargeback_reverse, `status` approved (Paddle won the dispute) | the transaction's chargeback undone |
 //! | anything else (a pending adjustment, a one-off transaction) | | other: recorded as ignored |
 //!
 //! `transaction.paid` and `transaction.completed` of one transaction name
@@ -127,6 +129,9 @@ pub const SAMPLES: Samples = Samples(&[
     ("transaction.payment_failed", include_str!("samples/transaction.payment_failed.json")),
     ("adjustment.created", include_str!("samples/adjustment.created.json")),
     ("adjustment.updated", include_str!("samples/adjustment.updated.json")),
+    // A chargeback of the whole transaction, then Paddle contests it and wins.
+    ("adjustment.created.chargeback", include_str!("samples/adjustment.created.chargeback.json")),
+    ("adjustment.created.chargeback_reverse", include_str!("samples/adjustment.created.chargeback_reverse.json")),
 ]);
 
 /// Ids in Paddle's shapes (a prefix and 26 characters).
@@ -269,14 +274,25 @@ fn normalize(event_type: String, occurred_at: OffsetDateTime, o: &Value) -> Doma
             event.amount_minor = amount_at(o, &["details", "totals", "grand_total"]);
         }
         "adjustment.created" | "adjustment.updated" => {
-            let refunding = matches!(str_at(o, &["action"]).as_deref(), Some("refund" | "chargeback"));
+            let transaction = str_at(o, &["transaction_id"]);
+            // A chargeback and its reversal are separate adjustments that
+            // name only the transaction: the one chargeback of a
+            // transaction is what a reversal undoes.
+            let chargeback = transaction.as_deref().map(|t| format!("chargeback:{t}"));
+            let (kind, refund_id) = match str_at(o, &["action"]).as_deref() {
+                Some("refund") => (EventKind::Refund, str_at(o, &["id"])),
+                Some("chargeback") => (EventKind::Refund, chargeback),
+                // Paddle contested the chargeback and won: the money is back.
+                Some("chargeback_reverse") => (EventKind::RefundReversed, chargeback),
+                _ => (EventKind::Other, None),
+            };
             // A refund waits for Paddle's approval: pending or rejected, it
             // moves no money.
-            if refunding && str_at(o, &["status"]).as_deref() == Some("approved") {
-                event.kind = EventKind::Refund;
-                event.refund_id = str_at(o, &["id"]);
+            if kind != EventKind::Other && str_at(o, &["status"]).as_deref() == Some("approved") {
+                event.kind = kind;
+                event.refund_id = refund_id;
                 event.amount_minor = amount_at(o, &["totals", "total"]);
-                event.payment = str_at(o, &["transaction_id"]);
+                event.payment = transaction;
                 event.subscription = str_at(o, &["subscription_id"]);
             }
             event.status = str_at(o, &["status"]);
@@ -426,6 +442,35 @@ mod tests {
             assert_eq!(e.kind, EventKind::SubscriptionUpdated, "{name}");
             assert!(e.status.is_some(), "{name}");
         }
+    }
+
+    /// Paddle records a chargeback as an adjustment of its own, and a won
+    /// contest as another (`chargeback_reverse`) naming only the
+    /// transaction: both are keyed by the transaction, so the reversal
+    /// undoes the chargeback whichever adjustment ids they carry.
+    #[test]
+    fn a_chargeback_reversal_undoes_the_transactions_chargeback() {
+        let ids = SampleIds::random("evt");
+        let event = |sample: &str| parse_event(SAMPLES.event(sample, &ids).unwrap().as_bytes()).unwrap().event;
+        let chargeback = event("adjustment.created.chargeback");
+        let reversal = event("adjustment.created.chargeback_reverse");
+        let key = Some(format!("chargeback:{}", ids.payment_id));
+        assert_eq!((chargeback.kind, &chargeback.refund_id), (EventKind::Refund, &key));
+        assert_eq!((reversal.kind, &reversal.refund_id), (EventKind::RefundReversed, &key));
+        assert_eq!((chargeback.amount_minor, reversal.amount_minor), (Some(2000), Some(2000)));
+        assert_eq!(reversal.payment.as_deref(), Some(ids.payment_id.as_str()));
+        assert!(chargeback.occurred_at < reversal.occurred_at);
+        // Pending, a reversal moves nothing; a warning never does.
+        let pending = SAMPLES
+            .event("adjustment.created.chargeback_reverse", &ids)
+            .unwrap()
+            .replace(r#""status": "approved""#, r#""status": "pending_approval""#);
+        assert_eq!(parse_event(pending.as_bytes()).unwrap().event.kind, EventKind::Other);
+        let warning = SAMPLES
+            .event("adjustment.created.chargeback", &ids)
+            .unwrap()
+            .replace(r#""action": "chargeback""#, r#""action": "chargeback_warning""#);
+        assert_eq!(parse_event(warning.as_bytes()).unwrap().event.kind, EventKind::Other);
     }
 
     /// Paddle's upgrade with `proration_billing_mode: prorated_immediately`:

@@ -4,7 +4,9 @@
 //! `active`) first, usually, then `transaction.paid` and
 //! `transaction.completed` (one payment, one grant); each refund with
 //! `adjustment.created` (pending approval: nothing moves) then
-//! `adjustment.updated` (approved); a failed renewal with its roll,
+//! `adjustment.updated` (approved); a chargeback of a whole payment with
+//! its adjustment, and, where Paddle wins the contest, the
+//! `chargeback_reverse` adjustment; a failed renewal with its roll,
 //! `transaction.payment_failed` and `subscription.past_due` (a roll that is
 //! never paid grants nothing); an upgrade from Pro to Team halfway through a
 //! paid period with `subscription.updated` naming Team and the transaction
@@ -27,8 +29,11 @@ pub const PAID: i64 = 2000;
 pub const SIMULATED: Simulated = Simulated::paid_only(PLAN, PAID, tell).telling(Lifecycle {
     upgrade: Some(UPGRADE),
     second_subscription: true,
+    disputes: true,
     ..Lifecycle::PAUSING
 });
+/// The refund number a renewal's chargeback adjustments are named by.
+const DISPUTE: usize = 99;
 /// Team for 250 credits at 5,000: halfway through a period, the upgrade's
 /// transaction bills 1,500 and tops the period up by half of 150.
 const UPGRADE: Upgrade = Upgrade { plan: "pri_test_team_monthly", credits: 250, paid: 5000, top_up: 75, credited: 0 };
@@ -98,6 +103,15 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
             let total = |v: &mut Value| v["data"]["totals"]["total"] = json!(amount.to_string());
             teller.send("adjustment.created", ids(k, r + 1), |b| edited(b, total));
             teller.send("adjustment.updated", ids(k, r + 1), |b| edited(b, total));
+        }
+        // A chargeback is of the whole payment; Paddle contests it and wins
+        // or not.
+        if let Some(won) = outline.disputes[i] {
+            let total = move |v: &mut Value| v["data"]["totals"]["total"] = json!(paid.to_string());
+            teller.send("adjustment.created.chargeback", ids(k, DISPUTE), |b| edited(b, total));
+            if won {
+                teller.send("adjustment.created.chargeback_reverse", ids(k, DISPUTE), |b| edited(b, total));
+            }
         }
         if outline.upgrade == Some(i) {
             let (start, end) = super::period(FIRST_PERIOD, k);
