@@ -7,6 +7,13 @@ use serde_json::Value;
 const ZERO_DECIMAL: &[&str] =
     &["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"];
 
+/// `part` of `whole` (two amounts in one unit), in billionths, where it is
+/// less than the whole: the share of a period a prorated charge pays for.
+pub fn partial_share(part: i64, whole: i64) -> Option<i64> {
+    let (part, whole) = (i128::from(part.max(0)), i128::from(whole));
+    (whole > 0 && part < whole).then(|| i64::try_from(part * 1_000_000_000 / whole).ok()).flatten()
+}
+
 /// An amount in major units (`250.5`, `"19.99"`: Flutterwave's numbers,
 /// Kill Bill's BigDecimals) in the currency's minor units. Converted through
 /// the decimal text, never floating-point arithmetic; anything with more

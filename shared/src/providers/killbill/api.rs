@@ -14,7 +14,7 @@ use time::{Date, OffsetDateTime, Time};
 use crate::event::{DomainEvent, EventKind, EventRecord, Period, Proration};
 use crate::ports::{Confirmation, Confirmer, EffectError};
 use crate::providers::api::{ApiError, get_json, http_client};
-use crate::providers::money::{decimal_to_minor, minor_units};
+use crate::providers::money::{decimal_to_minor, minor_units, partial_share};
 use crate::secret::Secret;
 
 const API: &str = "Kill Bill's API";
@@ -181,8 +181,7 @@ fn period_of(item: &Value) -> Option<Period> {
 /// `part` of `whole` (decimal amounts, either sign), in billionths, where
 /// it is less than the whole.
 fn share(part: &Value, whole: &Value) -> Option<i64> {
-    let (part, whole) = (i128::from(scaled(part)?), i128::from(scaled(whole)?));
-    (whole > 0 && part < whole).then(|| i64::try_from(part * 1_000_000_000 / whole).ok()).flatten()
+    partial_share(scaled(part)?, scaled(whole)?)
 }
 
 /// The magnitude of a decimal amount, in millionths: exact for any price

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use crate::event::{DomainEvent, EventId, EventKind, Period};
 use crate::providers::json::{at, int_at, str_at, time_at};
+use crate::providers::money::partial_share;
 use crate::providers::{Rejection, SampleIds, Samples, VerifiedEvent};
 use crate::secret::Secret;
 
@@ -195,9 +196,7 @@ fn normalize(event_type: String, o: &Value, received_at: OffsetDateTime) -> Doma
 /// for its days only, and states the plan's price beside the fee
 /// (`amount_details.plan_amount_cents`).
 fn period_share(fee: &Value) -> Option<i64> {
-    let billed = i128::from(int_at(fee, &["amount_cents"])?);
-    let whole = i128::from(int_at(fee, &["amount_details", "plan_amount_cents"]).filter(|cents| *cents > 0)?);
-    (billed < whole).then(|| i64::try_from(billed.max(0) * 1_000_000_000 / whole).ok()).flatten()
+    partial_share(int_at(fee, &["amount_cents"])?, int_at(fee, &["amount_details", "plan_amount_cents"])?)
 }
 
 fn period_at(value: &Value, start: &[&str], end: &[&str]) -> Option<Period> {
