@@ -381,10 +381,19 @@ pub async fn run(backend: Backend, settings: &ChaosSettings) -> ChaosReport {
         Arc::new(payhooks::adapters::MemoryMetrics::new()),
         clock.clone(),
     );
-    for _ in 0..20 {
+    for _ in 0..50 {
         let replayed = replayer.replay(&ReplayFilter::All, false, None, &|_| {}).await.expect("replay");
-        if replayed.moved == 0 {
-            break;
+        if replayed.moved + replayed.reopened == 0 {
+            // A dead letter can be hidden when a replay looks (its visibility
+            // reset failed, or another receive holds it): wait for it to
+            // show rather than end with it still there.
+            let left = backend.dead_letters.counts().await.map(|d| d.visible + d.in_flight).unwrap_or(1);
+            if left == 0 {
+                break;
+            }
+            clock.advance(time::Duration::try_from(settings.step).unwrap_or(time::Duration::SECOND));
+            tokio::time::sleep(settings.step).await;
+            continue;
         }
         report.dlq_round_trips += replayed.moved;
         report.replay_rounds += 1;
