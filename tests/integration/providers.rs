@@ -217,9 +217,14 @@ fn sample_plans() -> payhooks::effects::Plans {
         .map(|plan| (plan.to_owned(), serde_json::json!(100)))
         .collect();
     plans.insert("price_1TestPlanTeam".to_owned(), serde_json::json!(250));
-    for team in
-        ["pri_test_team_monthly", "team_monthly", "P-2TM4271244454362WXNWU5NQ", "plan_test_team_monthly", "3808"]
-    {
+    for team in [
+        "pri_test_team_monthly",
+        "team_monthly",
+        "P-2TM4271244454362WXNWU5NQ",
+        "plan_test_team_monthly",
+        "3808",
+        "PLN_testteam0001",
+    ] {
         plans.insert(team.to_owned(), serde_json::json!(250));
     }
     payhooks::effects::Plans::from_json(&serde_json::Value::Object(plans).to_string()).expect("plans")
@@ -274,15 +279,23 @@ async fn every_providers_scenario_grants_claws_back_and_cancels_one_account() {
             // PayPal and Razorpay bill the new plan from the next cycle;
             // on Flutterwave the customer subscribes to Team's payment plan.
             Provider::Paypal | Provider::Razorpay | Provider::Flutterwave => vec![100, 250],
+            // Paystack's first payment, its renewal (told by its charge and
+            // its invoice, granted once), and Team, a new subscription paid
+            // in full.
+            Provider::Paystack => vec![100, 100, 250],
             _ => vec![100],
         };
         assert_eq!(grants, expected, "{provider}: the paid periods, and a top-up: {deltas:?}");
         let clawed: i64 = -deltas.iter().filter(|d| **d < 0).sum::<i64>();
         assert!(clawed > 0 && clawed <= 100, "{provider}: the refund claws back part of the grant: {deltas:?}");
+        let statuses: Vec<_> = state.subscriptions.iter().map(|(id, s)| (id.as_str(), s.status.as_str())).collect();
         if provider == Provider::Flutterwave {
             // Pro is cancelled; Team, a subscription of its own, lives on.
-            let statuses: Vec<_> = state.subscriptions.iter().map(|(id, s)| (id.as_str(), s.status.as_str())).collect();
             assert_eq!(statuses, [("plan-3807", "cancelled"), ("plan-3808", "active")]);
+            assert_eq!(state.entitlement.expect("entitlement").status, "active", "{provider}");
+        } else if provider == Provider::Paystack {
+            let team = format!("{}team", ids.subscription_id);
+            assert_eq!(statuses, [(ids.subscription_id.as_str(), "cancelled"), (team.as_str(), "active")]);
             assert_eq!(state.entitlement.expect("entitlement").status, "active", "{provider}");
         } else {
             assert_eq!(state.entitlement.expect("entitlement").status, "cancelled", "{provider}");

@@ -1045,6 +1045,47 @@ mod tests {
         }
     }
 
+    /// Paystack sends no invoice for a subscription's first payment: its
+    /// plan's `charge.success` grants the period. A renewal is told by its
+    /// charge and its paid `invoice.update`, naming one transaction: granted
+    /// once in either order, and its refund claws back from it.
+    #[tokio::test]
+    async fn a_paystack_first_payment_is_granted_by_its_charge_and_a_renewal_told_twice_once() {
+        use crate::providers::paystack;
+
+        for invoice_first in [false, true] {
+            let store = Arc::new(MemoryEventStore::new());
+            let plans = Plans::from_json(r#"{"PLN_testpro0001": 100}"#).unwrap();
+            let effects = BillingEffects::new(store.clone(), plans, Arc::new(SystemClock));
+            let ids = paystack::sample_ids();
+            let event = |name: &str| {
+                let ids = crate::providers::SampleIds { event_id: paystack::sample_ids().event_id, ..ids.clone() };
+                let body = paystack::SAMPLES.event(name, &ids).unwrap();
+                paystack::parse_event(body.as_bytes(), OffsetDateTime::now_utc()).unwrap()
+            };
+            let account = AccountRef::new(Provider::Paystack, "acct-demo-001");
+            let balance = || {
+                let (store, account) = (store.clone(), account.clone());
+                async move { store.account(&account).await.unwrap().map_or(0, |a| a.balance) }
+            };
+            let apply = |name: &'static str| apply_verified(&store, &effects, Provider::Paystack, event(name));
+            assert_eq!(apply("charge.success.subscription").await, Applied::Committed);
+            apply("subscription.create").await;
+            assert_eq!(balance().await, 100, "the first period, paid when subscribing");
+            let (first, second) = match invoice_first {
+                true => ("invoice.update", "charge.success.renewal"),
+                false => ("charge.success.renewal", "invoice.update"),
+            };
+            assert_eq!(apply(first).await, Applied::Committed, "{first}");
+            assert_ne!(apply(second).await, Applied::Committed, "{second} tells the same payment");
+            assert_eq!(balance().await, 200, "invoice first: {invoice_first}");
+            apply("refund.processed").await;
+            assert_eq!(balance().await, 175, "a quarter of the renewal refunded");
+            let grants = store.entries(&account).await.unwrap().into_iter().filter(|e| e.delta > 0).count();
+            assert_eq!(grants, 2);
+        }
+    }
+
     /// Lago tells an up/downgrade as two events stamped alike: the old
     /// Lago subscription terminated (naming the next plan) and the new one
     /// started (naming the previous plan), under one `external_id`. In

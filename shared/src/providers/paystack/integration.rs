@@ -64,12 +64,18 @@ impl Integration for Paystack {
         sample_ids()
     }
 
+    /// Paystack changes no subscription's plan: the customer subscribes to
+    /// Team (a subscription of its own, paid in full) and Pro is cancelled.
     fn scenario(&self) -> &'static [&'static str] {
         &[
+            "charge.success.subscription",
             "subscription.create",
             "invoice.payment_failed",
             "invoice.update",
+            "charge.success.renewal",
             "refund.processed",
+            "charge.success.upgrade",
+            "subscription.create.upgrade",
             "subscription.not_renew",
             "subscription.disable",
         ]

@@ -136,17 +136,29 @@ fn object_id(event_type: &str, data: &Value) -> Option<String> {
 
 /// Maps a Paystack event onto the domain.
 ///
-/// A renewal is the paid `invoice.update` (it carries the subscription and
-/// the period); the `charge.success` of a plan's renewal has neither, so it
-/// is recorded as ignored rather than counted twice.
+/// A plan's charge is a paid period: Paystack sends no invoice for a
+/// subscription's first payment (the customer pays it when subscribing, and
+/// `subscription.create` follows), so the charge is the only proof of it.
+/// A renewal is told twice, by its charge and by the paid `invoice.update`
+/// naming the same transaction: both grant the payment's period, and the
+/// payment's record makes the second a duplicate, whichever comes first.
+/// A charge without a plan is a one-off payment: recorded, no credits.
 fn normalize(event_type: String, d: &Value, received_at: OffsetDateTime) -> DomainEvent {
     let customer = str_at(d, &["customer", "customer_code"]);
-    let explicit_account =
-        str_at(d, &["metadata", "account_id"]).or_else(|| str_at(d, &["customer", "metadata", "account_id"]));
     let has_plan = str_at(d, &["plan", "plan_code"]).is_some();
+    let charge = event_type == "charge.success";
+    // A subscription's events carry the customer's metadata, never the
+    // first charge's: a plan's charge takes its account where they do, so a
+    // subscription's grants and states land on one account.
+    let explicit_account = match charge && has_plan {
+        true => None,
+        false => str_at(d, &["metadata", "account_id"]),
+    }
+    .or_else(|| str_at(d, &["customer", "metadata", "account_id"]));
     let paid = at(d, &["paid"]).and_then(Value::as_bool) == Some(true);
     let kind = match event_type.as_str() {
-        "charge.success" if !has_plan => EventKind::Purchase,
+        "charge.success" if has_plan => EventKind::Renewal,
+        "charge.success" => EventKind::Payment,
         "subscription.create" => EventKind::Purchase,
         "invoice.create" | "invoice.update" if paid => EventKind::Renewal,
         "invoice.payment_failed" => EventKind::PaymentFailed,
@@ -182,6 +194,7 @@ fn normalize(event_type: String, d: &Value, received_at: OffsetDateTime) -> Doma
         refund_id: if kind == EventKind::Refund { str_at(d, &["refund_reference"]) } else { None },
         // The transaction's reference: a paid invoice's, and the refunded one.
         payment: match kind {
+            _ if charge => str_at(d, &["reference"]),
             EventKind::Renewal => str_at(d, &["transaction", "reference"]),
             EventKind::Refund => str_at(d, &["transaction_reference"]),
             _ => None,
@@ -197,7 +210,11 @@ fn normalize(event_type: String, d: &Value, received_at: OffsetDateTime) -> Doma
 
 pub const SAMPLES: Samples = Samples(&[
     ("charge.success", include_str!("samples/charge.success.json")),
+    ("charge.success.subscription", include_str!("samples/charge.success.subscription.json")),
+    ("charge.success.renewal", include_str!("samples/charge.success.renewal.json")),
+    ("charge.success.upgrade", include_str!("samples/charge.success.upgrade.json")),
     ("subscription.create", include_str!("samples/subscription.create.json")),
+    ("subscription.create.upgrade", include_str!("samples/subscription.create.upgrade.json")),
     ("invoice.update", include_str!("samples/invoice.update.json")),
     ("invoice.payment_failed", include_str!("samples/invoice.payment_failed.json")),
     ("refund.processed", include_str!("samples/refund.processed.json")),
@@ -305,8 +322,12 @@ mod tests {
     fn every_sample_parses_into_the_kind_it_illustrates() {
         let ids = sample_ids();
         for (event_type, kind) in [
-            ("charge.success", EventKind::Purchase),
+            ("charge.success", EventKind::Payment),
+            ("charge.success.subscription", EventKind::Renewal),
+            ("charge.success.renewal", EventKind::Renewal),
+            ("charge.success.upgrade", EventKind::Renewal),
             ("subscription.create", EventKind::Purchase),
+            ("subscription.create.upgrade", EventKind::Purchase),
             ("invoice.update", EventKind::Renewal),
             ("invoice.payment_failed", EventKind::PaymentFailed),
             ("refund.processed", EventKind::Refund),
@@ -330,10 +351,24 @@ mod tests {
     }
 
     #[test]
-    fn a_plan_charge_is_left_to_its_invoice() {
-        let body =
-            br#"{"event":"charge.success","data":{"reference":"r1","status":"success","plan":{"plan_code":"PLN_1"}}}"#;
-        assert_eq!(parse_event(body, now()).unwrap().event.kind, EventKind::Other);
+    fn a_plan_charge_pays_for_its_plan_on_the_subscriptions_account() {
+        let ids = sample_ids();
+        let body = SAMPLES.event("charge.success.renewal", &ids).unwrap();
+        let charge = parse_event(body.as_bytes(), now()).unwrap().event;
+        assert_eq!((charge.kind, charge.plan.as_deref()), (EventKind::Renewal, Some("PLN_testpro0001")));
+        assert_eq!(charge.payment.as_deref(), Some(ids.payment_id.as_str()), "the transaction its invoice names");
+        assert_eq!((charge.subscription, charge.period), (None, None), "a charge names neither");
+        // The first charge's own metadata is the merchant's; the
+        // subscription's events carry only the customer's.
+        let first = SAMPLES
+            .event("charge.success.subscription", &ids)
+            .unwrap()
+            .replace("\"custom_fields\": []", "\"account_id\": \"acct-other\"");
+        let first = parse_event(first.as_bytes(), now()).unwrap().event;
+        assert_eq!(first.account.as_deref(), Some("acct-demo-001"));
+        let one_off = parse_event(SAMPLES.event("charge.success", &ids).unwrap().as_bytes(), now()).unwrap().event;
+        assert_eq!((one_off.kind, one_off.payment.as_deref()), (EventKind::Payment, Some(ids.event_id.as_str())));
+        assert_eq!(one_off.account.as_deref(), Some("acct-demo-001"), "a one-off charge's own metadata");
     }
 
     #[test]
