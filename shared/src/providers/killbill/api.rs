@@ -164,9 +164,42 @@ fn text<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
     value.get(key).and_then(Value::as_str)
 }
 
+/// A date (an invoice item's `startDate`: a `LocalDate`) as its midnight
+/// in UTC, or an instant (a subscription's `startDate`, `cancelledDate` and
+/// its events' `effectiveDate`: Joda `DateTime`s, written in ISO 8601).
 fn day(value: &Value, key: &str) -> Option<OffsetDateTime> {
-    let date = Date::parse(text(value, key)?, &time::format_description::well_known::Iso8601::DATE).ok()?;
+    let text = text(value, key)?;
+    if let Ok(instant) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
+        return Some(instant);
+    }
+    let date = Date::parse(text, &time::format_description::well_known::Iso8601::DATE).ok()?;
     Some(date.with_time(Time::MIDNIGHT).assume_utc())
+}
+
+/// The plan the subscription was on at `at`: that of its latest event in
+/// effect by then that names one.
+fn plan_at(subscription: &Value, at: OffsetDateTime) -> Option<&str> {
+    let events = subscription.get("events")?.as_array()?;
+    events
+        .iter()
+        .filter_map(|e| Some((day(e, "effectiveDate")?, text(e, "plan")?)))
+        .filter(|(effective, _)| *effective <= at)
+        .max_by_key(|(effective, _)| *effective)
+        .map(|(_, plan)| plan)
+}
+
+/// When the plan change a `SUBSCRIPTION_CHANGE` tells took effect: the
+/// latest `CHANGE` among the subscription's events in effect when the
+/// notification arrived (`by`). A change planned for later (at the term's
+/// end) is not one yet: Kill Bill notifies it again when it takes effect.
+fn change_in_effect(subscription: &Value, by: OffsetDateTime) -> Option<OffsetDateTime> {
+    let events = subscription.get("events")?.as_array()?;
+    events
+        .iter()
+        .filter(|e| text(e, "eventType") == Some("CHANGE"))
+        .filter_map(|e| day(e, "effectiveDate"))
+        .filter(|at| *at <= by)
+        .max()
 }
 
 fn items_of<'v>(invoice: &'v Value, item_type: &'static str) -> impl Iterator<Item = &'v Value> {
@@ -293,7 +326,6 @@ fn confirm_subscription(event: &DomainEvent, subscription: &Value) -> Confirmati
         return contradicted(format!("the subscription is {state}"));
     }
     let mut confirmed = event.clone();
-    confirmed.plan = text(subscription, "planName").map(str::to_owned).or(confirmed.plan);
     // Subscription notifications carry no time, so they would be ordered by
     // when they arrived; the API's dates order them as they happened.
     let happened = match event.kind {
@@ -302,6 +334,23 @@ fn confirm_subscription(event: &DomainEvent, subscription: &Value) -> Confirmati
         _ => None,
     };
     confirmed.occurred_at = happened.unwrap_or(confirmed.occurred_at);
+    // A plan change states the subscription live on the new plan as of the
+    // change, whatever became of it since (a later cancellation is newer).
+    // A change not in effect states nothing.
+    if event.event_type == "SUBSCRIPTION_CHANGE" {
+        confirmed.plan = None;
+        let Some(at) = change_in_effect(subscription, event.occurred_at) else {
+            return Confirmation::Confirmed(Box::new(confirmed));
+        };
+        confirmed.status = Some("active".to_owned());
+        confirmed.occurred_at = at;
+    }
+    // The plan as of what the event tells: a purchase on the plan it
+    // started on, even when the subscription has changed plans since.
+    confirmed.plan = plan_at(subscription, confirmed.occurred_at)
+        .or_else(|| text(subscription, "planName"))
+        .map(str::to_owned)
+        .or(confirmed.plan);
     Confirmation::Confirmed(Box::new(confirmed))
 }
 
@@ -393,5 +442,48 @@ mod tests {
         let objects = Objects(HashMap::from([("invoices/inv-first?withItems=true".to_owned(), invoice)]));
         let e = confirmed(objects, &event).await;
         assert_eq!((e.kind, e.period_share), (EventKind::Renewal, None));
+    }
+
+    /// The subscription's notification, for the sample's account, arriving
+    /// at `arrived`.
+    fn notified(event_type: &str, arrived: &str) -> DomainEvent {
+        let ids = crate::providers::SampleIds { subscription_id: "sub-1".to_owned(), ..sample_ids() };
+        let body = SAMPLES.event(event_type, &ids).unwrap();
+        let arrived = OffsetDateTime::parse(arrived, &time::format_description::well_known::Rfc3339).unwrap();
+        DomainEvent { account: Some(ACCOUNT.to_owned()), ..parse_event(body.as_bytes(), arrived).unwrap().event }
+    }
+
+    fn at(instant: &str) -> OffsetDateTime {
+        OffsetDateTime::parse(instant, &time::format_description::well_known::Rfc3339).unwrap()
+    }
+
+    /// Kill Bill writes a subscription's dates as instants. A plan change
+    /// (`SUBSCRIPTION_CHANGE`, no plan or time of its own) states the
+    /// subscription live on the new plan as of its `CHANGE` event; the
+    /// creation keeps the plan it started on; a change planned for the
+    /// term's end states nothing until it is in effect.
+    #[tokio::test]
+    async fn a_plan_change_states_the_new_plan_as_of_its_change_and_the_creation_the_first() {
+        let subscription = json!({"accountId": ACCOUNT, "state": "ACTIVE", "planName": "team-monthly",
+            "startDate": "2026-01-01T09:30:00.000Z", "events": [
+                {"eventType": "START_ENTITLEMENT", "effectiveDate": "2026-01-01T09:30:00.000Z", "plan": null},
+                {"eventType": "START_BILLING", "effectiveDate": "2026-01-01T09:30:00.000Z", "plan": "pro-monthly"},
+                {"eventType": "CHANGE", "effectiveDate": "2026-01-16T12:00:00.000Z", "plan": "team-monthly"},
+                {"eventType": "CHANGE", "effectiveDate": "2026-02-01T09:30:00.000Z", "plan": "basic-monthly"}]});
+        let objects = || Objects(HashMap::from([("subscriptions/sub-1".to_owned(), subscription.clone())]));
+
+        let created = confirmed(objects(), &notified("SUBSCRIPTION_CREATION", "2026-01-20T00:00:00Z")).await;
+        assert_eq!((created.plan.as_deref(), created.occurred_at), (Some("pro-monthly"), at("2026-01-01T09:30:00Z")));
+
+        let change = confirmed(objects(), &notified("SUBSCRIPTION_CHANGE", "2026-01-16T12:00:05Z")).await;
+        assert_eq!((change.kind, change.status.as_deref()), (EventKind::SubscriptionUpdated, Some("active")));
+        assert_eq!((change.plan.as_deref(), change.occurred_at), (Some("team-monthly"), at("2026-01-16T12:00:00Z")));
+
+        // The downgrade at the term's end, requested before it is in
+        // effect, and a notification that arrived before any change.
+        let requested = confirmed(objects(), &notified("SUBSCRIPTION_CHANGE", "2026-01-20T00:00:00Z")).await;
+        assert_eq!(requested.plan.as_deref(), Some("team-monthly"), "the change in effect, not the planned one");
+        let early = confirmed(objects(), &notified("SUBSCRIPTION_CHANGE", "2026-01-10T00:00:00Z")).await;
+        assert_eq!((early.status, early.plan), (None, None), "no change in effect: nothing stated");
     }
 }

@@ -160,6 +160,7 @@ pub const SAMPLES: Samples = Samples(&[
     ("INVOICE_PAYMENT_SUCCESS", include_str!("samples/INVOICE_PAYMENT_SUCCESS.json")),
     ("INVOICE_PAYMENT_FAILED", include_str!("samples/INVOICE_PAYMENT_FAILED.json")),
     ("PAYMENT_SUCCESS.refund", include_str!("samples/PAYMENT_SUCCESS.refund.json")),
+    ("SUBSCRIPTION_CHANGE", include_str!("samples/SUBSCRIPTION_CHANGE.json")),
     ("SUBSCRIPTION_CANCEL", include_str!("samples/SUBSCRIPTION_CANCEL.json")),
     ("TENANT_CONFIG_CHANGE", include_str!("samples/TENANT_CONFIG_CHANGE.json")),
 ]);

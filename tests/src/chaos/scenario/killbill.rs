@@ -9,7 +9,10 @@
 //! change's invoice as Kill Bill bills it: a `REPAIR_ADJ` giving back the
 //! Pro item's unused half (linked to that item, read from the invoice that
 //! holds it) and a `RECURRING` Team item for the half left, prorated from
-//! its rate; later periods bill Team.
+//! its rate; later periods bill Team. The change itself is a
+//! `SUBSCRIPTION_CHANGE` naming the subscription, whose `CHANGE` event (in
+//! the API's answer) says when and to what. The subscription's dates are
+//! instants, as Kill Bill writes them.
 
 use payhooks::providers::SampleIds;
 use serde_json::{Value, json};
@@ -32,6 +35,11 @@ fn date(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix).expect("a time").date().to_string()
 }
 
+/// An instant as Kill Bill's API writes a `DateTime`.
+fn instant(unix: i64) -> String {
+    super::rfc3339_millis(unix)
+}
+
 pub fn tell(outline: &Outline, teller: &mut Teller) {
     let (run, index, name) = (teller.run.clone(), teller.index, teller.name.clone());
     let subscription = format!("kb-sub-{run}-{index}");
@@ -46,10 +54,21 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
             ..super::ids(format!("kb-{run}-{index}-{serial}"))
         }
     };
-    let mut state = json!({"accountId": name, "state": "ACTIVE", "planName": PLAN, "startDate": "2025-11-24"});
+    let started = FIRST_PERIOD - 30 * 86_400;
+    let mut events = vec![json!({"eventType": "START_BILLING", "effectiveDate": instant(started), "plan": PLAN})];
+    if let Some(at) = outline.upgrade {
+        let (start, end) = super::period(FIRST_PERIOD, at + 1);
+        events.push(json!({"eventType": "CHANGE", "effectiveDate": instant(start + (end - start) / 2),
+                           "plan": UPGRADE.plan}));
+    }
+    let plan = if outline.upgraded(outline.renewals.len()) { UPGRADE.plan } else { PLAN };
+    teller.plan = Some(plan);
+    let mut state = json!({"accountId": name, "state": "ACTIVE", "planName": plan, "startDate": instant(started),
+                           "events": events});
     if outline.cancelled {
+        // After every period the story pays for.
         state["state"] = json!("CANCELLED");
-        state["cancelledDate"] = json!("2026-02-01");
+        state["cancelledDate"] = json!(instant(FIRST_PERIOD + 6 * super::PERIOD_SECS));
     }
     teller.api.push((format!("subscriptions/{subscription}"), state));
     teller.send("SUBSCRIPTION_CREATION", ids(0), |b| b);
@@ -95,6 +114,7 @@ pub fn tell(outline: &Outline, teller: &mut Teller) {
             teller.payments.push((change.payment_id.clone(), UPGRADE.top_up));
             teller
                 .send("INVOICE_PAYMENT_SUCCESS", change, |b| b.replace("\\\"amount\\\":19.99", "\\\"amount\\\":15.00"));
+            teller.send("SUBSCRIPTION_CHANGE", ids(0), |b| b);
         }
         let mut transactions =
             vec![json!({"transactionId": format!("{payment}-capture"), "transactionType": "PURCHASE",
