@@ -72,7 +72,9 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
                 config::PLAN_CHANGES,
                 config::NEGATIVE_BALANCES
             );
-            Some(Billing { plans, plan_changes, negative_balances })
+            // Kill Bill's notifications are hints: confirmed here against
+            // the stand-in `trigger killbill …` fills.
+            Some(Billing { plans, plan_changes, negative_balances, killbill_stand_in: true })
         }
         None => {
             println!("effects off: set {} (JSON: plan id -> credits per period) to apply them", config::PLANS);

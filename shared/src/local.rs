@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use tracing::{info, warn};
@@ -16,10 +16,11 @@ use crate::clock::SystemClock;
 use crate::edge::admin::Admin;
 use crate::edge::http::{JsonResponse, webhook};
 use crate::effects::{BillingEffects, NegativeBalances, PlanChanges, Plans};
-use crate::event::{EventId, EventKey, Provider};
+use crate::event::{EventId, EventKey, EventRecord, Provider};
 use crate::ingest::{Ingest, IngestSettings};
-use crate::ports::{AccountRef, Balances, Effects, EventRecords};
+use crate::ports::{AccountRef, Balances, Confirmation, Confirmer, EffectError, Effects, EventRecords};
 use crate::process::{Processor, ProcessorPorts, ProcessorSettings, RecordOnlyEffects};
+use crate::providers::killbill::api::KillbillObjects;
 use crate::providers::{self, Inbound, Verifier, VerifierSettings};
 use crate::secret::SecretSet;
 use crate::sweep::{SweepSettings, Sweeper};
@@ -35,11 +36,47 @@ pub struct Billing {
     pub plans: Plans,
     pub plan_changes: PlanChanges,
     pub negative_balances: NegativeBalances,
+    /// Confirm Kill Bill's notifications against a stand-in for its API
+    /// (its plans and periods come only from there), answering with the
+    /// objects put to `PUT /killbill-api/1.0/kb/{path}`.
+    pub killbill_stand_in: bool,
 }
 
 impl From<Plans> for Billing {
     fn from(plans: Plans) -> Self {
-        Self { plans, plan_changes: PlanChanges::default(), negative_balances: NegativeBalances::default() }
+        Self {
+            plans,
+            plan_changes: PlanChanges::default(),
+            negative_balances: NegativeBalances::default(),
+            killbill_stand_in: false,
+        }
+    }
+}
+
+/// A stand-in for Kill Bill's API: the objects put to it, by path (with
+/// its query) under `/1.0/kb/`.
+#[derive(Debug, Default)]
+pub struct LocalKillbill {
+    objects: std::sync::Mutex<std::collections::HashMap<String, serde_json::Value>>,
+}
+
+impl LocalKillbill {
+    pub fn put(&self, path: &str, object: serde_json::Value) {
+        self.objects.lock().expect("not poisoned").insert(path.to_owned(), object);
+    }
+}
+
+#[async_trait::async_trait]
+impl KillbillObjects for LocalKillbill {
+    async fn read(&self, path: &str) -> Result<Option<serde_json::Value>, EffectError> {
+        Ok(self.objects.lock().expect("not poisoned").get(path).cloned())
+    }
+}
+
+#[async_trait::async_trait]
+impl Confirmer for LocalKillbill {
+    async fn confirm(&self, record: &EventRecord) -> Result<Confirmation, EffectError> {
+        crate::providers::killbill::api::confirm(self, &record.event).await
     }
 }
 
@@ -54,6 +91,8 @@ pub struct LocalApp {
     pub metrics: Arc<MemoryMetrics>,
     /// What the processor told the downstream provisioner (logged as it goes).
     pub provisioner: Arc<MemoryProvisioner>,
+    /// Kill Bill's API stand-in, when billing asked for one.
+    pub killbill: Option<Arc<LocalKillbill>>,
 }
 
 impl LocalApp {
@@ -92,6 +131,7 @@ impl LocalApp {
         let ingest =
             Ingest::new(verifiers, store.clone(), queue.clone(), metrics.clone(), clock.clone(), ingest_settings);
         let provisioner = Arc::new(MemoryProvisioner::new());
+        let killbill = billing.as_ref().filter(|b| b.killbill_stand_in).map(|_| Arc::new(LocalKillbill::default()));
         let effects: Arc<dyn Effects> = match billing {
             Some(billing) => Arc::new(
                 BillingEffects::new(store.clone(), billing.plans, clock.clone())
@@ -101,7 +141,7 @@ impl LocalApp {
             ),
             None => Arc::new(RecordOnlyEffects),
         };
-        let processor = Processor::new(
+        let mut processor = Processor::new(
             ProcessorPorts {
                 store: store.clone(),
                 queue: queue.clone(),
@@ -112,6 +152,9 @@ impl LocalApp {
             effects,
             processor_settings,
         );
+        if let Some(killbill) = &killbill {
+            processor = processor.with_confirmer(Provider::Killbill, killbill.clone());
+        }
         Self {
             ingest: Arc::new(ingest),
             processor: Arc::new(processor),
@@ -120,6 +163,7 @@ impl LocalApp {
             dead_letters,
             metrics,
             provisioner,
+            killbill,
         }
     }
 
@@ -131,6 +175,7 @@ impl LocalApp {
             .route("/accounts/{provider}/{account}", axum::routing::get(account_route))
             .route("/accounts/{provider}/{account}/ledger", axum::routing::get(ledger_route))
             .route("/admin/{*path}", axum::routing::any(admin_route))
+            .route("/killbill-api/1.0/kb/{*path}", axum::routing::put(killbill_api_route))
             .fallback(|| async { json(JsonResponse::not_found("route")) })
             .with_state(self.clone())
     }
@@ -210,6 +255,26 @@ async fn admin_route(State(app): State<LocalApp>, request: axum::extract::Reques
         return json(JsonResponse::error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "admin bodies are small"));
     };
     json(app.admin().handle(&parts.method, parts.uri.path(), &bytes).await)
+}
+
+/// Puts an object into Kill Bill's API stand-in, at its path and query.
+async fn killbill_api_route(
+    State(app): State<LocalApp>,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+    axum::Json(object): axum::Json<serde_json::Value>,
+) -> Response {
+    let Some(killbill) = &app.killbill else {
+        return json(JsonResponse::not_found(
+            "Kill Bill stand-in (the local server confirms Kill Bill with it when it applies effects)",
+        ));
+    };
+    let path = match query {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    killbill.put(&path, object);
+    json(JsonResponse::ok(serde_json::json!({ "put": path })))
 }
 
 async fn webhook_route(

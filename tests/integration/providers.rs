@@ -35,7 +35,7 @@ impl Local {
     }
 
     /// With `plans`, the processor applies effects.
-    fn start_with(plans: Option<payhooks::effects::Plans>) -> Self {
+    fn start_with(billing: Option<payhooks::local::Billing>) -> Self {
         let settings = VerifierSettings::default();
         let paypal =
             LocalPaypal::start("WH-TEST-ONLY", settings.tolerance, &std::env::temp_dir()).expect("paypal signer");
@@ -52,7 +52,6 @@ impl Local {
                 _ => providers::verifier(provider, SecretSet::from_comma_separated(SECRET).expect("secret"), &settings),
             })
             .collect();
-        let billing = plans.map(Into::into);
         let app = LocalApp::with_verifiers(verifiers, billing, IngestSettings::default(), ProcessorSettings::default());
         Self { app, paypal_file, paypal_other_file }
     }
@@ -224,6 +223,7 @@ fn sample_plans() -> payhooks::effects::Plans {
         "plan_test_team_monthly",
         "3808",
         "PLN_testteam0001",
+        "team-monthly",
     ] {
         plans.insert(team.to_owned(), serde_json::json!(250));
     }
@@ -232,14 +232,22 @@ fn sample_plans() -> payhooks::effects::Plans {
 
 #[tokio::test]
 async fn every_providers_scenario_grants_claws_back_and_cancels_one_account() {
-    // Kill Bill's notifications name no plan: its renewals need the Kill Bill
-    // API (see the confirmation tests).
-    for provider in Provider::ALL.iter().copied().filter(|p| *p != Provider::Killbill) {
+    for &provider in Provider::ALL {
         let ids = providers::sample_ids(provider);
-        let local = Local::start_with(Some(sample_plans()));
+        // Kill Bill's notifications name no plan: they are confirmed against
+        // the local server's stand-in for its API, filled as `trigger` does.
+        let billing = payhooks::local::Billing { killbill_stand_in: true, ..sample_plans().into() };
+        let local = Local::start_with(Some(billing));
         let app = &local.app;
         for (i, sample) in providers::scenario(provider).iter().enumerate() {
             let event = providers::SampleIds { event_id: providers::sample_ids(provider).event_id, ..ids.clone() };
+            for (path, object) in providers::sample_api_objects(provider, sample, &event) {
+                let put = Request::put(format!("/killbill-api/1.0/kb/{path}"))
+                    .header("content-type", "application/json")
+                    .body(Body::from(object.to_string()))
+                    .expect("request");
+                assert_eq!(send(app, put).await.0, StatusCode::OK, "{provider} {sample}: {path}");
+            }
             let body = providers::sample_event(provider, sample, &event).expect("sample").into_bytes();
             let now = time::OffsetDateTime::now_utc();
             let signed = providers::sign_sample(provider, &body, &event, local.secret(provider), now).expect("signed");
@@ -271,8 +279,9 @@ async fn every_providers_scenario_grants_claws_back_and_cancels_one_account() {
         grants.sort_unstable();
         let expected = match provider {
             // An upgrade halfway through the period, invoiced at once: half
-            // of the 150 more that Team is worth.
-            Provider::Stripe | Provider::Paddle => vec![75, 100],
+            // of the 150 more that Team is worth (Kill Bill: Team's 25.00
+            // of 49.99 less Pro's 10.00 of 19.99 given back).
+            Provider::Stripe | Provider::Paddle | Provider::Killbill => vec![75, 100],
             // Lago starts Team for the days left (16 of 31, paid 5110 of
             // 9900: 129) and credits Pro's unused days (a claw-back).
             Provider::Lago => vec![100, 129],
@@ -283,7 +292,6 @@ async fn every_providers_scenario_grants_claws_back_and_cancels_one_account() {
             // its invoice, granted once), and Team, a new subscription paid
             // in full.
             Provider::Paystack => vec![100, 100, 250],
-            _ => vec![100],
         };
         assert_eq!(grants, expected, "{provider}: the paid periods, and a top-up: {deltas:?}");
         let clawed: i64 = -deltas.iter().filter(|d| **d < 0).sum::<i64>();
@@ -301,5 +309,16 @@ async fn every_providers_scenario_grants_claws_back_and_cancels_one_account() {
             assert_eq!(state.entitlement.expect("entitlement").status, "cancelled", "{provider}");
         }
         assert_eq!(state.failed_payments, 1, "{provider}: the renewal's first charge failed");
+        // Downstream hears the upgrade: a plan change, or (where a new plan
+        // is a new subscription) the new one provisioned.
+        let actions: Vec<_> = app.provisioner.received().into_iter().map(|r| r.action).collect();
+        use payhooks::ports::Action;
+        let told = match provider {
+            Provider::Flutterwave | Provider::Paystack => {
+                actions.iter().filter(|a| **a == Action::Provision).count() == 2
+            }
+            _ => actions.contains(&Action::ChangePlan),
+        };
+        assert!(told, "{provider}: the upgrade reaches downstream: {actions:?}");
     }
 }

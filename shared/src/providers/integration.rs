@@ -89,6 +89,13 @@ pub trait Integration: Send + Sync + fmt::Debug {
     /// a refund and a cancellation (`trigger … scenario`).
     fn scenario(&self) -> &'static [&'static str];
 
+    /// What its API answers about the objects `sample` (filled with `ids`)
+    /// names, for the local server to confirm it with (path → JSON; Kill
+    /// Bill, whose notifications are only hints); none by default.
+    fn sample_api_objects(&self, _sample: &str, _ids: &SampleIds) -> Vec<(String, serde_json::Value)> {
+        Vec::new()
+    }
+
     /// `body` signed as it would sign it with `secret` (comma-separated for
     /// several, where it sends several signatures) at `now`; `ids` are the
     /// ids the body was filled with.

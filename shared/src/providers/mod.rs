@@ -311,6 +311,12 @@ pub fn scenario(provider: Provider) -> &'static [&'static str] {
     integration(provider).scenario()
 }
 
+/// What `provider`'s API answers about the objects `sample` names (see
+/// [`Integration::sample_api_objects`]).
+pub fn sample_api_objects(provider: Provider, sample: &str, ids: &SampleIds) -> Vec<(String, serde_json::Value)> {
+    integration(provider).sample_api_objects(sample, ids)
+}
+
 /// Fresh sample ids in `provider`'s shapes.
 pub fn sample_ids(provider: Provider) -> SampleIds {
     integration(provider).sample_ids()

@@ -72,9 +72,14 @@ impl Integration for Killbill {
         &SAMPLES
     }
 
-    /// Its plans live in its catalog, read back through its API.
+    /// Its plans live in its catalog, read back through its API (the local
+    /// server's stand-in answers with this one).
     fn sample_plan(&self) -> Option<&'static str> {
-        None
+        Some(super::sample_api::PRO)
+    }
+
+    fn sample_api_objects(&self, sample: &str, ids: &SampleIds) -> Vec<(String, serde_json::Value)> {
+        super::sample_api::objects(sample, ids)
     }
 
     fn sample_ids(&self) -> SampleIds {
@@ -87,6 +92,8 @@ impl Integration for Killbill {
             "INVOICE_PAYMENT_FAILED",
             "INVOICE_PAYMENT_SUCCESS",
             "PAYMENT_SUCCESS.refund",
+            "SUBSCRIPTION_CHANGE",
+            "INVOICE_PAYMENT_SUCCESS.upgrade",
             "SUBSCRIPTION_CANCEL",
         ]
     }

@@ -13,6 +13,7 @@
 pub mod api;
 mod integration;
 pub mod registrar;
+pub mod sample_api;
 
 pub use api::{KillbillApi, KillbillCredentials};
 pub use integration::{API_CREDENTIALS, API_URL, Killbill};
@@ -158,6 +159,7 @@ fn normalize(
 pub const SAMPLES: Samples = Samples(&[
     ("SUBSCRIPTION_CREATION", include_str!("samples/SUBSCRIPTION_CREATION.json")),
     ("INVOICE_PAYMENT_SUCCESS", include_str!("samples/INVOICE_PAYMENT_SUCCESS.json")),
+    ("INVOICE_PAYMENT_SUCCESS.upgrade", include_str!("samples/INVOICE_PAYMENT_SUCCESS.upgrade.json")),
     ("INVOICE_PAYMENT_FAILED", include_str!("samples/INVOICE_PAYMENT_FAILED.json")),
     ("PAYMENT_SUCCESS.refund", include_str!("samples/PAYMENT_SUCCESS.refund.json")),
     ("SUBSCRIPTION_CHANGE", include_str!("samples/SUBSCRIPTION_CHANGE.json")),
